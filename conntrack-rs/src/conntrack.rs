@@ -1,0 +1,375 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The [`Conntrack`] handle: one ctnetlink socket in one network namespace.
+
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::consts::*;
+use crate::decode::decode_flow;
+use crate::dump::{Dump, DumpSummary, Flows};
+use crate::error::{Error, Result};
+use crate::flow::{Flow, FlowRef, Tuple};
+use crate::netns::{Netns, NetnsFile};
+use crate::request::{check_tuple, put_flow_spec, put_tuple, FlowSpec, WriteMode};
+use crate::socket::{NlSocket, RECV_BUFFER_SIZE};
+use crate::stats::{decode_cpu_stats, decode_table_stats, KernelStats, TableStats};
+use crate::wire::{parse_error, Encoder, Message, Messages};
+
+/// Which address families a dump covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Family {
+    /// IPv4 and IPv6 in one request (`AF_UNSPEC`).
+    #[default]
+    All,
+    /// IPv4 only (`AF_INET`, filtered by the kernel).
+    Ipv4,
+    /// IPv6 only (`AF_INET6`, filtered by the kernel).
+    Ipv6,
+}
+
+impl Family {
+    pub(crate) fn raw(self) -> u8 {
+        match self {
+            Family::All => AF_UNSPEC,
+            Family::Ipv4 => AF_INET,
+            Family::Ipv6 => AF_INET6,
+        }
+    }
+}
+
+/// A handle on the conntrack table of one network namespace.
+///
+/// It owns one netlink socket and one 64 KiB receive buffer, reused by every
+/// request, so memory use does not depend on the table size. Requests are
+/// sequential (`&mut self`); use one handle per thread for parallel work.
+/// Every request, reads included, needs `CAP_NET_ADMIN`.
+///
+/// ```no_run
+/// # fn main() -> conntrack::Result<()> {
+/// let mut ct = conntrack::Conntrack::open()?;
+/// println!("{} of {:?} entries", ct.count()?, ct.table_stats()?.max_entries);
+/// for flow in ct.flows()? {
+///     let flow = flow?;
+///     println!("{} {} -> {}", conntrack::proto::name(flow.protocol()), flow.orig.src, flow.orig.dst);
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Conntrack {
+    pub(crate) socket: NlSocket,
+    netns: Option<Arc<NetnsFile>>,
+    pub(crate) buf: Vec<u8>,
+    enc: Encoder,
+    /// Set when a dump was abandoned or a reply stream broke: the kernel may
+    /// still be sending on this socket, so the next request uses a fresh one.
+    pub(crate) stale: bool,
+}
+
+impl Conntrack {
+    /// Opens a handle in the calling thread's network namespace.
+    pub fn open() -> Result<Self> {
+        Self::open_in(&Netns::Current)
+    }
+
+    /// Opens a handle in the given network namespace (by name, path or pid).
+    /// The calling thread does not change namespace.
+    pub fn open_in(netns: &Netns) -> Result<Self> {
+        let netns = netns.open()?.map(Arc::new);
+        let socket = Self::new_socket(netns.as_deref())?;
+        Ok(Conntrack {
+            socket,
+            netns,
+            buf: vec![0; RECV_BUFFER_SIZE],
+            enc: Encoder::new(),
+            stale: false,
+        })
+    }
+
+    fn new_socket(netns: Option<&NetnsFile>) -> Result<NlSocket> {
+        match netns {
+            None => NlSocket::open(),
+            Some(ns) => ns.run(NlSocket::open)?,
+        }
+    }
+
+    /// The namespace file this handle was opened in (`None`: the opener's namespace).
+    pub fn netns_path(&self) -> Option<&Path> {
+        self.netns.as_deref().map(NetnsFile::path)
+    }
+
+    /// The netlink port id of the handle's socket.
+    pub fn portid(&self) -> u32 {
+        self.socket.portid()
+    }
+
+    /// Replaces the socket if a previous dump was abandoned half-way.
+    fn ready(&mut self) -> Result<()> {
+        if self.stale {
+            self.socket = Self::new_socket(self.netns.as_deref())?;
+            self.stale = false;
+        }
+        Ok(())
+    }
+
+    /// Sends the encoder's message and reads replies until the ACK, `NLMSG_DONE`
+    /// or an error, passing every data message to `on_data`.
+    fn transact(
+        &mut self,
+        operation: &'static str,
+        seq: u32,
+        mut on_data: impl FnMut(&Message<'_>) -> Result<()>,
+    ) -> Result<()> {
+        self.socket.send(self.enc.as_bytes())?;
+        match self.read_replies(operation, seq, &mut on_data) {
+            Ok(completed) => completed,
+            Err(broken) => {
+                // We stopped before the end of the reply stream: the socket may
+                // still hold replies, so the next request gets a fresh one.
+                self.stale = true;
+                Err(broken)
+            }
+        }
+    }
+
+    /// Outer error: the reply stream broke (socket, framing, sequence).
+    /// Inner result: the exchange completed, with the kernel's verdict or the
+    /// first error `on_data` returned.
+    fn read_replies(
+        &mut self,
+        operation: &'static str,
+        seq: u32,
+        on_data: &mut impl FnMut(&Message<'_>) -> Result<()>,
+    ) -> Result<Result<()>> {
+        let mut data_error = None;
+        loop {
+            let len = self.socket.recv(&mut self.buf)?;
+            for message in Messages::new(&self.buf[..len]) {
+                let message = message?;
+                if message.seq != seq {
+                    return Err(Error::SequenceMismatch {
+                        expected: seq,
+                        found: message.seq,
+                    });
+                }
+                match message.kind {
+                    NLMSG_NOOP => {}
+                    NLMSG_ERROR | NLMSG_DONE => {
+                        let reply = parse_error(&message)?;
+                        if reply.errno != 0 {
+                            return Ok(Err(Error::Kernel {
+                                operation,
+                                errno: reply.errno,
+                                message: reply.message.map(str::to_owned),
+                                offset: reply.offset,
+                            }));
+                        }
+                        return Ok(data_error.map_or(Ok(()), Err));
+                    }
+                    _ => {
+                        // Keep reading to the ACK so the socket stays in step;
+                        // report the first data error afterwards.
+                        if let Err(e) = on_data(&message) {
+                            data_error.get_or_insert(e);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Starts a request: fresh socket if needed, cleared encoder, new sequence number.
+    fn begin(
+        &mut self,
+        msg: u8,
+        flags: u16,
+        family: u8,
+        version: u8,
+    ) -> Result<(u32, crate::wire::Mark)> {
+        self.ready()?;
+        let seq = self.socket.next_seq();
+        self.enc.clear();
+        let mark = self
+            .enc
+            .begin(msg, NLM_F_REQUEST | flags, seq, family, version);
+        Ok((seq, mark))
+    }
+
+    /// Entries and limit (`IPCTNL_MSG_CT_GET_STATS`): one round trip, microseconds
+    /// whatever the table size.
+    pub fn table_stats(&mut self) -> Result<TableStats> {
+        let (seq, mark) =
+            self.begin(IPCTNL_MSG_CT_GET_STATS, NLM_F_ACK, AF_UNSPEC, NFNETLINK_V0)?;
+        self.enc.end(mark);
+        let mut stats = None;
+        self.transact("get table statistics", seq, |m| {
+            stats = Some(decode_table_stats(m.payload)?);
+            Ok(())
+        })?;
+        stats.ok_or_else(|| {
+            Error::Decode(crate::error::DecodeError::new(
+                "IPCTNL_MSG_CT_GET_STATS reply",
+                crate::error::DecodeErrorKind::Missing,
+                0,
+            ))
+        })
+    }
+
+    /// Number of entries in this namespace's table, from kernel statistics (O(1)).
+    ///
+    /// Includes expired entries the garbage collector has not reaped yet, so it
+    /// can be larger than the length of a dump taken at the same moment.
+    pub fn count(&mut self) -> Result<u32> {
+        Ok(self.table_stats()?.entries)
+    }
+
+    /// The table limit `nf_conntrack_max` as the kernel reports it.
+    pub fn limit(&mut self) -> Result<u32> {
+        self.table_stats()?.max_entries.ok_or_else(|| {
+            Error::Decode(crate::error::DecodeError::new(
+                "CTA_STATS_GLOBAL_MAX_ENTRIES",
+                crate::error::DecodeErrorKind::Missing,
+                0,
+            ))
+        })
+    }
+
+    /// Per-CPU counters and their sum (`IPCTNL_MSG_CT_GET_STATS_CPU`).
+    pub fn kernel_stats(&mut self) -> Result<KernelStats> {
+        let (seq, mark) = self.begin(
+            IPCTNL_MSG_CT_GET_STATS_CPU,
+            NLM_F_DUMP,
+            AF_UNSPEC,
+            NFNETLINK_V0,
+        )?;
+        self.enc.end(mark);
+        let mut per_cpu = Vec::new();
+        self.transact("get per-CPU statistics", seq, |m| {
+            per_cpu.push(decode_cpu_stats(m.payload)?);
+            Ok(())
+        })?;
+        Ok(KernelStats::from_per_cpu(per_cpu))
+    }
+
+    /// Looks up one flow by its original tuple in `zone` (0 = default zone).
+    /// `Ok(None)` when there is no such flow.
+    pub fn get(&mut self, orig: &Tuple, zone: u16) -> Result<Option<Flow>> {
+        check_tuple(orig, "tuple")?;
+        let (seq, mark) = self.begin(IPCTNL_MSG_CT_GET, NLM_F_ACK, orig.family(), NFNETLINK_V0)?;
+        put_tuple(&mut self.enc, CTA_TUPLE_ORIG, orig);
+        if zone != 0 {
+            self.enc.be16(CTA_ZONE, zone);
+        }
+        self.enc.end(mark);
+        let mut found = None;
+        let result = self.transact("get flow", seq, |m| {
+            found = Some(decode_flow(m.payload)?.to_owned_flow());
+            Ok(())
+        });
+        match result {
+            Ok(()) => Ok(found),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn write(&mut self, spec: &FlowSpec, mode: WriteMode, operation: &'static str) -> Result<()> {
+        let (seq, mark) = self.begin(
+            IPCTNL_MSG_CT_NEW,
+            NLM_F_ACK | mode.flags(),
+            spec.orig.family(),
+            NFNETLINK_V0,
+        )?;
+        put_flow_spec(&mut self.enc, spec, mode)?;
+        self.enc.end(mark);
+        self.transact(operation, seq, |_| Ok(()))
+    }
+
+    /// Creates a flow; fails with `EEXIST` if one with the same tuple and zone exists.
+    pub fn create(&mut self, spec: &FlowSpec) -> Result<()> {
+        self.write(spec, WriteMode::Create, "create flow")
+    }
+
+    /// Changes an existing flow (timeout, status bits to add, mark, protoinfo,
+    /// labels); fails with `ENOENT` if it does not exist.
+    pub fn update(&mut self, spec: &FlowSpec) -> Result<()> {
+        self.write(spec, WriteMode::Update, "update flow")
+    }
+
+    /// Creates the flow, or updates it if it exists.
+    pub fn create_or_update(&mut self, spec: &FlowSpec) -> Result<()> {
+        self.write(spec, WriteMode::CreateOrUpdate, "create or update flow")
+    }
+
+    /// Makes the kernel size dump batches from our 64 KiB buffer, including the
+    /// first one (CTNETLINK.md §7.2), with one cheap round trip per socket.
+    fn warm_up(&mut self) -> Result<()> {
+        if !self.socket.warmed {
+            self.table_stats()?;
+        }
+        Ok(())
+    }
+
+    /// Starts a streaming dump of both address families.
+    ///
+    /// The [`Dump`] borrows this handle; read it with [`Dump::next_flow`]
+    /// (borrowed views) or turn it into owned flows with [`Dump::into_flows`].
+    /// Dropping it before the end is fine: the next request uses a fresh socket.
+    pub fn dump(&mut self) -> Result<Dump<'_>> {
+        self.dump_family(Family::All)
+    }
+
+    /// Starts a streaming dump of one family (filtered by the kernel) or both.
+    pub fn dump_family(&mut self, family: Family) -> Result<Dump<'_>> {
+        self.ready()?;
+        self.warm_up()?;
+        let (seq, mark) = self.begin(IPCTNL_MSG_CT_GET, NLM_F_DUMP, family.raw(), NFNETLINK_V0)?;
+        self.enc.end(mark);
+        self.socket.send(self.enc.as_bytes())?;
+        Ok(Dump::new(self, seq))
+    }
+
+    /// Dumps the table as an iterator of owned [`Flow`]s.
+    pub fn flows(&mut self) -> Result<Flows<'_>> {
+        Ok(self.dump()?.into_flows())
+    }
+
+    /// Dumps the table, calling `f` with a borrowed view of each flow; `f`
+    /// returns `ControlFlow::Break(())` to stop early. Flows that fail to
+    /// decode are counted in the summary and skipped; kernel and socket errors end the call.
+    pub fn for_each_flow(
+        &mut self,
+        mut f: impl FnMut(FlowRef<'_>) -> ControlFlow<()>,
+    ) -> Result<DumpSummary> {
+        let mut dump = self.dump()?;
+        while let Some(flow) = dump.next_flow() {
+            match flow {
+                Ok(flow) => {
+                    if f(flow).is_break() {
+                        break;
+                    }
+                }
+                Err(Error::Decode(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(dump.summary())
+    }
+
+    /// Runs `f` up to `attempts` times while it fails with
+    /// [`Error::DumpInterrupted`] (the kernel flagged the dump as inconsistent).
+    pub fn retry_interrupted<T>(
+        &mut self,
+        attempts: usize,
+        mut f: impl FnMut(&mut Conntrack) -> Result<T>,
+    ) -> Result<T> {
+        let mut last = Error::DumpInterrupted;
+        for _ in 0..attempts.max(1) {
+            match f(self) {
+                Err(Error::DumpInterrupted) => last = Error::DumpInterrupted,
+                other => return other,
+            }
+        }
+        Err(last)
+    }
+}

@@ -1,0 +1,239 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The crate's one error type.
+//!
+//! Every failure keeps what a caller needs to act on it: the kernel's errno and
+//! extended-ack message for kernel refusals, the `io::Error` for socket and
+//! namespace failures, and a small structured [`DecodeError`] (what, where, why)
+//! for bytes that do not parse. `Display` says what to do about it.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+/// A `Result` whose error is this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong while talking to ctnetlink.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The kernel answered a request with an error (`NLMSG_ERROR` with a negative code).
+    #[error("{operation}: {}", kernel_text(*.errno, .message.as_deref()))]
+    Kernel {
+        /// What was asked (e.g. "dump", "create flow").
+        operation: &'static str,
+        /// The positive errno value (`libc::EPERM`, `libc::ENOENT`, ...).
+        errno: i32,
+        /// The extended-ack message (`NLMSGERR_ATTR_MSG`), when the kernel sent one.
+        message: Option<String>,
+        /// Offset of the offending attribute in the request (`NLMSGERR_ATTR_OFFS`).
+        offset: Option<u32>,
+    },
+    /// A socket system call failed.
+    #[error("{operation}: {source}{}", io_hint(.source))]
+    Io {
+        /// The system call or step that failed.
+        operation: &'static str,
+        /// The operating-system error (keeps the errno).
+        #[source]
+        source: io::Error,
+    },
+    /// The network namespace does not exist.
+    #[error("no such network namespace: {} (list named ones with `ip netns list`)", .path.display())]
+    NoSuchNetns {
+        /// The path that was looked up.
+        path: PathBuf,
+    },
+    /// The network namespace exists but could not be entered.
+    #[error("cannot enter network namespace {}: {source}{}", .path.display(), netns_hint(.source))]
+    Netns {
+        /// The namespace file.
+        path: PathBuf,
+        /// The failure from `open` or `setns`.
+        #[source]
+        source: io::Error,
+    },
+    /// Bytes from the kernel (or a capture) did not parse.
+    #[error("malformed ctnetlink data: {0}")]
+    Decode(#[from] DecodeError),
+    /// A reply carried a sequence number this request did not use.
+    #[error("netlink reply with sequence {found}, expected {expected}: a reply got mixed up with another request")]
+    SequenceMismatch {
+        /// Sequence number of the request in flight.
+        expected: u32,
+        /// Sequence number that arrived.
+        found: u32,
+    },
+    /// A datagram was larger than the receive buffer (it was truncated and is lost).
+    #[error("netlink datagram of {size} bytes truncated by a {capacity}-byte receive buffer")]
+    Truncated {
+        /// The datagram's real size.
+        size: usize,
+        /// The buffer's size.
+        capacity: usize,
+    },
+    /// The kernel flagged the dump as inconsistent (`NLM_F_DUMP_INTR`): the table
+    /// changed under it. Every flow was still delivered; retry for a clean view
+    /// (see [`Conntrack::retry_interrupted`](crate::Conntrack::retry_interrupted)).
+    #[error("the dump was interrupted by a table change (NLM_F_DUMP_INTR); retry it")]
+    DumpInterrupted,
+    /// The caller asked for something the protocol cannot express.
+    #[error("invalid request: {0}")]
+    InvalidInput(String),
+}
+
+impl Error {
+    /// The errno behind this error, if it came from the kernel or the OS.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            Error::Kernel { errno, .. } => Some(*errno),
+            Error::Io { source, .. } | Error::Netns { source, .. } => source.raw_os_error(),
+            Error::NoSuchNetns { .. } => Some(libc::ENOENT),
+            _ => None,
+        }
+    }
+
+    /// True when the kernel said the flow does not exist (`ENOENT`).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::Kernel { errno, .. } if *errno == libc::ENOENT)
+    }
+
+    /// True when the request lacked privileges (`EPERM` / `EACCES`).
+    pub fn is_permission_denied(&self) -> bool {
+        matches!(self.errno(), Some(libc::EPERM) | Some(libc::EACCES))
+    }
+
+    pub(crate) fn io(operation: &'static str, source: io::Error) -> Self {
+        Error::Io { operation, source }
+    }
+}
+
+fn kernel_text(errno: i32, message: Option<&str>) -> KernelErrorText<'_> {
+    KernelErrorText { errno, message }
+}
+
+struct KernelErrorText<'a> {
+    errno: i32,
+    message: Option<&'a str>,
+}
+
+impl fmt::Display for KernelErrorText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let os = io::Error::from_raw_os_error(self.errno);
+        write!(f, "kernel error {} ({os})", self.errno)?;
+        if let Some(message) = self.message {
+            write!(f, ": {message}")?;
+        }
+        let hint = match self.errno {
+            libc::EPERM | libc::EACCES => {
+                " — ctnetlink needs CAP_NET_ADMIN in the namespace's user namespace (run as root)"
+            }
+            libc::ENOENT => " — no such flow (check the tuple, and pass its zone if it has one)",
+            libc::EEXIST => " — the flow already exists (use update or create_or_update)",
+            libc::EOPNOTSUPP => {
+                " — the kernel does not support this request, or the nf_conntrack_netlink \
+                 module is not loaded (modprobe nf_conntrack_netlink)"
+            }
+            libc::EBUSY => {
+                " — a dump is already running on this socket, or the status change is not \
+                 allowed (a created flow must be CONFIRMED; SEEN_REPLY/ASSURED cannot be cleared)"
+            }
+            libc::ENOMEM => " — the conntrack table is full (nf_conntrack_max) or memory is short",
+            libc::EINVAL => " — the kernel rejected the request as malformed",
+            _ => "",
+        };
+        f.write_str(hint)
+    }
+}
+
+fn io_hint(err: &io::Error) -> &'static str {
+    match err.raw_os_error() {
+        Some(libc::EPROTONOSUPPORT) => {
+            " — this kernel has no NETLINK_NETFILTER (CONFIG_NETFILTER_NETLINK is off)"
+        }
+        Some(libc::EPERM) | Some(libc::EACCES) => " — needs CAP_NET_ADMIN (run as root)",
+        _ => "",
+    }
+}
+
+fn netns_hint(err: &io::Error) -> &'static str {
+    match err.raw_os_error() {
+        Some(libc::EPERM) | Some(libc::EACCES) => {
+            " — entering a network namespace needs CAP_SYS_ADMIN (run as root)"
+        }
+        Some(libc::EINVAL) => " — the file is not a network namespace",
+        _ => "",
+    }
+}
+
+/// What kind of problem a [`DecodeError`] describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DecodeErrorKind {
+    /// Fewer bytes than a header or a length field requires.
+    Truncated {
+        /// Bytes needed.
+        needed: usize,
+        /// Bytes available.
+        available: usize,
+    },
+    /// An attribute's payload has the wrong size for its type.
+    WrongSize {
+        /// The size the attribute must have.
+        expected: usize,
+        /// The size found.
+        found: usize,
+    },
+    /// A required attribute is absent.
+    Missing,
+    /// A value is out of range or inconsistent (e.g. an IPv4 source with an IPv6 destination).
+    Invalid,
+}
+
+/// Structured description of malformed bytes: what was being read, where, and why.
+///
+/// `Copy` and allocation-free, so building one on a hot path costs nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeError {
+    /// The element being decoded, by its C name (`"CTA_TUPLE_ORIG"`, `"nlmsghdr"`, ...).
+    pub what: &'static str,
+    /// What was wrong.
+    pub kind: DecodeErrorKind,
+    /// Byte offset of the element within the message (or buffer) being decoded.
+    pub offset: usize,
+}
+
+impl DecodeError {
+    pub(crate) const fn new(what: &'static str, kind: DecodeErrorKind, offset: usize) -> Self {
+        DecodeError { what, kind, offset }
+    }
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            DecodeErrorKind::Truncated { needed, available } => write!(
+                f,
+                "{} at offset {}: truncated, {needed} bytes needed, {available} available",
+                self.what, self.offset
+            ),
+            DecodeErrorKind::WrongSize { expected, found } => write!(
+                f,
+                "{} at offset {}: payload of {found} bytes, expected {expected}",
+                self.what, self.offset
+            ),
+            DecodeErrorKind::Missing => {
+                write!(
+                    f,
+                    "{} missing (message at offset {})",
+                    self.what, self.offset
+                )
+            }
+            DecodeErrorKind::Invalid => {
+                write!(f, "{} at offset {}: invalid value", self.what, self.offset)
+            }
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}

@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! # conntrack: the Linux connection-tracking table over ctnetlink
+//!
+//! A library that speaks `NFNL_SUBSYS_CTNETLINK` directly: stream every flow of
+//! a table of millions as typed data without parsing procfs text, create and
+//! look up flows, and read the table size, limit and kernel counters in
+//! microseconds — in the current network namespace or any other.
+//!
+//! ```no_run
+//! use conntrack::{Conntrack, Netns};
+//! # fn main() -> conntrack::Result<()> {
+//! let mut ct = Conntrack::open_in(&Netns::named("blue"))?;
+//! let stats = ct.table_stats()?;
+//! println!("{} entries, limit {:?}", stats.entries, stats.max_entries);
+//!
+//! // Borrowed views: no allocation per flow.
+//! let mut dump = ct.dump()?;
+//! while let Some(flow) = dump.next_flow() {
+//!     let flow = flow?;
+//!     if flow.status.unreplied() {
+//!         println!("{} -> {} never answered", flow.orig.src, flow.orig.dst);
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Layers, bottom up: [`wire`] (framing, attributes, encoding), [`decode_flow`]
+//! (one message into a [`FlowRef`]), [`Conntrack`] (socket, requests, [`Dump`]).
+//! Every request needs `CAP_NET_ADMIN`. See `CTNETLINK.md` in the repository
+//! for the kernel behaviour this crate is built around.
+
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+mod conntrack;
+pub mod consts;
+mod decode;
+mod dump;
+mod error;
+mod flow;
+pub mod netns;
+mod request;
+mod socket;
+mod stats;
+mod status;
+pub mod wire;
+
+pub use crate::conntrack::{Conntrack, Family};
+pub use crate::decode::decode_flow;
+pub use crate::dump::{Dump, DumpSummary, Flows};
+pub use crate::error::{DecodeError, DecodeErrorKind, Error, Result};
+pub use crate::flow::{
+    proto, Counters, DccpInfo, DccpState, Flow, FlowId, FlowRef, Labels, ProtoInfo, SctpInfo,
+    SctpState, SeqAdj, Synproxy, TcpFlags, TcpInfo, TcpState, Timestamp, Tuple, L4,
+};
+pub use crate::netns::Netns;
+pub use crate::request::FlowSpec;
+pub use crate::stats::{
+    decode_cpu_stats, decode_table_stats, CpuCounters, CpuStats, KernelStats, TableStats,
+};
+pub use crate::status::Status;

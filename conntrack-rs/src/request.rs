@@ -1,0 +1,435 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Request encoding for flows: tuples and the attributes of `IPCTNL_MSG_CT_NEW`.
+//!
+//! Encoding applies the kernel's rules so callers cannot trip on them
+//! (CTNETLINK.md §4.1, §12): `IPS_CONFIRMED` is always part of the status sent
+//! on create, addresses are raw bytes, the flow's zone is sent top-level, and
+//! a create without a timeout is refused before it reaches the kernel.
+
+use std::net::IpAddr;
+
+use crate::consts::*;
+use crate::error::{Error, Result};
+use crate::flow::{proto, Labels, ProtoInfo, SeqAdj, Synproxy, TcpInfo, TcpState, Tuple, L4};
+use crate::status::Status;
+use crate::wire::Encoder;
+
+/// What to create or change with [`Conntrack::create`](crate::Conntrack::create),
+/// [`update`](crate::Conntrack::update) or
+/// [`create_or_update`](crate::Conntrack::create_or_update).
+///
+/// ```
+/// use conntrack::{FlowSpec, Status, TcpState, Tuple};
+/// let spec = FlowSpec::new(Tuple::tcp(([10, 0, 0, 1], 40000), ([10, 0, 0, 2], 80)))
+///     .timeout(3600)
+///     .tcp_state(TcpState::Established)
+///     .status(Status::SEEN_REPLY | Status::ASSURED)
+///     .mark(7)
+///     .zone(3);
+/// assert_eq!(spec.reply.src_port(), Some(80));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FlowSpec {
+    /// Original-direction tuple.
+    pub orig: Tuple,
+    /// Reply-direction tuple (defaults to `orig.reversed()`, i.e. no NAT).
+    pub reply: Tuple,
+    /// Timeout in seconds; required to create.
+    pub timeout: Option<u32>,
+    /// Status bits; `CONFIRMED` is added automatically on create.
+    pub status: Option<Status>,
+    /// Connection mark.
+    pub mark: Option<u32>,
+    /// Zone (both directions); also selects the flow on update.
+    pub zone: Option<u16>,
+    /// Protocol state (TCP state, window scales, flags; SCTP state and tags).
+    pub protoinfo: Option<ProtoInfo>,
+    /// Connection labels (replaces all labels).
+    pub labels: Option<Labels>,
+    /// Helper to attach by name (its module must be loaded), create only.
+    pub helper: Option<String>,
+    /// Sequence adjustment, original direction (`CTA_SEQ_ADJ_ORIG`).
+    pub seqadj_orig: Option<SeqAdj>,
+    /// Sequence adjustment, reply direction (`CTA_SEQ_ADJ_REPLY`).
+    pub seqadj_reply: Option<SeqAdj>,
+    /// SYN proxy state (`CTA_SYNPROXY`).
+    pub synproxy: Option<Synproxy>,
+    /// Original tuple of an existing master flow (`CTA_TUPLE_MASTER`), create
+    /// only: the new flow becomes `EXPECTED`, related to that master.
+    pub master: Option<Tuple>,
+}
+
+impl FlowSpec {
+    /// A spec for `orig`, with the reply direction its reverse.
+    pub fn new(orig: Tuple) -> Self {
+        FlowSpec {
+            reply: orig.reversed(),
+            orig,
+            timeout: None,
+            status: None,
+            mark: None,
+            zone: None,
+            protoinfo: None,
+            labels: None,
+            helper: None,
+            seqadj_orig: None,
+            seqadj_reply: None,
+            synproxy: None,
+            master: None,
+        }
+    }
+
+    /// Sets the reply tuple (e.g. to describe NAT).
+    pub fn reply(mut self, reply: Tuple) -> Self {
+        self.reply = reply;
+        self
+    }
+
+    /// Sets the timeout in seconds.
+    pub fn timeout(mut self, seconds: u32) -> Self {
+        self.timeout = Some(seconds);
+        self
+    }
+
+    /// Sets status bits (`SEEN_REPLY`, `ASSURED`, ...).
+    pub fn status(mut self, status: Status) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    /// Sets the mark.
+    pub fn mark(mut self, mark: u32) -> Self {
+        self.mark = Some(mark);
+        self
+    }
+
+    /// Sets the zone.
+    pub fn zone(mut self, zone: u16) -> Self {
+        self.zone = Some(zone);
+        self
+    }
+
+    /// Sets the TCP state (only the state; use [`FlowSpec::protoinfo`] for more).
+    pub fn tcp_state(mut self, state: TcpState) -> Self {
+        self.protoinfo = Some(ProtoInfo::Tcp(TcpInfo {
+            state: Some(state),
+            ..TcpInfo::default()
+        }));
+        self
+    }
+
+    /// Sets the protocol info.
+    pub fn protoinfo(mut self, protoinfo: ProtoInfo) -> Self {
+        self.protoinfo = Some(protoinfo);
+        self
+    }
+
+    /// Sets the labels.
+    pub fn labels(mut self, labels: Labels) -> Self {
+        self.labels = Some(labels);
+        self
+    }
+
+    /// Attaches a helper by name (e.g. `"ftp"`).
+    pub fn helper(mut self, name: impl Into<String>) -> Self {
+        self.helper = Some(name.into());
+        self
+    }
+
+    /// Sets the sequence adjustments of both directions.
+    pub fn seqadj(mut self, orig: SeqAdj, reply: SeqAdj) -> Self {
+        self.seqadj_orig = Some(orig);
+        self.seqadj_reply = Some(reply);
+        self
+    }
+
+    /// Sets the SYN proxy state.
+    pub fn synproxy(mut self, synproxy: Synproxy) -> Self {
+        self.synproxy = Some(synproxy);
+        self
+    }
+
+    /// Makes the flow an expected (related) flow of the existing flow `master`.
+    pub fn master(mut self, master: Tuple) -> Self {
+        self.master = Some(master);
+        self
+    }
+}
+
+/// Checks that a tuple can be sent: one address family, ports only for protocols with ports.
+pub(crate) fn check_tuple(tuple: &Tuple, what: &str) -> Result<()> {
+    if tuple.src.is_ipv4() != tuple.dst.is_ipv4() {
+        return Err(Error::InvalidInput(format!(
+            "{what}: source {} and destination {} are of different address families",
+            tuple.src, tuple.dst
+        )));
+    }
+    if let L4::Icmp { .. } = tuple.l4 {
+        let expected = if tuple.is_ipv6() {
+            proto::ICMPV6
+        } else {
+            proto::ICMP
+        };
+        if tuple.protocol != expected {
+            return Err(Error::InvalidInput(format!(
+                "{what}: ICMP identity on protocol {} (expected {expected} for this family)",
+                tuple.protocol
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Encodes a tuple as the nest `kind` (`CTA_TUPLE_ORIG`, `_REPLY`, `_MASTER`).
+pub(crate) fn put_tuple(enc: &mut Encoder, kind: u16, tuple: &Tuple) {
+    let outer = enc.nest(kind);
+    let ip = enc.nest(CTA_TUPLE_IP);
+    match (tuple.src, tuple.dst) {
+        (IpAddr::V4(src), IpAddr::V4(dst)) => {
+            enc.bytes(CTA_IP_V4_SRC, &src.octets());
+            enc.bytes(CTA_IP_V4_DST, &dst.octets());
+        }
+        (src, dst) => {
+            enc.bytes(CTA_IP_V6_SRC, &ipv6_octets(src));
+            enc.bytes(CTA_IP_V6_DST, &ipv6_octets(dst));
+        }
+    }
+    enc.end_nest(ip);
+    let l4 = enc.nest(CTA_TUPLE_PROTO);
+    enc.u8(CTA_PROTO_NUM, tuple.protocol);
+    match tuple.l4 {
+        L4::None => {}
+        L4::Ports { src, dst } => {
+            enc.be16(CTA_PROTO_SRC_PORT, src);
+            enc.be16(CTA_PROTO_DST_PORT, dst);
+        }
+        L4::Icmp {
+            id,
+            icmp_type,
+            code,
+        } => {
+            let (id_kind, type_kind, code_kind) = if tuple.protocol == proto::ICMPV6 {
+                (
+                    CTA_PROTO_ICMPV6_ID,
+                    CTA_PROTO_ICMPV6_TYPE,
+                    CTA_PROTO_ICMPV6_CODE,
+                )
+            } else {
+                (CTA_PROTO_ICMP_ID, CTA_PROTO_ICMP_TYPE, CTA_PROTO_ICMP_CODE)
+            };
+            enc.be16(id_kind, id);
+            enc.u8(type_kind, icmp_type);
+            enc.u8(code_kind, code);
+        }
+    }
+    enc.end_nest(l4);
+    if let Some(zone) = tuple.zone {
+        enc.be16(CTA_TUPLE_ZONE, zone);
+    }
+    enc.end_nest(outer);
+}
+
+fn ipv6_octets(addr: IpAddr) -> [u8; 16] {
+    match addr {
+        IpAddr::V6(v6) => v6.octets(),
+        IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+    }
+}
+
+/// How `IPCTNL_MSG_CT_NEW` treats an existing / missing flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WriteMode {
+    /// `NLM_F_CREATE | NLM_F_EXCL`: create; `EEXIST` if it exists.
+    Create,
+    /// no flag: update; `ENOENT` if missing.
+    Update,
+    /// `NLM_F_CREATE`: create, or update if it exists.
+    CreateOrUpdate,
+}
+
+impl WriteMode {
+    pub(crate) fn flags(self) -> u16 {
+        match self {
+            WriteMode::Create => NLM_F_CREATE | NLM_F_EXCL,
+            WriteMode::Update => 0,
+            WriteMode::CreateOrUpdate => NLM_F_CREATE,
+        }
+    }
+}
+
+/// Encodes a `CT_NEW` request for `spec` (the message header is the caller's).
+pub(crate) fn put_flow_spec(enc: &mut Encoder, spec: &FlowSpec, mode: WriteMode) -> Result<()> {
+    check_tuple(&spec.orig, "original tuple")?;
+    check_tuple(&spec.reply, "reply tuple")?;
+    if spec.orig.is_ipv6() != spec.reply.is_ipv6() || spec.orig.protocol != spec.reply.protocol {
+        return Err(Error::InvalidInput(
+            "original and reply tuples must have the same address family and protocol".into(),
+        ));
+    }
+    if mode != WriteMode::Update && spec.timeout.is_none() {
+        return Err(Error::InvalidInput(
+            "creating a flow needs a timeout".into(),
+        ));
+    }
+    put_tuple(enc, CTA_TUPLE_ORIG, &spec.orig);
+    put_tuple(enc, CTA_TUPLE_REPLY, &spec.reply);
+    if let Some(zone) = spec.zone {
+        enc.be16(CTA_ZONE, zone);
+    }
+    if let Some(timeout) = spec.timeout {
+        enc.be32(CTA_TIMEOUT, timeout);
+    }
+    // The kernel confirms a new flow before applying CTA_STATUS and refuses
+    // (EBUSY) a status that would clear CONFIRMED: always include it.
+    let status = match (spec.status, mode) {
+        (Some(status), _) => Some(status | Status::CONFIRMED),
+        (None, WriteMode::Update) => None,
+        (None, _) => Some(Status::CONFIRMED),
+    };
+    if let Some(status) = status {
+        enc.be32(CTA_STATUS, status.bits());
+    }
+    if let Some(mark) = spec.mark {
+        enc.be32(CTA_MARK, mark);
+    }
+    if let Some(protoinfo) = &spec.protoinfo {
+        put_protoinfo(enc, protoinfo);
+    }
+    if let Some(labels) = spec.labels {
+        enc.bytes(CTA_LABELS, &labels.to_kernel_bytes());
+    }
+    if let Some(helper) = &spec.helper {
+        let help = enc.nest(CTA_HELP);
+        enc.string(CTA_HELP_NAME, helper);
+        enc.end_nest(help);
+    }
+    for (kind, seqadj) in [
+        (CTA_SEQ_ADJ_ORIG, spec.seqadj_orig),
+        (CTA_SEQ_ADJ_REPLY, spec.seqadj_reply),
+    ] {
+        if let Some(seqadj) = seqadj {
+            let nest = enc.nest(kind);
+            enc.be32(CTA_SEQADJ_CORRECTION_POS, seqadj.correction_pos);
+            enc.be32(CTA_SEQADJ_OFFSET_BEFORE, seqadj.offset_before as u32);
+            enc.be32(CTA_SEQADJ_OFFSET_AFTER, seqadj.offset_after as u32);
+            enc.end_nest(nest);
+        }
+    }
+    if let Some(synproxy) = spec.synproxy {
+        let nest = enc.nest(CTA_SYNPROXY);
+        enc.be32(CTA_SYNPROXY_ISN, synproxy.isn);
+        enc.be32(CTA_SYNPROXY_ITS, synproxy.its);
+        enc.be32(CTA_SYNPROXY_TSOFF, synproxy.tsoff);
+        enc.end_nest(nest);
+    }
+    if let Some(master) = &spec.master {
+        check_tuple(master, "master tuple")?;
+        put_tuple(enc, CTA_TUPLE_MASTER, master);
+    }
+    Ok(())
+}
+
+fn put_protoinfo(enc: &mut Encoder, protoinfo: &ProtoInfo) {
+    let outer = enc.nest(CTA_PROTOINFO);
+    match protoinfo {
+        ProtoInfo::Tcp(tcp) => {
+            let inner = enc.nest(CTA_PROTOINFO_TCP);
+            if let Some(state) = tcp.state {
+                enc.u8(CTA_PROTOINFO_TCP_STATE, state.raw());
+            }
+            if let Some(w) = tcp.wscale_orig {
+                enc.u8(CTA_PROTOINFO_TCP_WSCALE_ORIGINAL, w);
+            }
+            if let Some(w) = tcp.wscale_reply {
+                enc.u8(CTA_PROTOINFO_TCP_WSCALE_REPLY, w);
+            }
+            if let Some((flags, mask)) = tcp.flags_orig {
+                enc.bytes(
+                    CTA_PROTOINFO_TCP_FLAGS_ORIGINAL,
+                    &[flags.bits(), mask.bits()],
+                );
+            }
+            if let Some((flags, mask)) = tcp.flags_reply {
+                enc.bytes(CTA_PROTOINFO_TCP_FLAGS_REPLY, &[flags.bits(), mask.bits()]);
+            }
+            enc.end_nest(inner);
+        }
+        ProtoInfo::Sctp(sctp) => {
+            let inner = enc.nest(CTA_PROTOINFO_SCTP);
+            if let Some(state) = sctp.state {
+                enc.u8(CTA_PROTOINFO_SCTP_STATE, state.raw());
+            }
+            if let Some(tag) = sctp.vtag_orig {
+                enc.be32(CTA_PROTOINFO_SCTP_VTAG_ORIGINAL, tag);
+            }
+            if let Some(tag) = sctp.vtag_reply {
+                enc.be32(CTA_PROTOINFO_SCTP_VTAG_REPLY, tag);
+            }
+            enc.end_nest(inner);
+        }
+        ProtoInfo::Dccp(dccp) => {
+            let inner = enc.nest(CTA_PROTOINFO_DCCP);
+            if let Some(state) = dccp.state {
+                enc.u8(CTA_PROTOINFO_DCCP_STATE, state.raw());
+            }
+            if let Some(role) = dccp.role {
+                enc.u8(CTA_PROTOINFO_DCCP_ROLE, role);
+            }
+            if let Some(seq) = dccp.handshake_seq {
+                enc.be64(CTA_PROTOINFO_DCCP_HANDSHAKE_SEQ, seq);
+            }
+            enc.end_nest(inner);
+        }
+    }
+    enc.end_nest(outer);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::decode_flow;
+    use crate::wire::Messages;
+
+    #[test]
+    fn encoded_spec_decodes_back() {
+        let orig = Tuple::tcp(([10, 0, 0, 1], 1111), ([10, 0, 0, 2], 80));
+        let spec = FlowSpec::new(orig)
+            .timeout(60)
+            .tcp_state(TcpState::Established)
+            .mark(9)
+            .zone(4)
+            .labels(Labels::default().with(3));
+        let mut enc = Encoder::new();
+        let m = enc.begin(IPCTNL_MSG_CT_NEW, NLM_F_REQUEST, 1, AF_INET, 0);
+        put_flow_spec(&mut enc, &spec, WriteMode::Create).unwrap();
+        enc.end(m);
+        let msg = Messages::new(enc.as_bytes()).next().unwrap().unwrap();
+        let flow = decode_flow(msg.payload).unwrap();
+        assert_eq!(flow.orig, orig);
+        assert_eq!(flow.reply, orig.reversed());
+        assert_eq!(flow.status, Status::CONFIRMED);
+        assert_eq!(
+            (flow.timeout, flow.mark, flow.zone),
+            (Some(60), Some(9), Some(4))
+        );
+        assert_eq!(flow.tcp_state(), Some(TcpState::Established));
+        assert_eq!(flow.labels, Some(Labels(8)));
+    }
+
+    #[test]
+    fn bad_specs_are_refused_before_the_kernel() {
+        let v4 = Tuple::udp(([10, 0, 0, 1], 1), ([10, 0, 0, 2], 2));
+        let mut enc = Encoder::new();
+        assert!(put_flow_spec(&mut enc, &FlowSpec::new(v4), WriteMode::Create).is_err());
+        let mut mixed = v4;
+        mixed.dst = "::1".parse().unwrap();
+        assert!(put_flow_spec(
+            &mut enc,
+            &FlowSpec::new(mixed).timeout(1),
+            WriteMode::Create
+        )
+        .is_err());
+        assert!(put_flow_spec(&mut enc, &FlowSpec::new(v4), WriteMode::Update).is_ok());
+    }
+}

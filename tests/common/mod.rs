@@ -1,0 +1,146 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Shared harness for kernel tests: throwaway network namespaces.
+//!
+//! Each test makes its own namespace (`ip netns add`), brings loopback up and
+//! loads an nftables rule using `ct state` so conntrack tracks its traffic.
+//! [`TestNs`] deletes the namespace when dropped, also when the test panics.
+//! Without root the kernel tests skip with a one-line reason ([`require_root!`]);
+//! with root, a missing tool or a failing setup is a test failure.
+
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use conntrack::netns::NetnsFile;
+use conntrack::{Conntrack, Netns};
+
+/// Skips the calling test (returns) unless running as root.
+#[macro_export]
+macro_rules! require_root {
+    () => {
+        if !$crate::common::is_root() {
+            eprintln!("skipped: kernel test needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN) to create network namespaces");
+            return;
+        }
+    };
+}
+
+/// True when the effective uid is 0.
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|euid| euid == "0"))
+        })
+        .unwrap_or(false)
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// Runs a command and panics with its output if it fails.
+pub fn run(program: &str, args: &[&str]) -> Output {
+    let output = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program} (is it installed?): {e}"));
+    assert!(
+        output.status.success(),
+        "{program} {args:?} failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// A throwaway network namespace with conntrack active.
+pub struct TestNs {
+    /// Its `ip netns` name.
+    pub name: String,
+}
+
+impl TestNs {
+    /// Creates `ctrs-<tag>-<pid>-<n>`, loopback up, conntrack armed by nftables.
+    pub fn new(tag: &str) -> TestNs {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let name = format!("ctrs-{tag}-{}-{n}", std::process::id());
+        run("ip", &["netns", "add", &name]);
+        let ns = TestNs { name };
+        ns.exec(&["ip", "link", "set", "lo", "up"]);
+        ns.nft("add table inet ctrs");
+        ns.nft("add chain inet ctrs out { type filter hook output priority 0; }");
+        ns.nft("add chain inet ctrs in { type filter hook input priority 0; }");
+        ns.nft("add rule inet ctrs out ct state new accept");
+        ns.nft("add rule inet ctrs in ct state established,related accept");
+        ns
+    }
+
+    /// The namespace as a library value.
+    pub fn netns(&self) -> Netns {
+        Netns::named(&self.name)
+    }
+
+    /// A handle on this namespace's table.
+    pub fn conntrack(&self) -> Conntrack {
+        Conntrack::open_in(&self.netns()).expect("open conntrack handle in test namespace")
+    }
+
+    /// Runs a command inside the namespace (`ip netns exec`), panicking on failure.
+    pub fn exec(&self, args: &[&str]) -> Output {
+        let mut full = vec!["netns", "exec", &self.name];
+        full.extend_from_slice(args);
+        run("ip", &full)
+    }
+
+    /// Runs one `nft` command (split on whitespace) inside the namespace.
+    pub fn nft(&self, command: &str) {
+        let mut args = vec!["nft"];
+        args.extend(command.split_whitespace());
+        self.exec(&args);
+    }
+
+    /// Writes a sysctl of this namespace (path under /proc/sys/net/netfilter/).
+    pub fn sysctl(&self, key: &str, value: &str) {
+        self.exec(&[
+            "sh",
+            "-c",
+            &format!("echo {value} > /proc/sys/net/netfilter/{key}"),
+        ]);
+    }
+
+    /// Runs `f` on a thread inside the namespace (for sockets and traffic).
+    pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+        NetnsFile::open(format!("/run/netns/{}", self.name))
+            .expect("open test namespace")
+            .run(f)
+            .expect("enter test namespace")
+    }
+
+    /// `conntrack -L -o extended,id` output lines in this namespace.
+    pub fn conntrack_cli(&self, args: &[&str]) -> String {
+        let mut full = vec!["conntrack"];
+        full.extend_from_slice(args);
+        let mut all = vec!["netns", "exec", &self.name];
+        all.extend_from_slice(&full);
+        let output = Command::new("ip")
+            .args(&all)
+            .output()
+            .expect("run conntrack (apt install conntrack)");
+        assert!(
+            output.status.success(),
+            "conntrack {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).expect("utf-8 from conntrack")
+    }
+}
+
+impl Drop for TestNs {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
