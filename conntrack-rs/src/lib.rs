@@ -38,11 +38,14 @@ mod decode;
 mod dump;
 mod error;
 mod flow;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod netns;
 mod request;
 mod socket;
 mod stats;
 mod status;
+pub mod text;
 pub mod wire;
 
 pub use crate::conntrack::{Conntrack, Family};

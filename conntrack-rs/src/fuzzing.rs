@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Entry points shared by the fuzz targets (`fuzz/`) and the stable-Rust replay
+//! test (`tests/fuzz_replay.rs`), so the replay is never a copy of a target.
+//! Not part of the supported API.
+
+use crate::decode::decode_flow;
+use crate::stats::{decode_cpu_stats, decode_table_stats};
+use crate::wire::{parse_error, Messages};
+
+/// Decodes `bytes` as a ctnetlink datagram the way the dump path does: walks
+/// every message and runs every decoder on it. Returns the number of flows
+/// that decoded. Must never panic, whatever the input.
+pub fn datagram(bytes: &[u8]) -> usize {
+    let mut flows = 0;
+    for message in Messages::new(bytes) {
+        let Ok(message) = message else { break };
+        let _ = parse_error(&message);
+        let _ = decode_table_stats(message.payload);
+        let _ = decode_cpu_stats(message.payload);
+        if let Ok(flow) = decode_flow(message.payload) {
+            // Exercise the owned conversion and the formatting paths too.
+            let owned = flow.to_owned_flow();
+            let _ = format!("{owned:?}");
+            flows += 1;
+        }
+    }
+    flows
+}
+
+/// Decodes `bytes` as one flow message payload (after `nlmsghdr`).
+pub fn flow_payload(bytes: &[u8]) -> bool {
+    decode_flow(bytes).is_ok()
+}
