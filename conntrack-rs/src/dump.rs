@@ -36,6 +36,9 @@ pub struct DumpSummary {
     pub datagrams: u64,
     /// Bytes received.
     pub bytes: u64,
+    /// Size of the first datagram: about 32 KiB when the kernel batches fully
+    /// from the start (the handle warms its socket up for that), 3.7 KiB otherwise.
+    pub first_datagram: usize,
     /// Whether the kernel flagged the dump as inconsistent (`NLM_F_DUMP_INTR`).
     pub interrupted: bool,
     /// Whether the kernel applied a filter (`NLM_F_DUMP_FILTERED`).
@@ -104,6 +107,9 @@ impl<'h> Dump<'h> {
                     Ok(len) => {
                         self.len = len;
                         self.pos = 0;
+                        if self.summary.datagrams == 0 {
+                            self.summary.first_datagram = len;
+                        }
                         self.summary.datagrams += 1;
                         self.summary.bytes += len as u64;
                     }

@@ -37,7 +37,9 @@ pub struct FlowSpec {
     pub reply: Tuple,
     /// Timeout in seconds; required to create.
     pub timeout: Option<u32>,
-    /// Status bits; `CONFIRMED` is added automatically on create.
+    /// Status bits; `CONFIRMED` is always added. On an existing flow bits can
+    /// only be added: a status without `SEEN_REPLY`/`ASSURED` that the flow has
+    /// is refused with `EBUSY`.
     pub status: Option<Status>,
     /// Connection mark.
     pub mark: Option<u32>,
@@ -45,7 +47,9 @@ pub struct FlowSpec {
     pub zone: Option<u16>,
     /// Protocol state (TCP state, window scales, flags; SCTP state and tags).
     pub protoinfo: Option<ProtoInfo>,
-    /// Connection labels (replaces all labels).
+    /// Connection labels (replaces all labels). The kernel silently ignores
+    /// them unless a ruleset in the namespace uses labels (e.g. an nftables
+    /// `ct label set` rule), which is what allocates the label storage.
     pub labels: Option<Labels>,
     /// Helper to attach by name (its module must be loaded), create only.
     pub helper: Option<String>,
@@ -281,14 +285,10 @@ pub(crate) fn put_flow_spec(enc: &mut Encoder, spec: &FlowSpec, mode: WriteMode)
         enc.be32(CTA_TIMEOUT, timeout);
     }
     // The kernel confirms a new flow before applying CTA_STATUS and refuses
-    // (EBUSY) a status that would clear CONFIRMED: always include it.
-    let status = match (spec.status, mode) {
-        (Some(status), _) => Some(status | Status::CONFIRMED),
-        (None, WriteMode::Update) => None,
-        (None, _) => Some(Status::CONFIRMED),
-    };
-    if let Some(status) = status {
-        enc.be32(CTA_STATUS, status.bits());
+    // (EBUSY) a status that would clear CONFIRMED: always include it. Without
+    // a status, send none, so an update never tries to clear bits.
+    if let Some(status) = spec.status {
+        enc.be32(CTA_STATUS, (status | Status::CONFIRMED).bits());
     }
     if let Some(mark) = spec.mark {
         enc.be32(CTA_MARK, mark);
@@ -399,6 +399,7 @@ mod tests {
             .tcp_state(TcpState::Established)
             .mark(9)
             .zone(4)
+            .status(Status::ASSURED)
             .labels(Labels::default().with(3));
         let mut enc = Encoder::new();
         let m = enc.begin(IPCTNL_MSG_CT_NEW, NLM_F_REQUEST, 1, AF_INET, 0);
@@ -408,7 +409,7 @@ mod tests {
         let flow = decode_flow(msg.payload).unwrap();
         assert_eq!(flow.orig, orig);
         assert_eq!(flow.reply, orig.reversed());
-        assert_eq!(flow.status, Status::CONFIRMED);
+        assert_eq!(flow.status, Status::ASSURED | Status::CONFIRMED);
         assert_eq!(
             (flow.timeout, flow.mark, flow.zone),
             (Some(60), Some(9), Some(4))
