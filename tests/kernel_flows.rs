@@ -537,7 +537,7 @@ fn half_read_dump_then_new_requests_work() {
         .unwrap()
         .is_some());
     assert_eq!(all_flows(&mut ct).len(), 3000);
-    assert_eq!(ct.kernel_stats().unwrap().per_cpu.len() > 0, true);
+    assert!(!ct.kernel_stats().unwrap().per_cpu.is_empty());
 }
 
 #[test]

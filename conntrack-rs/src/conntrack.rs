@@ -16,6 +16,19 @@ use crate::socket::{NlSocket, RECV_BUFFER_SIZE};
 use crate::stats::{decode_cpu_stats, decode_table_stats, KernelStats, TableStats};
 use crate::wire::{parse_error, Encoder, Message, Messages};
 
+/// Checks that a reply message has the ctnetlink type the request implies.
+fn expect_kind(message: &Message<'_>, msg: u8, what: &'static str) -> Result<()> {
+    if message.kind == ct_msg_type(msg) {
+        Ok(())
+    } else {
+        Err(Error::Decode(crate::error::DecodeError::new(
+            what,
+            crate::error::DecodeErrorKind::Invalid,
+            0,
+        )))
+    }
+}
+
 /// Which address families a dump covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Family {
@@ -203,6 +216,7 @@ impl Conntrack {
         self.enc.end(mark);
         let mut stats = None;
         self.transact("get table statistics", seq, |m| {
+            expect_kind(m, IPCTNL_MSG_CT_GET_STATS, "IPCTNL_MSG_CT_GET_STATS reply")?;
             stats = Some(decode_table_stats(m.payload)?);
             Ok(())
         })?;
@@ -245,6 +259,11 @@ impl Conntrack {
         self.enc.end(mark);
         let mut per_cpu = Vec::new();
         self.transact("get per-CPU statistics", seq, |m| {
+            expect_kind(
+                m,
+                IPCTNL_MSG_CT_GET_STATS_CPU,
+                "IPCTNL_MSG_CT_GET_STATS_CPU reply",
+            )?;
             per_cpu.push(decode_cpu_stats(m.payload)?);
             Ok(())
         })?;
@@ -263,6 +282,7 @@ impl Conntrack {
         self.enc.end(mark);
         let mut found = None;
         let result = self.transact("get flow", seq, |m| {
+            expect_kind(m, IPCTNL_MSG_CT_NEW, "IPCTNL_MSG_CT_GET reply")?;
             found = Some(decode_flow(m.payload)?.to_owned_flow());
             Ok(())
         });

@@ -55,7 +55,18 @@ enum State {
     Done,
 }
 
-/// A dump in progress. See the [module docs](self) for its contract.
+/// A dump in progress, from [`Conntrack::dump`].
+///
+/// * Memory is the handle's one receive buffer, whatever the table size.
+/// * [`Dump::next_flow`] hands out [`FlowRef`]s borrowing that buffer (no heap
+///   allocation per flow); a flow that fails to decode yields
+///   `Err(Error::Decode)` and the dump goes on.
+/// * Kernel, socket and framing errors end the dump.
+/// * If the kernel flagged the dump `NLM_F_DUMP_INTR`, every flow is still
+///   yielded, then one final `Err(Error::DumpInterrupted)`.
+/// * Dropping it before the end is cheap: the handle's next request uses a
+///   fresh socket instead of reading out the rest.
+/// * It is not a snapshot: flows changed meanwhile may be missed or repeated.
 #[derive(Debug)]
 pub struct Dump<'h> {
     ct: &'h mut Conntrack,

@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Replays the committed fuzz inputs on stable Rust: every file of
+//! `fuzz/corpus/<target>/` and `fuzz/regressions/<target>/` goes through the
+//! same `conntrack::fuzzing` entry point as the cargo-fuzz target of that name,
+//! so a fixed crash stays fixed without a nightly toolchain or libFuzzer.
+
+use std::fs;
+use std::panic;
+use std::path::{Path, PathBuf};
+
+/// A fuzzing entry point, returning how many inputs (or flows) it accepted.
+type EntryPoint = fn(&[u8]) -> usize;
+
+/// The fuzz targets and the entry point each one calls.
+const TARGETS: [(&str, EntryPoint); 2] = [
+    ("datagram", conntrack::fuzzing::datagram),
+    ("flow_payload", |bytes| {
+        usize::from(conntrack::fuzzing::flow_payload(bytes))
+    }),
+];
+
+fn fuzz_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
+}
+
+/// The files of `fuzz/<kind>/<target>/`, sorted; none if the folder is absent.
+fn inputs(kind: &str, target: &str) -> Vec<PathBuf> {
+    let dir = fuzz_dir().join(kind).join(target);
+    let Ok(entries) = fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .map(|entry| entry.expect("readable fuzz folder").path())
+        .filter(|path| path.is_file())
+        .collect();
+    files.sort();
+    files
+}
+
+/// Runs every input of `target`; returns (inputs run, sum of the entry
+/// point's results). Panics naming every input that panicked.
+fn replay(target: &str, entry: EntryPoint) -> (usize, usize) {
+    let mut files = inputs("corpus", target);
+    files.extend(inputs("regressions", target));
+    let mut accepted = 0;
+    let mut panicked = Vec::new();
+    for file in &files {
+        let bytes = fs::read(file).expect("readable fuzz input");
+        match panic::catch_unwind(|| entry(&bytes)) {
+            Ok(count) => accepted += count,
+            Err(_) => panicked.push(file.display().to_string()),
+        }
+    }
+    assert!(
+        panicked.is_empty(),
+        "{target}: {} input(s) panicked: {panicked:#?}",
+        panicked.len()
+    );
+    (files.len(), accepted)
+}
+
+#[test]
+fn datagram_inputs_never_panic() {
+    let (inputs, flows) = replay(TARGETS[0].0, TARGETS[0].1);
+    // A seed corpus that silently went missing would make this test vacuous.
+    assert!(inputs > 0, "no input under fuzz/corpus/datagram");
+    assert!(flows > 0, "no datagram seed decoded to a flow");
+}
+
+#[test]
+fn flow_payload_inputs_never_panic() {
+    let (inputs, accepted) = replay(TARGETS[1].0, TARGETS[1].1);
+    assert!(inputs > 0, "no input under fuzz/corpus/flow_payload");
+    assert!(accepted > 0, "no flow_payload seed decoded");
+}
+
+#[test]
+fn every_input_folder_is_a_known_target() {
+    for kind in ["corpus", "regressions"] {
+        let Ok(entries) = fs::read_dir(fuzz_dir().join(kind)) else {
+            continue;
+        };
+        for entry in entries {
+            let name = entry.expect("readable fuzz folder").file_name();
+            let name = name.to_string_lossy();
+            assert!(
+                TARGETS.iter().any(|(target, _)| *target == name),
+                "fuzz/{kind}/{name} is not replayed: add its target to TARGETS"
+            );
+        }
+    }
+}
