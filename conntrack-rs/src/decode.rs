@@ -21,7 +21,24 @@ const ATTRS_OFFSET: usize = NLMSG_HDRLEN + NFGENMSG_LEN;
 
 /// Decodes the payload of a flow message (everything after the `nlmsghdr`,
 /// starting with the `nfgenmsg`): a dump entry, a GET reply or an event.
+#[inline]
 pub fn decode_flow(payload: &[u8]) -> Result<FlowRef<'_>, DecodeError> {
+    let mut flow = FlowRef::default();
+    decode_fields(payload, &mut flow)?;
+    Ok(flow)
+}
+
+/// Like [`decode_flow`], but decodes into `flow` (every field is overwritten),
+/// which saves moving the result on hot paths.
+#[inline]
+pub fn decode_flow_into<'a>(payload: &'a [u8], flow: &mut FlowRef<'a>) -> Result<(), DecodeError> {
+    *flow = FlowRef::default();
+    decode_fields(payload, flow)
+}
+
+/// Decodes into a flow whose fields are all at their defaults.
+#[inline(always)]
+fn decode_fields<'a>(payload: &'a [u8], flow: &mut FlowRef<'a>) -> Result<(), DecodeError> {
     let attrs = payload.get(NFGENMSG_LEN..).ok_or(DecodeError::new(
         "nfgenmsg",
         DecodeErrorKind::Truncated {
@@ -30,15 +47,24 @@ pub fn decode_flow(payload: &[u8]) -> Result<FlowRef<'_>, DecodeError> {
         },
         NLMSG_HDRLEN,
     ))?;
-    let mut orig = None;
-    let mut reply = None;
-    let mut flow = FlowRef::default();
+    let mut have_orig = false;
+    let mut have_reply = false;
     for attr in Attrs::new(attrs, ATTRS_OFFSET, "ctattr_type") {
         let attr = attr?;
         match attr.kind {
-            CTA_TUPLE_ORIG => orig = Some(decode_tuple(&attr, "CTA_TUPLE_ORIG")?),
-            CTA_TUPLE_REPLY => reply = Some(decode_tuple(&attr, "CTA_TUPLE_REPLY")?),
-            CTA_TUPLE_MASTER => flow.master = Some(decode_tuple(&attr, "CTA_TUPLE_MASTER")?),
+            CTA_TUPLE_ORIG => {
+                decode_tuple(&attr, "CTA_TUPLE_ORIG", &mut flow.orig)?;
+                have_orig = true;
+            }
+            CTA_TUPLE_REPLY => {
+                decode_tuple(&attr, "CTA_TUPLE_REPLY", &mut flow.reply)?;
+                have_reply = true;
+            }
+            CTA_TUPLE_MASTER => {
+                let mut master = Tuple::default();
+                decode_tuple(&attr, "CTA_TUPLE_MASTER", &mut master)?;
+                flow.master = Some(master);
+            }
             CTA_STATUS => flow.status = Status::from_bits_retain(attr.be32("CTA_STATUS")?),
             CTA_TIMEOUT => flow.timeout = Some(attr.be32("CTA_TIMEOUT")?),
             CTA_MARK => flow.mark = Some(attr.be32("CTA_MARK")?),
@@ -76,9 +102,13 @@ pub fn decode_flow(payload: &[u8]) -> Result<FlowRef<'_>, DecodeError> {
             _ => {} // padding, request-only and future attributes
         }
     }
-    flow.orig = orig.ok_or(missing("CTA_TUPLE_ORIG"))?;
-    flow.reply = reply.ok_or(missing("CTA_TUPLE_REPLY"))?;
-    Ok(flow)
+    if !have_orig {
+        return Err(missing("CTA_TUPLE_ORIG"));
+    }
+    if !have_reply {
+        return Err(missing("CTA_TUPLE_REPLY"));
+    }
+    Ok(())
 }
 
 fn missing(what: &'static str) -> DecodeError {
@@ -89,8 +119,105 @@ fn invalid(what: &'static str, attr: &Attr<'_>) -> DecodeError {
     DecodeError::new(what, DecodeErrorKind::Invalid, attr.offset)
 }
 
+/// Header (length, masked type) of the attribute at `offset`, if it fits.
+#[inline(always)]
+fn header_at(payload: &[u8], offset: usize) -> Option<(usize, u16)> {
+    let b = payload.get(offset..offset + NLA_HDRLEN)?;
+    Some((
+        usize::from(u16::from_ne_bytes([b[0], b[1]])),
+        u16::from_ne_bytes([b[2], b[3]]) & NLA_TYPE_MASK,
+    ))
+}
+
+/// The tuple layouts the kernel emits (`ctnetlink_dump_tuples`): `CTA_TUPLE_IP`
+/// with source then destination, then `CTA_TUPLE_PROTO` with the protocol
+/// number then ports, or ICMP id, type and code, or nothing else. Recognised by
+/// exact lengths and types and read at fixed offsets; any other layout (a
+/// tuple zone, other orders, future attributes) returns `None` and takes the
+/// general path, which gives the same result.
 #[inline]
-fn decode_tuple(tuple: &Attr<'_>, what: &'static str) -> Result<Tuple, DecodeError> {
+fn decode_tuple_fast(p: &[u8], out: &mut Tuple) -> Option<()> {
+    let (ip_len, ip_kind) = header_at(p, 0)?;
+    if ip_kind != CTA_TUPLE_IP {
+        return None;
+    }
+    let (src, dst) = match ip_len {
+        20 if header_at(p, 4)? == (8, CTA_IP_V4_SRC) && header_at(p, 12)? == (8, CTA_IP_V4_DST) => {
+            let src: [u8; 4] = p.get(8..12)?.try_into().ok()?;
+            let dst: [u8; 4] = p.get(16..20)?.try_into().ok()?;
+            (IpAddr::V4(src.into()), IpAddr::V4(dst.into()))
+        }
+        44 if header_at(p, 4)? == (20, CTA_IP_V6_SRC)
+            && header_at(p, 24)? == (20, CTA_IP_V6_DST) =>
+        {
+            let src: [u8; 16] = p.get(8..24)?.try_into().ok()?;
+            let dst: [u8; 16] = p.get(28..44)?.try_into().ok()?;
+            (IpAddr::V6(src.into()), IpAddr::V6(dst.into()))
+        }
+        _ => return None,
+    };
+    let (proto_len, proto_kind) = header_at(p, ip_len)?;
+    if proto_kind != CTA_TUPLE_PROTO || ip_len + proto_len != p.len() {
+        return None;
+    }
+    let q = ip_len + NLA_HDRLEN;
+    if header_at(p, q)? != (5, CTA_PROTO_NUM) {
+        return None;
+    }
+    let protocol = *p.get(q + 4)?;
+    let be16 = |at: usize| p.get(at..at + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
+    let l4 = match proto_len {
+        12 => L4::None,
+        28 if header_at(p, q + 8)? == (6, CTA_PROTO_SRC_PORT)
+            && header_at(p, q + 16)? == (6, CTA_PROTO_DST_PORT) =>
+        {
+            L4::Ports {
+                src: be16(q + 12)?,
+                dst: be16(q + 20)?,
+            }
+        }
+        36 => {
+            let (id, kind, code) = (
+                header_at(p, q + 8)?,
+                header_at(p, q + 16)?,
+                header_at(p, q + 24)?,
+            );
+            let icmp = id == (6, CTA_PROTO_ICMP_ID)
+                && kind == (5, CTA_PROTO_ICMP_TYPE)
+                && code == (5, CTA_PROTO_ICMP_CODE);
+            let icmpv6 = id == (6, CTA_PROTO_ICMPV6_ID)
+                && kind == (5, CTA_PROTO_ICMPV6_TYPE)
+                && code == (5, CTA_PROTO_ICMPV6_CODE);
+            if !(icmp || icmpv6) {
+                return None;
+            }
+            L4::Icmp {
+                id: be16(q + 12)?,
+                icmp_type: *p.get(q + 20)?,
+                code: *p.get(q + 28)?,
+            }
+        }
+        _ => return None,
+    };
+    out.src = src;
+    out.dst = dst;
+    out.protocol = protocol;
+    out.l4 = l4;
+    out.zone = None;
+    Some(())
+}
+
+#[inline]
+fn decode_tuple(tuple: &Attr<'_>, what: &'static str, out: &mut Tuple) -> Result<(), DecodeError> {
+    if decode_tuple_fast(tuple.payload, out).is_some() {
+        return Ok(());
+    }
+    *out = decode_tuple_general(tuple, what)?;
+    Ok(())
+}
+
+#[cold]
+fn decode_tuple_general(tuple: &Attr<'_>, what: &'static str) -> Result<Tuple, DecodeError> {
     let mut src = None;
     let mut dst = None;
     let mut protocol = None;
@@ -183,7 +310,53 @@ fn decode_tuple(tuple: &Attr<'_>, what: &'static str) -> Result<Tuple, DecodeErr
     })
 }
 
+/// True when `p` holds exactly the attributes `expected` (`(nla_len, type)`),
+/// in that order, each padded to 4 bytes: the fixed layouts the kernel emits.
+#[inline(always)]
+fn layout_is(p: &[u8], expected: &[(usize, u16)]) -> bool {
+    let mut at = 0;
+    for &want in expected {
+        if header_at(p, at) != Some(want) {
+            return false;
+        }
+        at += (want.0 + 3) & !3;
+    }
+    at == p.len()
+}
+
+const TCP_LAYOUT: [(usize, u16); 5] = [
+    (5, CTA_PROTOINFO_TCP_STATE),
+    (5, CTA_PROTOINFO_TCP_WSCALE_ORIGINAL),
+    (5, CTA_PROTOINFO_TCP_WSCALE_REPLY),
+    (6, CTA_PROTOINFO_TCP_FLAGS_ORIGINAL),
+    (6, CTA_PROTOINFO_TCP_FLAGS_REPLY),
+];
+
+/// `CTA_PROTOINFO` as `tcp_to_nlattr` writes it, read at fixed offsets.
+#[inline]
+fn decode_tcp_protoinfo_fast(p: &[u8]) -> Option<ProtoInfo> {
+    if !(layout_is(p, &[(44, CTA_PROTOINFO_TCP)]) && layout_is(p.get(4..)?, &TCP_LAYOUT)) {
+        return None;
+    }
+    let flags = |at: usize| {
+        Some((
+            TcpFlags::from_bits_retain(*p.get(at)?),
+            TcpFlags::from_bits_retain(*p.get(at + 1)?),
+        ))
+    };
+    Some(ProtoInfo::Tcp(TcpInfo {
+        state: Some(TcpState::from_raw(*p.get(8)?)),
+        wscale_orig: Some(*p.get(16)?),
+        wscale_reply: Some(*p.get(24)?),
+        flags_orig: Some(flags(32)?),
+        flags_reply: Some(flags(40)?),
+    }))
+}
+
 fn decode_protoinfo(attr: &Attr<'_>) -> Result<Option<ProtoInfo>, DecodeError> {
+    if let Some(tcp) = decode_tcp_protoinfo_fast(attr.payload) {
+        return Ok(Some(tcp));
+    }
     let mut result = None;
     for inner in attr.nested("CTA_PROTOINFO") {
         let inner = inner?;
@@ -334,6 +507,20 @@ fn decode_seqadj(attr: &Attr<'_>, what: &'static str) -> Result<SeqAdj, DecodeEr
 }
 
 fn decode_synproxy(attr: &Attr<'_>) -> Result<Synproxy, DecodeError> {
+    let p = attr.payload;
+    let fixed = [
+        (8, CTA_SYNPROXY_ISN),
+        (8, CTA_SYNPROXY_ITS),
+        (8, CTA_SYNPROXY_TSOFF),
+    ];
+    if layout_is(p, &fixed) {
+        let be32 = |at: usize| u32::from_be_bytes([p[at], p[at + 1], p[at + 2], p[at + 3]]);
+        return Ok(Synproxy {
+            isn: be32(4),
+            its: be32(12),
+            tsoff: be32(20),
+        });
+    }
     let mut synproxy = Synproxy::default();
     for a in attr.nested("CTA_SYNPROXY") {
         let a = a?;

@@ -49,7 +49,7 @@ pub mod text;
 pub mod wire;
 
 pub use crate::conntrack::{Conntrack, Family};
-pub use crate::decode::decode_flow;
+pub use crate::decode::{decode_flow, decode_flow_into};
 pub use crate::dump::{Dump, DumpSummary, Flows};
 pub use crate::error::{DecodeError, DecodeErrorKind, Error, Result};
 pub use crate::flow::{
