@@ -71,12 +71,16 @@ impl Family {
 #[derive(Debug)]
 pub struct Conntrack {
     pub(crate) socket: NlSocket,
-    netns: Option<Arc<NetnsFile>>,
+    pub(crate) netns: Option<Arc<NetnsFile>>,
     pub(crate) buf: Vec<u8>,
-    enc: Encoder,
+    pub(crate) enc: Encoder,
     /// Set when a dump was abandoned or a reply stream broke: the kernel may
     /// still be sending on this socket, so the next request uses a fresh one.
     pub(crate) stale: bool,
+    /// Kernel filter features, probed on first use.
+    pub(crate) features: Option<crate::pushdown::KernelFeatures>,
+    /// Second socket for pipelined deletes during a dump (opened on first use).
+    pub(crate) aux: Option<NlSocket>,
 }
 
 impl Conntrack {
@@ -96,10 +100,12 @@ impl Conntrack {
             buf: vec![0; RECV_BUFFER_SIZE],
             enc: Encoder::new(),
             stale: false,
+            features: None,
+            aux: None,
         })
     }
 
-    fn new_socket(netns: Option<&NetnsFile>) -> Result<NlSocket> {
+    pub(crate) fn new_socket(netns: Option<&NetnsFile>) -> Result<NlSocket> {
         match netns {
             None => NlSocket::open(),
             Some(ns) => ns.run(NlSocket::open)?,
@@ -117,7 +123,7 @@ impl Conntrack {
     }
 
     /// Replaces the socket if a previous dump was abandoned half-way.
-    fn ready(&mut self) -> Result<()> {
+    pub(crate) fn ready(&mut self) -> Result<()> {
         if self.stale {
             self.socket = Self::new_socket(self.netns.as_deref())?;
             self.stale = false;
@@ -127,7 +133,7 @@ impl Conntrack {
 
     /// Sends the encoder's message and reads replies until the ACK, `NLMSG_DONE`
     /// or an error, passing every data message to `on_data`.
-    fn transact(
+    pub(crate) fn transact(
         &mut self,
         operation: &'static str,
         seq: u32,
@@ -192,7 +198,7 @@ impl Conntrack {
     }
 
     /// Starts a request: fresh socket if needed, cleared encoder, new sequence number.
-    fn begin(
+    pub(crate) fn begin(
         &mut self,
         msg: u8,
         flags: u16,
@@ -323,7 +329,7 @@ impl Conntrack {
 
     /// Makes the kernel size dump batches from our 64 KiB buffer, including the
     /// first one (CTNETLINK.md §7.2), with one cheap round trip per socket.
-    fn warm_up(&mut self) -> Result<()> {
+    pub(crate) fn warm_up(&mut self) -> Result<()> {
         if !self.socket.warmed {
             self.table_stats()?;
         }

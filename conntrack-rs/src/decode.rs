@@ -357,6 +357,10 @@ fn decode_protoinfo(attr: &Attr<'_>) -> Result<Option<ProtoInfo>, DecodeError> {
     if let Some(tcp) = decode_tcp_protoinfo_fast(attr.payload) {
         return Ok(Some(tcp));
     }
+    decode_protoinfo_general(attr)
+}
+
+fn decode_protoinfo_general(attr: &Attr<'_>) -> Result<Option<ProtoInfo>, DecodeError> {
     let mut result = None;
     for inner in attr.nested("CTA_PROTOINFO") {
         let inner = inner?;
@@ -521,6 +525,16 @@ fn decode_synproxy(attr: &Attr<'_>) -> Result<Synproxy, DecodeError> {
             tsoff: be32(20),
         });
     }
+    decode_synproxy_general(attr)
+}
+
+const SYNPROXY_LAYOUT: [(usize, u16); 3] = [
+    (8, CTA_SYNPROXY_ISN),
+    (8, CTA_SYNPROXY_ITS),
+    (8, CTA_SYNPROXY_TSOFF),
+];
+
+fn decode_synproxy_general(attr: &Attr<'_>) -> Result<Synproxy, DecodeError> {
     let mut synproxy = Synproxy::default();
     for a in attr.nested("CTA_SYNPROXY") {
         let a = a?;
@@ -532,4 +546,36 @@ fn decode_synproxy(attr: &Attr<'_>) -> Result<Synproxy, DecodeError> {
         }
     }
     Ok(synproxy)
+}
+
+/// Checks that every fast path agrees with the general decoder wherever it
+/// applies (the fuzz targets assert this on arbitrary input).
+#[doc(hidden)]
+pub fn fast_paths_agree(payload: &[u8]) -> bool {
+    let Some(attrs) = payload.get(NFGENMSG_LEN..) else {
+        return true;
+    };
+    for attr in Attrs::new(attrs, ATTRS_OFFSET, "ctattr_type") {
+        let Ok(attr) = attr else { return true };
+        let agrees = match attr.kind {
+            CTA_TUPLE_ORIG | CTA_TUPLE_REPLY | CTA_TUPLE_MASTER => {
+                let mut fast = Tuple::default();
+                decode_tuple_fast(attr.payload, &mut fast).is_none()
+                    || decode_tuple_general(&attr, "tuple") == Ok(fast)
+            }
+            CTA_PROTOINFO => match decode_tcp_protoinfo_fast(attr.payload) {
+                None => true,
+                Some(fast) => decode_protoinfo_general(&attr) == Ok(Some(fast)),
+            },
+            CTA_SYNPROXY => {
+                !layout_is(attr.payload, &SYNPROXY_LAYOUT)
+                    || decode_synproxy(&attr) == decode_synproxy_general(&attr)
+            }
+            _ => true,
+        };
+        if !agrees {
+            return false;
+        }
+    }
+    true
 }

@@ -209,6 +209,42 @@ impl<'h> Dump<'h> {
         }
     }
 
+    /// The next flow for which `keep` returns true (flows that fail to decode
+    /// are reported, not skipped).
+    pub(crate) fn next_flow_where(
+        &mut self,
+        mut keep: impl FnMut(&FlowRef<'_>) -> bool,
+    ) -> Option<Result<FlowRef<'_>>> {
+        loop {
+            let range = match self.advance()? {
+                Ok(range) => range,
+                Err(e) => return Some(Err(e)),
+            };
+            let base = self.ct.buf.as_ptr() as usize;
+            // Detach the strings as positions so that no borrow of the buffer
+            // outlives this iteration unless the flow is handed out.
+            let detached: Flow<(usize, usize)> = match decode_flow(&self.ct.buf[range.clone()]) {
+                Ok(flow) => {
+                    self.summary.flows += 1;
+                    if !keep(&flow) {
+                        continue;
+                    }
+                    flow.map_strings(|s| (s.as_ptr() as usize - base, s.len()))
+                }
+                Err(mut e) => {
+                    self.summary.decode_errors += 1;
+                    e.offset += range.start - NLMSG_HDRLEN;
+                    return Some(Err(e.into()));
+                }
+            };
+            let buf = &self.ct.buf;
+            return Some(Ok(detached.map_strings(|&(start, len)| {
+                // Validated as UTF-8 by the decoder a moment ago.
+                std::str::from_utf8(&buf[start..start + len]).unwrap_or_default()
+            })));
+        }
+    }
+
     /// The raw payload (after `nlmsghdr`) of the next flow message, without
     /// decoding it: the baseline for measuring decode cost.
     pub fn next_raw(&mut self) -> Option<Result<&[u8]>> {

@@ -80,6 +80,56 @@ pub enum Error {
     /// The caller asked for something the protocol cannot express.
     #[error("invalid request: {0}")]
     InvalidInput(String),
+    /// Reading or writing a conntrack sysctl (or the `hashsize` module parameter) failed.
+    #[error("cannot {operation} {key} ({}): {source}{}", .path.display(), crate::sysctl::io_hint(.key, .operation, .source))]
+    Sysctl {
+        /// The setting (`"nf_conntrack_max"`, `"hashsize"`, ...).
+        key: &'static str,
+        /// `"read"` or `"write"`.
+        operation: &'static str,
+        /// The file under `/proc/sys` or `/sys`.
+        path: PathBuf,
+        /// The kernel's answer (keeps the errno).
+        #[source]
+        source: io::Error,
+    },
+    /// A global conntrack setting was written from a network namespace other than the
+    /// initial one: the kernel refuses (`EACCES` for the 0444 sysctls, `EOPNOTSUPP`
+    /// for the `hashsize` module parameter).
+    #[error("{key} is global: writable only from the initial network namespace (the kernel answered: {source}); write it from the host's namespace, where it applies to every namespace")]
+    SysctlGlobalOnly {
+        /// The setting.
+        key: &'static str,
+        /// The file that was written.
+        path: PathBuf,
+        /// The kernel's answer (keeps the errno).
+        #[source]
+        source: io::Error,
+    },
+    /// A sysctl file held something other than the number expected.
+    #[error("{key} ({}): {content:?} is not {expected}; is this a conntrack sysctl file?", .path.display())]
+    SysctlValue {
+        /// The setting.
+        key: &'static str,
+        /// The file that was read.
+        path: PathBuf,
+        /// What it held (trimmed, at most 64 characters).
+        content: String,
+        /// What was expected (`"an unsigned integer"`, ...).
+        expected: &'static str,
+    },
+    /// Writing or checking the persistent configuration (`sysctl.d`, `modules-load.d`,
+    /// `modprobe.d`) failed.
+    #[error("cannot {operation} {}: {source}{}", .path.display(), crate::sysctl::persist_hint(.source))]
+    Persist {
+        /// The step that failed (`"write"`, `"rename into place"`, `"fsync"`, ...).
+        operation: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The operating-system error (keeps the errno).
+        #[source]
+        source: io::Error,
+    },
 }
 
 impl Error {
@@ -89,6 +139,9 @@ impl Error {
             Error::Kernel { errno, .. } => Some(*errno),
             Error::Io { source, .. } | Error::Netns { source, .. } => source.raw_os_error(),
             Error::NoSuchNetns { .. } => Some(libc::ENOENT),
+            Error::Sysctl { source, .. }
+            | Error::SysctlGlobalOnly { source, .. }
+            | Error::Persist { source, .. } => source.raw_os_error(),
             _ => None,
         }
     }

@@ -623,12 +623,16 @@ impl<S> Flow<S> {
         }
     }
 
-    /// The zone this flow belongs to in the original direction (0 when none is set).
+    /// The flow's zone id, flow-wide or directional (0 = default zone), as the
+    /// kernel's zone filter compares it.
     pub fn zone_id(&self) -> u16 {
-        self.zone.or(self.orig.zone).unwrap_or(0)
+        self.zone
+            .or(self.orig.zone)
+            .or(self.reply.zone)
+            .unwrap_or(0)
     }
 
-    fn map_strings<'a, T>(&'a self, mut f: impl FnMut(&'a S) -> T) -> Flow<T> {
+    pub(crate) fn map_strings<'a, T>(&'a self, mut f: impl FnMut(&'a S) -> T) -> Flow<T> {
         Flow {
             orig: self.orig,
             reply: self.reply,

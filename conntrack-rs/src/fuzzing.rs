@@ -14,6 +14,10 @@ pub fn datagram(bytes: &[u8]) -> usize {
     let mut flows = 0;
     for message in Messages::new(bytes) {
         let Ok(message) = message else { break };
+        assert!(
+            crate::decode::fast_paths_agree(message.payload),
+            "fast path and general decoder disagree"
+        );
         let _ = parse_error(&message);
         let _ = decode_table_stats(message.payload);
         let _ = decode_cpu_stats(message.payload);
@@ -27,7 +31,12 @@ pub fn datagram(bytes: &[u8]) -> usize {
     flows
 }
 
-/// Decodes `bytes` as one flow message payload (after `nlmsghdr`).
+/// Decodes `bytes` as one flow message payload (after `nlmsghdr`), and panics
+/// if a fixed-layout fast path disagrees with the general decoder.
 pub fn flow_payload(bytes: &[u8]) -> bool {
+    assert!(
+        crate::decode::fast_paths_agree(bytes),
+        "fast path and general decoder disagree"
+    );
     decode_flow(bytes).is_ok()
 }

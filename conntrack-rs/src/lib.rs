@@ -35,29 +35,38 @@
 mod conntrack;
 pub mod consts;
 mod decode;
+mod delete;
 mod dump;
 mod error;
+mod filter;
 mod flow;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod netns;
+mod pushdown;
 mod request;
+mod select;
 mod socket;
 mod stats;
 mod status;
+pub mod sysctl;
 pub mod text;
 pub mod wire;
 
 pub use crate::conntrack::{Conntrack, Family};
 pub use crate::decode::{decode_flow, decode_flow_into};
+pub use crate::delete::{DeleteOptions, DeletePath, DeleteReport};
 pub use crate::dump::{Dump, DumpSummary, Flows};
 pub use crate::error::{DecodeError, DecodeErrorKind, Error, Result};
+pub use crate::filter::{AddrSet, Cidr, Filter, PortSet};
 pub use crate::flow::{
     proto, Counters, DccpInfo, DccpState, Flow, FlowId, FlowRef, Labels, ProtoInfo, SctpInfo,
     SctpState, SeqAdj, Synproxy, TcpFlags, TcpInfo, TcpState, Timestamp, Tuple, L4,
 };
 pub use crate::netns::Netns;
+pub use crate::pushdown::KernelFeatures;
 pub use crate::request::FlowSpec;
+pub use crate::select::{FilteredDump, GroupBy, GroupCounts, GroupValue};
 pub use crate::stats::{
     decode_cpu_stats, decode_table_stats, CpuCounters, CpuStats, KernelStats, TableStats,
 };

@@ -49,6 +49,14 @@ impl Encoder {
         Mark(start)
     }
 
+    /// ORs `flags` into the `nlmsg_flags` of the message starting at byte `start`.
+    pub fn add_flags(&mut self, start: usize, flags: u16) {
+        if let Some(field) = self.buf.get_mut(start + 6..start + 8) {
+            let old = u16::from_ne_bytes([field[0], field[1]]);
+            field.copy_from_slice(&(old | flags).to_ne_bytes());
+        }
+    }
+
     /// Closes the message started at `mark`.
     pub fn end(&mut self, mark: Mark) {
         let len = (self.buf.len() - mark.0) as u32;

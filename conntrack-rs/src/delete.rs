@@ -1,0 +1,311 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Deleting flows: one by tuple, many by filter (the fastest correct path the
+//! kernel offers), or all.
+//!
+//! Delete by filter takes one of two paths:
+//! * **kernel flush**: when the running kernel evaluates the *whole* filter by
+//!   itself (as probed, see [`KernelFeatures`](crate::KernelFeatures)), one
+//!   `IPCTNL_MSG_CT_DELETE` without a tuple carries the filter and the kernel
+//!   deletes in one walk, with no dump at all;
+//! * **dump and delete**: otherwise one streaming dump with the strongest
+//!   kernel prefilter, the whole filter checked in userspace, and a `DELETE`
+//!   per match (tuple, zone and the flow's `CTA_ID`, so a newer flow that
+//!   reused the tuple is never hit), many per datagram on a second socket, with
+//!   only errors and one ACK per batch coming back: no round trip per flow, no
+//!   second dump.
+//!
+//! A filter the kernel cannot evaluate exactly never reaches a flush, so a
+//! mask without its value, a zone or status filter on a kernel that ignores
+//! them, or IPv6 addresses (inverted by the kernel) can never widen a delete.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use crate::conntrack::Conntrack;
+use crate::consts::*;
+use crate::error::{Error, Result};
+use crate::filter::Filter;
+use crate::flow::{FlowId, FlowRef, Tuple};
+use crate::pushdown::Pushdown;
+use crate::request::{check_tuple, put_tuple};
+use crate::socket::NlSocket;
+use crate::wire::{parse_error, Encoder, Messages};
+
+/// Deletes per datagram on the dump-and-delete path. Each failed delete comes
+/// back as an error message in the socket's receive queue, so a batch must fit
+/// there even if every delete fails (the default queue holds ~200 KiB).
+const BATCH: usize = 128;
+
+/// How [`Conntrack::delete_matching`] behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DeleteOptions {
+    /// Only count what would be deleted.
+    pub dry_run: bool,
+    /// Stop after this many matching flows.
+    pub limit: Option<u64>,
+    /// Delete at most this many flows per second.
+    pub rate: Option<u32>,
+}
+
+/// Which way the flows were deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DeletePath {
+    /// Nothing was deleted: a dry run (one streaming dump).
+    DryRun,
+    /// One filtered flush evaluated entirely by the kernel.
+    KernelFlush,
+    /// A streaming dump with pipelined deletes.
+    DumpAndDelete,
+}
+
+/// What a delete by filter did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeleteReport {
+    /// The path taken.
+    pub path: DeletePath,
+    /// Flows that matched the filter (for a kernel flush: equal to `deleted`).
+    pub matched: u64,
+    /// Flows deleted. For a kernel flush the kernel reports no number: this is
+    /// the drop of the namespace's entry count across the flush, so flows
+    /// created or expiring meanwhile blur it.
+    pub deleted: u64,
+    /// Matching flows that were gone before their delete arrived (`ENOENT`,
+    /// e.g. expired, or deleted and re-created with another id): not an error.
+    pub already_gone: u64,
+    /// Deletes that failed, by errno.
+    pub failed: BTreeMap<i32, u64>,
+    /// Whether the kernel applied part of the filter during the dump.
+    pub kernel_prefiltered: bool,
+}
+
+impl DeleteReport {
+    fn new(path: DeletePath) -> Self {
+        DeleteReport {
+            path,
+            matched: 0,
+            deleted: 0,
+            already_gone: 0,
+            failed: BTreeMap::new(),
+            kernel_prefiltered: false,
+        }
+    }
+
+    /// Total failed deletes.
+    pub fn failed_total(&self) -> u64 {
+        self.failed.values().sum()
+    }
+}
+
+/// Pipelined deletes on their own socket.
+struct Deleter {
+    socket: NlSocket,
+    enc: Encoder,
+    pending: usize,
+    last_seq: u32,
+    /// Offset of the last message in `enc`.
+    last_start: usize,
+    buf: Vec<u8>,
+}
+
+impl Deleter {
+    fn push(&mut self, flow: &FlowRef<'_>) {
+        let seq = self.socket.next_seq();
+        self.last_start = self.enc.as_bytes().len();
+        let mark = self.enc.begin(
+            IPCTNL_MSG_CT_DELETE,
+            NLM_F_REQUEST,
+            seq,
+            flow.family(),
+            NFNETLINK_V0,
+        );
+        put_tuple(&mut self.enc, CTA_TUPLE_ORIG, &flow.orig);
+        if let Some(zone) = flow.zone {
+            self.enc.be16(CTA_ZONE, zone);
+        }
+        if let Some(id) = flow.id {
+            self.enc.bytes(CTA_ID, &id.0);
+        }
+        self.enc.end(mark);
+        self.pending += 1;
+        self.last_seq = seq;
+    }
+
+    /// Sends the batch (the last message asks for an ACK) and collects the
+    /// errors into `report`.
+    fn flush(&mut self, report: &mut DeleteReport) -> Result<()> {
+        if self.pending == 0 {
+            return Ok(());
+        }
+        // Ask for an ACK on the last message only: its arrival ends the batch
+        // (the kernel answers the others only if they fail).
+        self.enc.add_flags(self.last_start, NLM_F_ACK);
+        self.socket.send(self.enc.as_bytes())?;
+        let sent = self.pending as u64;
+        let mut errors = 0u64;
+        'batch: loop {
+            let len = self.socket.recv(&mut self.buf)?;
+            for message in Messages::new(&self.buf[..len]) {
+                let message = message?;
+                if message.kind != NLMSG_ERROR {
+                    continue;
+                }
+                let reply = parse_error(&message)?;
+                if reply.errno != 0 {
+                    errors += 1;
+                    if reply.errno == libc::ENOENT {
+                        report.already_gone += 1;
+                    } else {
+                        *report.failed.entry(reply.errno).or_insert(0) += 1;
+                    }
+                }
+                if message.seq == self.last_seq {
+                    break 'batch;
+                }
+            }
+        }
+        report.deleted += sent - errors;
+        self.pending = 0;
+        self.enc.clear();
+        Ok(())
+    }
+}
+
+impl Conntrack {
+    /// Deletes one flow by its original tuple in `zone`; with `id`, only if
+    /// the flow still has that id (so a newer flow reusing the tuple is
+    /// spared). Returns `false` when there was no such flow (`ENOENT`).
+    pub fn delete(&mut self, orig: &Tuple, zone: u16, id: Option<FlowId>) -> Result<bool> {
+        check_tuple(orig, "tuple")?;
+        let (seq, mark) =
+            self.begin(IPCTNL_MSG_CT_DELETE, NLM_F_ACK, orig.family(), NFNETLINK_V0)?;
+        put_tuple(&mut self.enc, CTA_TUPLE_ORIG, orig);
+        if zone != 0 {
+            self.enc.be16(CTA_ZONE, zone);
+        }
+        if let Some(id) = id {
+            self.enc.bytes(CTA_ID, &id.0);
+        }
+        self.enc.end(mark);
+        match self.transact("delete flow", seq, |_| Ok(())) {
+            Ok(()) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Deletes exactly this flow (its tuple, zone and id, as dumped).
+    pub fn delete_flow<S>(&mut self, flow: &crate::Flow<S>) -> Result<bool> {
+        self.delete(&flow.orig, flow.zone.unwrap_or(0), flow.id)
+    }
+
+    /// Deletes every flow of the table (`conntrack -F`). Explicit on purpose:
+    /// [`Conntrack::delete_matching`] refuses an empty filter.
+    pub fn flush(&mut self) -> Result<()> {
+        self.flush_pushdown(&Pushdown::default())
+    }
+
+    /// Deletes the flows `filter` selects, by the fastest correct path, and
+    /// reports what happened: a kernel-side filtered flush when this kernel
+    /// evaluates the whole filter itself (and no dry run, limit or rate is
+    /// asked), else one streaming dump with pipelined deletes ([`DeletePath`]).
+    /// An empty filter is refused: use [`Conntrack::flush`] to delete everything.
+    pub fn delete_matching(
+        &mut self,
+        filter: &Filter,
+        options: DeleteOptions,
+    ) -> Result<DeleteReport> {
+        if filter.is_empty() {
+            return Err(Error::InvalidInput(
+                "an empty filter selects every flow: call flush() to delete them all".into(),
+            ));
+        }
+        let features = self.features();
+        let flush_plan = Pushdown::plan(filter, &features, true);
+        if !options.dry_run && options.limit.is_none() && options.rate.is_none() && flush_plan.exact
+        {
+            let before = self.count()?;
+            self.flush_pushdown(&flush_plan)?;
+            let after = self.count()?;
+            let deleted = u64::from(before.saturating_sub(after));
+            let mut report = DeleteReport::new(DeletePath::KernelFlush);
+            report.matched = deleted;
+            report.deleted = deleted;
+            report.kernel_prefiltered = true;
+            return Ok(report);
+        }
+        self.dump_and_delete(filter, options)
+    }
+
+    fn dump_and_delete(&mut self, filter: &Filter, options: DeleteOptions) -> Result<DeleteReport> {
+        let mut report = DeleteReport::new(if options.dry_run {
+            DeletePath::DryRun
+        } else {
+            DeletePath::DumpAndDelete
+        });
+        let mut deleter = if options.dry_run {
+            None
+        } else {
+            let socket = match self.aux.take() {
+                Some(socket) => socket,
+                None => Self::new_socket(self.netns.as_deref())?,
+            };
+            Some(Deleter {
+                socket,
+                enc: Encoder::new(),
+                pending: 0,
+                last_seq: 0,
+                last_start: 0,
+                buf: vec![0; 64 * 1024],
+            })
+        };
+        let features = self.features();
+        let plan = Pushdown::plan(filter, &features, false);
+        let started = Instant::now();
+        let outcome = (|| -> Result<()> {
+            let mut dump = self.dump_pushdown(&plan)?;
+            while let Some(flow) = dump.next_flow_where(|f| filter.matches(f)) {
+                let flow = match flow {
+                    Ok(flow) => flow,
+                    Err(Error::Decode(_)) => continue,
+                    Err(e) => return Err(e),
+                };
+                report.matched += 1;
+                if let Some(deleter) = deleter.as_mut() {
+                    deleter.push(&flow);
+                    if deleter.pending >= BATCH {
+                        deleter.flush(&mut report)?;
+                        throttle(options.rate, report.deleted + report.already_gone, started);
+                    }
+                }
+                if options.limit.is_some_and(|limit| report.matched >= limit) {
+                    break;
+                }
+            }
+            report.kernel_prefiltered = dump.summary().filtered;
+            Ok(())
+        })();
+        if let Some(mut deleter) = deleter {
+            let flushed = deleter.flush(&mut report);
+            if flushed.is_ok() {
+                // In step (every batch fully answered): keep it for next time.
+                self.aux = Some(deleter.socket);
+            }
+            outcome?;
+            flushed?;
+        } else {
+            outcome?;
+        }
+        Ok(report)
+    }
+}
+
+/// Sleeps so that `done` operations since `started` stay within `rate` per second.
+fn throttle(rate: Option<u32>, done: u64, started: Instant) {
+    if let Some(rate) = rate.filter(|&r| r > 0) {
+        let due = Duration::from_secs_f64(done as f64 / f64::from(rate));
+        if let Some(wait) = due.checked_sub(started.elapsed()) {
+            std::thread::sleep(wait);
+        }
+    }
+}

@@ -1,0 +1,241 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Filtered dumps, counts and grouped counts on a [`Conntrack`] handle.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use crate::conntrack::Conntrack;
+use crate::consts::*;
+use crate::dump::{Dump, DumpSummary};
+use crate::error::{Error, Result};
+use crate::filter::Filter;
+use crate::flow::{Flow, FlowRef};
+use crate::pushdown::{KernelFeatures, Pushdown};
+
+/// A dump restricted to the flows a [`Filter`] selects (from [`Conntrack::dump_filtered`]).
+///
+/// The kernel filters what it can; every flow is checked against the whole
+/// filter here before it is handed out.
+#[derive(Debug)]
+pub struct FilteredDump<'h, 'f> {
+    dump: Dump<'h>,
+    filter: &'f Filter,
+    matched: u64,
+}
+
+impl FilteredDump<'_, '_> {
+    /// The next matching flow (a borrowed view; see [`Dump::next_flow`]).
+    #[allow(clippy::should_implement_trait)] // lending: cannot be `Iterator`
+    pub fn next_flow(&mut self) -> Option<Result<FlowRef<'_>>> {
+        let filter = self.filter;
+        let next = self.dump.next_flow_where(|flow| filter.matches(flow));
+        if let Some(Ok(_)) = next {
+            self.matched += 1;
+        }
+        next
+    }
+
+    /// Totals of the underlying dump (what the kernel sent).
+    pub fn summary(&self) -> DumpSummary {
+        self.dump.summary()
+    }
+
+    /// Flows that matched so far.
+    pub fn matched(&self) -> u64 {
+        self.matched
+    }
+}
+
+/// What [`Conntrack::count_by`] groups flows by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum GroupBy {
+    /// Original source address.
+    Source,
+    /// Original destination address.
+    Destination,
+    /// Original source port (`None` for flows without ports).
+    SourcePort,
+    /// Original destination port (`None` for flows without ports).
+    DestinationPort,
+    /// Layer-4 protocol number.
+    Protocol,
+    /// TCP state (`None` for other protocols).
+    TcpState,
+    /// Zone id.
+    Zone,
+    /// Mark.
+    Mark,
+}
+
+/// One component of a group key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum GroupValue {
+    /// An address.
+    Addr(IpAddr),
+    /// A port, protocol number, zone or mark.
+    Number(u32),
+    /// A TCP state.
+    TcpState(crate::TcpState),
+    /// The flow has no such value (e.g. no ports, not TCP).
+    None,
+}
+
+impl std::fmt::Display for GroupValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GroupValue::Addr(addr) => write!(f, "{addr}"),
+            GroupValue::Number(n) => write!(f, "{n}"),
+            GroupValue::TcpState(state) => write!(f, "{state}"),
+            GroupValue::None => f.write_str("-"),
+        }
+    }
+}
+
+impl GroupBy {
+    fn value<S>(self, flow: &Flow<S>) -> GroupValue {
+        let number = |n: Option<u16>| n.map_or(GroupValue::None, |n| GroupValue::Number(n.into()));
+        match self {
+            GroupBy::Source => GroupValue::Addr(flow.orig.src),
+            GroupBy::Destination => GroupValue::Addr(flow.orig.dst),
+            GroupBy::SourcePort => number(flow.orig.src_port()),
+            GroupBy::DestinationPort => number(flow.orig.dst_port()),
+            GroupBy::Protocol => GroupValue::Number(flow.protocol().into()),
+            GroupBy::TcpState => flow
+                .tcp_state()
+                .map_or(GroupValue::None, GroupValue::TcpState),
+            GroupBy::Zone => GroupValue::Number(flow.zone_id().into()),
+            GroupBy::Mark => GroupValue::Number(flow.mark.unwrap_or(0)),
+        }
+    }
+}
+
+/// Result of [`Conntrack::count_by`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GroupCounts {
+    /// The largest groups, largest first (ties ordered by key), at most `top` of them.
+    pub groups: Vec<(Vec<GroupValue>, u64)>,
+    /// Flows in the groups beyond the top ones.
+    pub other: u64,
+    /// Number of groups beyond the top ones.
+    pub other_groups: u64,
+    /// Flows counted (matching the filter).
+    pub total: u64,
+}
+
+impl Conntrack {
+    /// What this kernel can filter by itself (probed once per process; see
+    /// [`KernelFeatures::probe`]).
+    pub fn features(&mut self) -> KernelFeatures {
+        *self.features.get_or_insert_with(KernelFeatures::probe)
+    }
+
+    /// Replaces the probed kernel features, e.g. to check in tests that a
+    /// filter stays correct on a kernel lacking some of them.
+    #[doc(hidden)]
+    pub fn assume_features(&mut self, features: KernelFeatures) {
+        self.features = Some(features);
+    }
+
+    /// Starts a dump carrying a kernel-side filter.
+    pub(crate) fn dump_pushdown(&mut self, plan: &Pushdown) -> Result<Dump<'_>> {
+        self.ready()?;
+        self.warm_up()?;
+        let (seq, mark) = self.begin(IPCTNL_MSG_CT_GET, NLM_F_DUMP, plan.family, NFNETLINK_V0)?;
+        plan.encode(&mut self.enc);
+        self.enc.end(mark);
+        self.socket.send(self.enc.as_bytes())?;
+        Ok(Dump::new(self, seq))
+    }
+
+    /// Sends a flush (`IPCTNL_MSG_CT_DELETE` without a tuple) with a kernel-side filter.
+    /// `version = 1` so that a family restricts the flush (CTNETLINK.md §4.3).
+    pub(crate) fn flush_pushdown(&mut self, plan: &Pushdown) -> Result<()> {
+        let (seq, mark) = self.begin(IPCTNL_MSG_CT_DELETE, NLM_F_ACK, plan.family, 1)?;
+        plan.encode(&mut self.enc);
+        self.enc.end(mark);
+        self.transact("flush", seq, |_| Ok(()))
+    }
+
+    /// Dumps the flows `filter` selects, with the kernel filtering what it can.
+    pub fn dump_filtered<'h, 'f>(&'h mut self, filter: &'f Filter) -> Result<FilteredDump<'h, 'f>> {
+        let features = self.features();
+        let plan = Pushdown::plan(filter, &features, false);
+        Ok(FilteredDump {
+            dump: self.dump_pushdown(&plan)?,
+            filter,
+            matched: 0,
+        })
+    }
+
+    /// The flows `filter` selects, as owned flows.
+    pub fn flows_matching(&mut self, filter: &Filter) -> Result<Vec<Flow>> {
+        let mut dump = self.dump_filtered(filter)?;
+        let mut flows = Vec::new();
+        while let Some(flow) = dump.next_flow() {
+            flows.push(flow?.to_owned_flow());
+        }
+        Ok(flows)
+    }
+
+    /// Counts the flows `filter` selects in one streaming pass (no owned flows).
+    /// Unlike [`Conntrack::count`] this walks the table; with an empty filter
+    /// it counts what a dump shows (no expired-but-unreaped entries).
+    pub fn count_matching(&mut self, filter: &Filter) -> Result<u64> {
+        let mut dump = self.dump_filtered(filter)?;
+        while let Some(flow) = dump.next_flow() {
+            flow?;
+        }
+        Ok(dump.matched())
+    }
+
+    /// Counts the flows `filter` selects grouped by `keys` (e.g. source, or
+    /// destination port and protocol), in one streaming pass without owned
+    /// flows, keeping the `top` largest groups and summing the rest into
+    /// `other` (`top = usize::MAX` keeps all). Replaces the grep-per-IP,
+    /// per-port, per-protocol checks run against `conntrack -L`.
+    pub fn count_by(
+        &mut self,
+        keys: &[GroupBy],
+        filter: &Filter,
+        top: usize,
+    ) -> Result<GroupCounts> {
+        if keys.is_empty() {
+            return Err(Error::InvalidInput(
+                "count_by needs at least one key".into(),
+            ));
+        }
+        let mut counts: HashMap<Box<[GroupValue]>, u64> = HashMap::new();
+        let mut key = Vec::with_capacity(keys.len());
+        let mut total = 0u64;
+        let mut dump = self.dump_filtered(filter)?;
+        while let Some(flow) = dump.next_flow() {
+            let flow = flow?;
+            key.clear();
+            key.extend(keys.iter().map(|k| k.value(&flow)));
+            total += 1;
+            match counts.get_mut(key.as_slice()) {
+                Some(n) => *n += 1,
+                None => {
+                    counts.insert(key.clone().into_boxed_slice(), 1);
+                }
+            }
+        }
+        drop(dump);
+        let mut groups: Vec<(Vec<GroupValue>, u64)> =
+            counts.into_iter().map(|(k, n)| (k.into_vec(), n)).collect();
+        groups.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let rest = if groups.len() > top {
+            groups.split_off(top)
+        } else {
+            Vec::new()
+        };
+        Ok(GroupCounts {
+            other: rest.iter().map(|(_, n)| n).sum(),
+            other_groups: rest.len() as u64,
+            groups,
+            total,
+        })
+    }
+}
