@@ -12,8 +12,11 @@ fn the_probe_finds_every_filter_of_this_kernel() {
     require_root!();
     let host_before =
         std::fs::read_to_string("/proc/sys/net/netfilter/nf_conntrack_count").unwrap();
-    let features = KernelFeatures::probe();
+    let features = KernelFeatures::probe_uncached().expect("root can probe");
     eprintln!("{features:?}");
+    // The cached answer (per process and per boot) is the same.
+    let cached = KernelFeatures::probe();
+    assert_eq!(cached, features);
     assert!(features.probed);
     // 6.18 has all of them (CTNETLINK.md appendix).
     assert!(

@@ -220,8 +220,7 @@ impl Conntrack {
                 "an empty filter selects every flow: call flush() to delete them all".into(),
             ));
         }
-        let features = self.features();
-        let flush_plan = Pushdown::plan(filter, &features, true);
+        let flush_plan = self.plan(filter, true);
         if !options.dry_run && options.limit.is_none() && options.rate.is_none() && flush_plan.exact
         {
             let before = self.count()?;
@@ -259,8 +258,7 @@ impl Conntrack {
                 buf: vec![0; 64 * 1024],
             })
         };
-        let features = self.features();
-        let plan = Pushdown::plan(filter, &features, false);
+        let plan = self.plan(filter, false);
         let started = Instant::now();
         let outcome = (|| -> Result<()> {
             let mut dump = self.dump_pushdown(&plan)?;

@@ -67,7 +67,8 @@ pub struct KernelFeatures {
     pub flush_tuple: bool,
 }
 
-static FEATURES: OnceLock<KernelFeatures> = OnceLock::new();
+static DUMP_FEATURES: OnceLock<KernelFeatures> = OnceLock::new();
+static ALL_FEATURES: OnceLock<KernelFeatures> = OnceLock::new();
 
 impl KernelFeatures {
     /// What to assume without a probe: only mark + mask, present in every
@@ -86,21 +87,149 @@ impl KernelFeatures {
         }
     }
 
+    /// Every feature (what a planner assumes to see whether a probe could help).
+    pub(crate) const fn everything() -> Self {
+        KernelFeatures {
+            probed: false,
+            dump_mark: true,
+            dump_status: true,
+            dump_zone: true,
+            dump_tuple: true,
+            flush_mark: true,
+            flush_status: true,
+            flush_zone: true,
+            flush_tuple: true,
+        }
+    }
+
     /// Probes the running kernel once per process (see the module docs) and
     /// returns the cached answer afterwards.
     pub fn probe() -> KernelFeatures {
-        *FEATURES.get_or_init(|| {
-            std::thread::spawn(probe_in_private_namespace)
-                .join()
-                .ok()
-                .flatten()
-                .unwrap_or_else(KernelFeatures::conservative)
-        })
+        *ALL_FEATURES.get_or_init(|| run_probe(true))
+    }
+
+    /// Probes now, bypassing the process and per-boot caches (for tests).
+    #[doc(hidden)]
+    pub fn probe_uncached() -> Option<KernelFeatures> {
+        std::thread::spawn(|| probe_in_private_namespace(true))
+            .join()
+            .ok()
+            .flatten()
+    }
+
+    /// Probes only the dump filters (cheaper: no flushes); the flush fields
+    /// are those of [`KernelFeatures::conservative`] unless a full probe ran.
+    pub fn probe_dump() -> KernelFeatures {
+        if let Some(all) = ALL_FEATURES.get() {
+            return *all;
+        }
+        *DUMP_FEATURES.get_or_init(|| run_probe(false))
+    }
+}
+
+fn run_probe(flush: bool) -> KernelFeatures {
+    let identity = boot_identity();
+    if let Some(cached) = identity.as_deref().and_then(|id| read_cache(id, flush)) {
+        return cached;
+    }
+    let probed = std::thread::spawn(move || probe_in_private_namespace(flush))
+        .join()
+        .ok()
+        .flatten();
+    match probed {
+        Some(features) => {
+            if let Some(id) = identity {
+                write_cache(&id, flush, &features);
+            }
+            features
+        }
+        None => KernelFeatures::conservative(),
+    }
+}
+
+/// Where probe results are kept for the rest of the boot (`/run` is emptied at
+/// boot; the kernel cannot change without one). A probe walks the host's whole
+/// table about a dozen times, too much to repeat in every short-lived process.
+const CACHE_PATH: &str = "/run/conntrack-rs/kernel-features";
+
+/// This boot and kernel: `boot_id` and `osrelease`.
+fn boot_identity() -> Option<String> {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok()?;
+    Some(format!("{} {}", boot.trim(), release.trim()))
+}
+
+fn flags_of(f: &KernelFeatures) -> [bool; 8] {
+    [
+        f.dump_mark,
+        f.dump_status,
+        f.dump_zone,
+        f.dump_tuple,
+        f.flush_mark,
+        f.flush_status,
+        f.flush_zone,
+        f.flush_tuple,
+    ]
+}
+
+/// Cache format, one line: `v1 <flush probed 0|1> <8 flags as 0|1> <identity>`.
+fn read_cache(identity: &str, need_flush: bool) -> Option<KernelFeatures> {
+    parse_cache(
+        &std::fs::read_to_string(CACHE_PATH).ok()?,
+        identity,
+        need_flush,
+    )
+}
+
+fn parse_cache(text: &str, identity: &str, need_flush: bool) -> Option<KernelFeatures> {
+    let mut fields = text.trim_end().splitn(4, ' ');
+    if fields.next()? != "v1" {
+        return None;
+    }
+    let has_flush = fields.next()? == "1";
+    let bits: Vec<bool> = fields.next()?.chars().map(|c| c == '1').collect();
+    if fields.next()? != identity || bits.len() != 8 || (need_flush && !has_flush) {
+        return None;
+    }
+    Some(KernelFeatures {
+        probed: true,
+        dump_mark: bits[0],
+        dump_status: bits[1],
+        dump_zone: bits[2],
+        dump_tuple: bits[3],
+        flush_mark: bits[4],
+        flush_status: bits[5],
+        flush_zone: bits[6],
+        flush_tuple: bits[7],
+    })
+}
+
+/// Best effort: a cache that cannot be written only costs a probe next time.
+/// Written to a temporary file and renamed, so readers never see half of it.
+fn cache_line(identity: &str, flush: bool, features: &KernelFeatures) -> String {
+    let bits: String = flags_of(features)
+        .iter()
+        .map(|&b| if b { '1' } else { '0' })
+        .collect();
+    format!("v1 {} {bits} {identity}\n", u8::from(flush))
+}
+
+fn write_cache(identity: &str, flush: bool, features: &KernelFeatures) {
+    let line = cache_line(identity, flush, features);
+    let dir = std::path::Path::new(CACHE_PATH)
+        .parent()
+        .expect("constant path has a parent");
+    let temporary = dir.join(format!(".kernel-features.{}", std::process::id()));
+    let written = std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::write(&temporary, line))
+        .and_then(|()| std::fs::rename(&temporary, CACHE_PATH));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temporary);
     }
 }
 
 /// Runs on its own thread: the namespace it creates dies with the thread.
-fn probe_in_private_namespace() -> Option<KernelFeatures> {
+fn probe_in_private_namespace(flush: bool) -> Option<KernelFeatures> {
     // SAFETY: unshare only changes this helper thread's network namespace; the
     // thread ends after the probe, so no other code ever runs in it.
     if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
@@ -162,6 +291,10 @@ fn probe_in_private_namespace() -> Option<KernelFeatures> {
     features.dump_status = marks(&mut ct, &status_plan)? == [1];
     features.dump_zone = marks(&mut ct, &zone_plan)? == [2];
     features.dump_tuple = marks(&mut ct, &tuple_plan)? == [2];
+    if !flush {
+        features.flush_mark = KernelFeatures::conservative().flush_mark;
+        return Some(features);
+    }
     let mut flush_deletes_exactly = |plan: &Pushdown, victim: u32| -> Option<bool> {
         let ok = ct.flush_pushdown(plan).is_ok()
             && marks(&mut ct, &Pushdown::default())?
@@ -170,7 +303,7 @@ fn probe_in_private_namespace() -> Option<KernelFeatures> {
                     .filter(|&m| m != victim)
                     .collect::<Vec<_>>();
         ensure(&mut ct)?;
-        Some(ok && marks(&mut ct, &Pushdown::default())? == [1, 2, 3])
+        Some(ok)
     };
     features.flush_mark = features.dump_mark && flush_deletes_exactly(&mark_plan, 1)?;
     features.flush_status = features.dump_status && flush_deletes_exactly(&status_plan, 1)?;
@@ -419,6 +552,28 @@ mod tests {
             flush_zone: true,
             flush_tuple: true,
         }
+    }
+
+    #[test]
+    fn the_per_boot_cache_round_trips_and_rejects_other_boots() {
+        let mut f = all();
+        f.flush_tuple = false;
+        f.dump_zone = false;
+        let line = cache_line("boot-a 6.18.1", true, &f);
+        assert_eq!(parse_cache(&line, "boot-a 6.18.1", true), Some(f));
+        assert_eq!(
+            parse_cache(&line, "boot-b 6.18.1", false),
+            None,
+            "another boot"
+        );
+        let dump_only = cache_line("boot-a 6.18.1", false, &f);
+        assert_eq!(
+            parse_cache(&dump_only, "boot-a 6.18.1", true),
+            None,
+            "flush not probed"
+        );
+        assert!(parse_cache(&dump_only, "boot-a 6.18.1", false).is_some());
+        assert_eq!(parse_cache("garbage", "boot-a 6.18.1", false), None);
     }
 
     #[test]

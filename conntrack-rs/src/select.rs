@@ -131,6 +131,31 @@ impl Conntrack {
         *self.features.get_or_insert_with(KernelFeatures::probe)
     }
 
+    /// Plans the kernel-side part of `filter`, probing the kernel only when the
+    /// plan would use a feature that needs it (status, zone, `CTA_FILTER`; for
+    /// a flush, only when the whole filter could be evaluated by the kernel).
+    /// A probe walks the host's whole conntrack table several times, so a CIDR
+    /// or set filter, which the kernel cannot evaluate anyway, never pays for one.
+    pub(crate) fn plan(&mut self, filter: &Filter, for_flush: bool) -> Pushdown {
+        if let Some(features) = self.features {
+            return Pushdown::plan(filter, &features, for_flush);
+        }
+        let optimistic = Pushdown::plan(filter, &KernelFeatures::everything(), for_flush);
+        let needs_probe = optimistic.status.is_some()
+            || optimistic.zone.is_some()
+            || optimistic.orig.flags != 0
+            || optimistic.reply.flags != 0;
+        if !needs_probe || (for_flush && !optimistic.exact) {
+            return Pushdown::plan(filter, &KernelFeatures::conservative(), for_flush);
+        }
+        let features = if for_flush {
+            KernelFeatures::probe()
+        } else {
+            KernelFeatures::probe_dump()
+        };
+        Pushdown::plan(filter, &features, for_flush)
+    }
+
     /// Replaces the probed kernel features, e.g. to check in tests that a
     /// filter stays correct on a kernel lacking some of them.
     #[doc(hidden)]
@@ -160,8 +185,7 @@ impl Conntrack {
 
     /// Dumps the flows `filter` selects, with the kernel filtering what it can.
     pub fn dump_filtered<'h, 'f>(&'h mut self, filter: &'f Filter) -> Result<FilteredDump<'h, 'f>> {
-        let features = self.features();
-        let plan = Pushdown::plan(filter, &features, false);
+        let plan = self.plan(filter, false);
         Ok(FilteredDump {
             dump: self.dump_pushdown(&plan)?,
             filter,
