@@ -350,14 +350,7 @@ fn counter_deltas_see_invalid_packets() {
     let mut ct = ns.conntrack();
     let before = ct.kernel_stats().unwrap();
     // TCP segments with an impossible flag combination (SYN|FIN|RST) are INVALID.
-    ns.exec(&[
-        "python3",
-        "-c",
-        "import socket\n\
-s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)\n\
-segment = bytes([0x30, 0x39, 0x00, 0x50]) + bytes(8) + bytes([0x50, 0x07, 0x10, 0x00]) + bytes(4)\n\
-for _ in range(5): s.sendto(segment, ('127.0.0.1', 0))\n",
-    ]);
+    ns.send_invalid_tcp_segments(5);
     let after = ct.kernel_stats().unwrap();
     let delta = KernelStatsDelta::between(&before, &after);
     let invalid = delta.get(conntrack::sysctl::Counter::Invalid).unwrap();

@@ -14,7 +14,7 @@ use crate::consts::*;
 use crate::error::{DecodeError, DecodeErrorKind};
 use crate::flow::*;
 use crate::status::Status;
-use crate::wire::{Attr, Attrs};
+use crate::wire::{netfilter_attrs, Attr, Attrs};
 
 /// Offset of the first attribute in a ctnetlink message (nlmsghdr + nfgenmsg).
 const ATTRS_OFFSET: usize = NLMSG_HDRLEN + NFGENMSG_LEN;
@@ -39,17 +39,9 @@ pub fn decode_flow_into<'a>(payload: &'a [u8], flow: &mut FlowRef<'a>) -> Result
 /// Decodes into a flow whose fields are all at their defaults.
 #[inline(always)]
 fn decode_fields<'a>(payload: &'a [u8], flow: &mut FlowRef<'a>) -> Result<(), DecodeError> {
-    let attrs = payload.get(NFGENMSG_LEN..).ok_or(DecodeError::new(
-        "nfgenmsg",
-        DecodeErrorKind::Truncated {
-            needed: NFGENMSG_LEN,
-            available: payload.len(),
-        },
-        NLMSG_HDRLEN,
-    ))?;
     let mut have_orig = false;
     let mut have_reply = false;
-    for attr in Attrs::new(attrs, ATTRS_OFFSET, "ctattr_type") {
+    for attr in netfilter_attrs(payload, "ctattr_type")? {
         let attr = attr?;
         match attr.kind {
             CTA_TUPLE_ORIG => {

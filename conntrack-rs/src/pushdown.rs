@@ -543,14 +543,7 @@ mod tests {
     fn all() -> KernelFeatures {
         KernelFeatures {
             probed: true,
-            dump_mark: true,
-            dump_status: true,
-            dump_zone: true,
-            dump_tuple: true,
-            flush_mark: true,
-            flush_status: true,
-            flush_zone: true,
-            flush_tuple: true,
+            ..KernelFeatures::everything()
         }
     }
 

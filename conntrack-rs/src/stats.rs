@@ -8,7 +8,7 @@
 
 use crate::consts::*;
 use crate::error::{DecodeError, DecodeErrorKind};
-use crate::wire::Attrs;
+use crate::wire::{netfilter_attrs, Attrs};
 
 /// Entries and limit of the handle's namespace (`IPCTNL_MSG_CT_GET_STATS`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -170,19 +170,7 @@ impl KernelStats {
 }
 
 fn attrs_of(payload: &[u8]) -> Result<Attrs<'_>, DecodeError> {
-    let attrs = payload.get(NFGENMSG_LEN..).ok_or(DecodeError::new(
-        "nfgenmsg",
-        DecodeErrorKind::Truncated {
-            needed: NFGENMSG_LEN,
-            available: payload.len(),
-        },
-        NLMSG_HDRLEN,
-    ))?;
-    Ok(Attrs::new(
-        attrs,
-        NLMSG_HDRLEN + NFGENMSG_LEN,
-        "ctattr_stats",
-    ))
+    netfilter_attrs(payload, "ctattr_stats")
 }
 
 /// Decodes a `GET_STATS` reply payload (after the `nlmsghdr`).

@@ -118,6 +118,20 @@ impl TestNs {
             .expect("enter test namespace")
     }
 
+    /// Sends `count` TCP segments with an impossible flag combination
+    /// (SYN|FIN|RST) to 127.0.0.1 through a raw socket: conntrack counts each
+    /// as `invalid` (current kernels no longer count `found`/`insert` on the
+    /// packet path, so this is the counter a test can move).
+    pub fn send_invalid_tcp_segments(&self, count: u32) {
+        let script = format!(
+            "import socket\n\
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)\n\
+segment = bytes([0x30, 0x39, 0x00, 0x50]) + bytes(8) + bytes([0x50, 0x07, 0x10, 0x00]) + bytes(4)\n\
+for _ in range({count}): s.sendto(segment, ('127.0.0.1', 0))\n"
+        );
+        self.exec(&["python3", "-c", &script]);
+    }
+
     /// `conntrack -L -o extended,id` output lines in this namespace.
     pub fn conntrack_cli(&self, args: &[&str]) -> String {
         let mut full = vec!["conntrack"];

@@ -90,6 +90,25 @@ impl<'a> Iterator for Attrs<'a> {
     }
 }
 
+/// The top-level attributes of a netfilter message payload (everything after
+/// the `nlmsghdr`): skips the 4-byte `nfgenmsg`, or reports it truncated.
+/// Offsets are relative to the start of the whole message.
+pub fn netfilter_attrs<'a>(
+    payload: &'a [u8],
+    what: &'static str,
+) -> Result<Attrs<'a>, DecodeError> {
+    use crate::consts::{NFGENMSG_LEN, NLMSG_HDRLEN};
+    let attrs = payload.get(NFGENMSG_LEN..).ok_or(DecodeError::new(
+        "nfgenmsg",
+        DecodeErrorKind::Truncated {
+            needed: NFGENMSG_LEN,
+            available: payload.len(),
+        },
+        NLMSG_HDRLEN,
+    ))?;
+    Ok(Attrs::new(attrs, NLMSG_HDRLEN + NFGENMSG_LEN, what))
+}
+
 impl<'a> Attr<'a> {
     /// The attributes nested inside this one.
     #[inline]

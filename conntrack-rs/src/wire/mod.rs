@@ -9,6 +9,6 @@ mod attr;
 mod encode;
 mod msg;
 
-pub use attr::{Attr, Attrs};
+pub use attr::{netfilter_attrs, Attr, Attrs};
 pub use encode::{Encoder, Mark};
 pub use msg::{parse_error, ErrorReply, Message, Messages};
