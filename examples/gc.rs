@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! `gc`: delete the flows a filter selects, dry run by default.
+//! `gc`: delete the flows a filter selects, or the orphaned flows an orphan
+//! policy selects, dry run by default.
 //!
 //! ```text
 //! gc [--netns NAME] [--yes] [--json] [--limit N] [--rate PER_SECOND]
+//!    [--orphans [--idle SECONDS] [--unreplied SECONDS] [--half-closed SECONDS]
+//!               [--include-nat] [--list]]
 //!    [--family ipv4|ipv6] [-p PROTO] [-s CIDR]... [-d CIDR]... [--sport PORT[-PORT]]...
 //!    [--dport PORT[-PORT]]... [--state STATE]... [--status BIT]... [--no-status BIT]...
 //!    [--mark MARK[/MASK]] [--zone ZONE]
@@ -16,14 +19,30 @@
 //! `PROTO` is a name (`tcp`, `udp`, `icmp`, `sctp`, ...) or a number, `STATE` a
 //! TCP state name (`ESTABLISHED`, `TIME_WAIT`, ...), `BIT` a status bit name
 //! (`ASSURED`, `SEEN_REPLY`, ...). Exit status 0 on success, 1 on failure,
-//! 2 for a usage error. (Orphan policies come with the orphan issue.)
+//! 2 for a usage error.
+//!
+//! With `--orphans` the flows to delete are the orphans of the default
+//! [`OrphanPolicy`](conntrack::OrphanPolicy) (flows left behind by a lost FIN or
+//! RST, or that never saw a reply): TCP `ESTABLISHED` idle for an hour
+//! (`--idle`), unreplied for a minute (`--unreplied`), half-closed idle for five
+//! minutes (`--half-closed`); NATed flows are spared unless `--include-nat`.
+//! Filter options then restrict the candidates (an empty filter is fine), and
+//! the output adds the number of orphans per category. `--list` first prints
+//! each orphan (its category, idle estimate and `conntrack -L -o id` line; one
+//! more dump). Idle times are estimated from the namespace's timeout sysctls:
+//! read the caveats of `OrphanPolicy` before deleting with `--yes`.
 
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use conntrack::{Cidr, Conntrack, DeleteOptions, Family, Filter, Netns, Status, TcpState};
+use conntrack::text::{display, TextOptions};
+use conntrack::{
+    Cidr, Conntrack, DeleteOptions, DeleteReport, Family, Filter, Netns, OrphanCounts,
+    OrphanPolicy, Status, TcpState,
+};
 
 const USAGE: &str = "usage: gc [--netns NAME] [--yes] [--json] [--limit N] [--rate N] \
+[--orphans [--idle SECONDS] [--unreplied SECONDS] [--half-closed SECONDS] [--include-nat] [--list]] \
 [--family ipv4|ipv6] [-p PROTO] [-s CIDR]... [-d CIDR]... [--sport P[-P]]... [--dport P[-P]]... \
 [--state STATE]... [--status BIT]... [--no-status BIT]... [--mark M[/MASK]] [--zone Z]";
 
@@ -59,6 +78,37 @@ struct Options {
     json: bool,
     delete: DeleteOptions,
     filter: Filter,
+    orphans: Option<Orphans>,
+}
+
+/// The orphan options (`--orphans` and the options that refine it).
+#[derive(Default)]
+struct Orphans {
+    /// `--orphans` was given.
+    on: bool,
+    idle: Option<u64>,
+    unreplied: Option<u64>,
+    half_closed: Option<u64>,
+    include_nat: bool,
+    list: bool,
+}
+
+impl Orphans {
+    fn policy(&self, filter: Filter) -> OrphanPolicy {
+        let mut policy = OrphanPolicy::new()
+            .filter(filter)
+            .include_nat(self.include_nat);
+        if let Some(seconds) = self.idle {
+            policy = policy.idle_established(Duration::from_secs(seconds));
+        }
+        if let Some(seconds) = self.unreplied {
+            policy = policy.unreplied(Duration::from_secs(seconds));
+        }
+        if let Some(seconds) = self.half_closed {
+            policy = policy.half_closed(Duration::from_secs(seconds));
+        }
+        policy
+    }
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
@@ -68,7 +118,10 @@ fn parse(args: &[String]) -> Result<Options, String> {
         json: false,
         delete: DeleteOptions::default(),
         filter: Filter::new(),
+        orphans: None,
     };
+    let mut orphans = Orphans::default();
+    let mut orphan_option = None;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let mut value = |name: &str| it.next().cloned().ok_or(format!("{name} needs a value"));
@@ -86,6 +139,31 @@ fn parse(args: &[String]) -> Result<Options, String> {
             }
             "--json" => {
                 o.json = true;
+                f
+            }
+            "--orphans" => {
+                orphans.on = true;
+                f
+            }
+            "--idle" | "--unreplied" | "--half-closed" => {
+                let v = value(arg)?;
+                let seconds = Some(v.parse().map_err(|_| bad(arg, &v))?);
+                match arg.as_str() {
+                    "--idle" => orphans.idle = seconds,
+                    "--unreplied" => orphans.unreplied = seconds,
+                    _ => orphans.half_closed = seconds,
+                }
+                orphan_option = Some(arg.clone());
+                f
+            }
+            "--include-nat" => {
+                orphans.include_nat = true;
+                orphan_option = Some(arg.clone());
+                f
+            }
+            "--list" => {
+                orphans.list = true;
+                orphan_option = Some(arg.clone());
                 f
             }
             "--limit" => {
@@ -148,6 +226,11 @@ fn parse(args: &[String]) -> Result<Options, String> {
         };
     }
     o.delete.dry_run = !o.yes;
+    if orphans.on {
+        o.orphans = Some(orphans);
+    } else if let Some(option) = orphan_option {
+        return Err(format!("{option} needs --orphans"));
+    }
     Ok(o)
 }
 
@@ -173,33 +256,42 @@ fn main() -> ExitCode {
     };
     let netns = options.netns.clone().map_or(Netns::Current, Netns::Named);
     let started = Instant::now();
-    let result = Conntrack::open_in(&netns)
-        .and_then(|mut ct| ct.delete_matching(&options.filter, options.delete));
-    let report = match result {
-        Ok(report) => report,
+    let result = Conntrack::open_in(&netns).and_then(|mut ct| match &options.orphans {
+        None => ct
+            .delete_matching(&options.filter, options.delete)
+            .map(|report| (report, None)),
+        Some(orphans) => {
+            let policy = orphans.policy(options.filter.clone());
+            if orphans.list {
+                list_orphans(&mut ct, &policy, options.json)?;
+            }
+            ct.delete_orphans_counted(&policy, options.delete)
+                .map(|(report, counts)| (report, Some(counts)))
+        }
+    });
+    let (report, counts) = match result {
+        Ok(done) => done,
         Err(e) => {
             eprintln!("gc: {e}");
             return ExitCode::FAILURE;
         }
     };
     let seconds = started.elapsed().as_secs_f64();
-    let failed: Vec<String> = report
-        .failed
-        .iter()
-        .map(|(errno, n)| format!("\"{errno}\":{n}"))
-        .collect();
     if options.json {
-        println!(
-            "{{\"path\":\"{:?}\",\"dry_run\":{},\"matched\":{},\"deleted\":{},\"already_gone\":{},\"failed\":{{{}}},\"kernel_prefiltered\":{},\"seconds\":{seconds:.6}}}",
-            report.path,
-            options.delete.dry_run,
-            report.matched,
-            report.deleted,
-            report.already_gone,
-            failed.join(","),
-            report.kernel_prefiltered,
-        );
+        print_json(&options, &report, counts.as_ref(), seconds);
     } else {
+        if let Some(counts) = &counts {
+            let per_category: Vec<String> = counts
+                .iter()
+                .map(|(category, n)| format!("{category}={n}"))
+                .collect();
+            println!(
+                "orphans: {} unestimated={} candidates={}",
+                per_category.join(" "),
+                counts.unestimated,
+                counts.candidates
+            );
+        }
         println!(
             "path={:?} matched={} deleted={} already_gone={} failed={} seconds={seconds:.3}{}",
             report.path,
@@ -215,4 +307,77 @@ fn main() -> ExitCode {
         );
     }
     ExitCode::SUCCESS
+}
+
+/// Prints every orphan: text lines, or one JSON object per line with `--json`.
+fn list_orphans(ct: &mut Conntrack, policy: &OrphanPolicy, json: bool) -> conntrack::Result<()> {
+    let seconds = |d: Option<Duration>| d.map_or("null".to_owned(), |d| d.as_secs().to_string());
+    for orphan in ct.orphans(policy)? {
+        let line = display(&orphan.flow, TextOptions::EXTENDED_ID).to_string();
+        if json {
+            println!(
+                "{{\"orphan\":\"{}\",\"idle\":{},\"age\":{},\"flow\":\"{}\"}}",
+                orphan.category,
+                seconds(orphan.idle),
+                seconds(orphan.age),
+                json_escape(&line)
+            );
+        } else {
+            println!(
+                "{:<21} idle={}s {line}",
+                orphan.category,
+                seconds(orphan.idle)
+            );
+        }
+    }
+    Ok(())
+}
+
+fn print_json(
+    options: &Options,
+    report: &DeleteReport,
+    counts: Option<&OrphanCounts>,
+    seconds: f64,
+) {
+    let failed: Vec<String> = report
+        .failed
+        .iter()
+        .map(|(errno, n)| format!("\"{errno}\":{n}"))
+        .collect();
+    let orphans = counts.map_or(String::new(), |counts| {
+        let per_category: Vec<String> = counts
+            .iter()
+            .map(|(category, n)| format!("\"{category}\":{n}"))
+            .collect();
+        format!(
+            ",\"orphans\":{{{},\"unestimated\":{},\"candidates\":{}}}",
+            per_category.join(","),
+            counts.unestimated,
+            counts.candidates
+        )
+    });
+    println!(
+        "{{\"path\":\"{:?}\",\"dry_run\":{},\"matched\":{},\"deleted\":{},\"already_gone\":{},\"failed\":{{{}}},\"kernel_prefiltered\":{}{orphans},\"seconds\":{seconds:.6}}}",
+        report.path,
+        options.delete.dry_run,
+        report.matched,
+        report.deleted,
+        report.already_gone,
+        failed.join(","),
+        report.kernel_prefiltered,
+    );
+}
+
+/// Escapes a string for a JSON string literal.
+fn json_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out
 }

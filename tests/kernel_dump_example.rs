@@ -34,63 +34,12 @@ fn v6(s: &str) -> IpAddr {
 /// does not: the first call then builds it with the cargo running this test
 /// (`$CARGO`, same profile and target directory).
 fn example_binary() -> PathBuf {
-    static BUILT: std::sync::Once = std::sync::Once::new();
-    let exe = std::env::current_exe().expect("current_exe");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("test binary lives in target/<profile>/deps");
-    let path = profile_dir.join("examples").join("dump");
-    BUILT.call_once(|| {
-        let Some(cargo) = std::env::var_os("CARGO") else {
-            return;
-        };
-        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-            Some("debug") => "dev",
-            Some(name) => name,
-            None => return,
-        };
-        let target_dir = profile_dir.parent().expect("target directory");
-        let status = Command::new(cargo)
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "conntrack-rs",
-                "--example",
-                "dump",
-            ])
-            .args(["--profile", profile])
-            .arg("--target-dir")
-            .arg(target_dir)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status();
-        // Without a working cargo, an already built example still does.
-        if !matches!(status, Ok(s) if s.success()) {
-            eprintln!("warning: `cargo build --example dump` failed: {status:?}");
-        }
-    });
-    assert!(
-        path.is_file(),
-        "{} is missing: build it with `cargo build -p conntrack-rs --example dump`",
-        path.display()
-    );
-    path
+    common::example_binary("dump")
 }
 
 /// Runs the example with `args`, asserting success; returns stdout.
 fn run_example(args: &[&str]) -> String {
-    let output = Command::new(example_binary())
-        .args(args)
-        .output()
-        .expect("run the dump example");
-    assert!(
-        output.status.success(),
-        "dump {args:?} failed ({}): {}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).expect("utf-8 from dump")
+    common::run_example("dump", args)
 }
 
 /// Flow specs covering every protocol, state and optional field the text

@@ -237,6 +237,23 @@ impl Conntrack {
     }
 
     fn dump_and_delete(&mut self, filter: &Filter, options: DeleteOptions) -> Result<DeleteReport> {
+        self.dump_and_delete_where(filter, options, |_| true)
+    }
+
+    /// The dump-and-delete path, the one implementation behind
+    /// [`Conntrack::delete_matching`] and
+    /// [`Conntrack::delete_orphans`](crate::Conntrack::delete_orphans): one
+    /// streaming dump carrying what this kernel evaluates of `prefilter`; every
+    /// flow that matches the whole `prefilter` and for which `keep` returns true
+    /// is deleted by tuple, zone and id with pipelined requests (or only counted
+    /// in a dry run). `keep` sees each such flow once, in dump order, and is not
+    /// called again after `options.limit` matches.
+    pub(crate) fn dump_and_delete_where(
+        &mut self,
+        prefilter: &Filter,
+        options: DeleteOptions,
+        mut keep: impl FnMut(&FlowRef<'_>) -> bool,
+    ) -> Result<DeleteReport> {
         let mut report = DeleteReport::new(if options.dry_run {
             DeletePath::DryRun
         } else {
@@ -258,11 +275,11 @@ impl Conntrack {
                 buf: vec![0; 64 * 1024],
             })
         };
-        let plan = self.plan(filter, false);
+        let plan = self.plan(prefilter, false);
         let started = Instant::now();
         let outcome = (|| -> Result<()> {
             let mut dump = self.dump_pushdown(&plan)?;
-            while let Some(flow) = dump.next_flow_where(|f| filter.matches(f)) {
+            while let Some(flow) = dump.next_flow_where(|f| prefilter.matches(f) && keep(f)) {
                 let flow = match flow {
                     Ok(flow) => flow,
                     Err(Error::Decode(_)) => continue,

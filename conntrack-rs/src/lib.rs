@@ -43,6 +43,7 @@ mod flow;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod netns;
+mod orphans;
 mod pushdown;
 mod request;
 mod select;
@@ -64,6 +65,7 @@ pub use crate::flow::{
     SctpState, SeqAdj, Synproxy, TcpFlags, TcpInfo, TcpState, Timestamp, Tuple, L4,
 };
 pub use crate::netns::Netns;
+pub use crate::orphans::{Orphan, OrphanCategory, OrphanCounts, OrphanPolicy};
 pub use crate::pushdown::KernelFeatures;
 pub use crate::request::FlowSpec;
 pub use crate::select::{FilteredDump, GroupBy, GroupCounts, GroupValue};

@@ -40,6 +40,60 @@ pub fn is_root() -> bool {
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
+/// The binary of example `name`, built once per test process with the cargo
+/// that runs the tests (same profile and target directory): `cargo test
+/// --test X` does not build examples by itself.
+pub fn example_binary(name: &str) -> std::path::PathBuf {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let exe = std::env::current_exe().expect("current_exe");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("test binary lives in target/<profile>/deps")
+        .to_path_buf();
+    let path = profile_dir.join("examples").join(name);
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if !built.iter().any(|b| b == name) {
+        built.push(name.to_owned());
+        let cargo = std::env::var_os("CARGO");
+        let profile = profile_dir.file_name().and_then(|n| n.to_str());
+        if let (Some(cargo), Some(profile)) = (cargo, profile) {
+            let profile = if profile == "debug" { "dev" } else { profile };
+            let status = Command::new(cargo)
+                .args(["build", "--quiet", "-p", "conntrack-rs", "--example", name])
+                .args(["--profile", profile])
+                .arg("--target-dir")
+                .arg(profile_dir.parent().expect("target directory"))
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .status();
+            if !matches!(status, Ok(s) if s.success()) {
+                eprintln!("warning: `cargo build --example {name}` failed: {status:?}");
+            }
+        }
+    }
+    assert!(
+        path.is_file(),
+        "{} is missing: build it with `cargo build -p conntrack-rs --example {name}`",
+        path.display()
+    );
+    path
+}
+
+/// Runs example `name` with `args`, asserting success; returns its stdout.
+pub fn run_example(name: &str, args: &[&str]) -> String {
+    let output = Command::new(example_binary(name))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("run the {name} example: {e}"));
+    assert!(
+        output.status.success(),
+        "{name} {args:?} failed ({}): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("utf-8 from an example")
+}
+
 /// Runs a command and panics with its output if it fails.
 pub fn run(program: &str, args: &[&str]) -> Output {
     let output = Command::new(program)

@@ -1,0 +1,925 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Orphaned flows: entries that linger because what should have ended them
+//! (a FIN or RST, a reply) never reached the conntrack of this box.
+//!
+//! A peer that dies, a firewall rule that drops the RST before conntrack, an
+//! asymmetric route: the entry stays `ESTABLISHED` for
+//! `nf_conntrack_tcp_timeout_established` (5 days by default), holds a slot in
+//! the table and, under NAT, a port. The kernel has no "last seen" field, so
+//! this module estimates it (CTNETLINK.md §10):
+//!
+//! ```text
+//! idle = configured timeout of the flow's protocol state, in the flow's namespace
+//!        − remaining timeout (CTA_TIMEOUT)
+//! ```
+//!
+//! because every accepted packet re-arms the configured timeout. The timeouts
+//! are read once per call, through [`Sysctl`], in the namespace of the
+//! [`Conntrack`] handle (the namespace the flows live in), and the estimate is
+//! [`Timeouts::idle`].
+//!
+//! The caveats of that estimate are documented on [`OrphanPolicy`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::conntrack::Conntrack;
+use crate::delete::{DeleteOptions, DeletePath, DeleteReport};
+use crate::error::{Error, Result};
+use crate::filter::Filter;
+use crate::flow::{proto, Flow, FlowRef, TcpState, L4};
+use crate::status::Status;
+use crate::sysctl::{Sysctl, Timeouts};
+
+/// Why a flow is considered orphaned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum OrphanCategory {
+    /// A TCP flow in `ESTABLISHED` (with `SEEN_REPLY`) idle for at least
+    /// [`OrphanPolicy::idle_established`]: typically the FIN or RST that closed
+    /// it was lost, or the peer vanished. It would otherwise stay for
+    /// `nf_conntrack_tcp_timeout_established` (5 days by default).
+    IdleEstablished,
+    /// A flow that never saw a reply (`SEEN_REPLY` clear, conntrack's
+    /// `[UNREPLIED]`), of any protocol, at least [`OrphanPolicy::unreplied`] old:
+    /// the age is the larger of the idle estimate and, when the kernel sends
+    /// `CTA_TIMESTAMP_START` (`nf_conntrack_timestamp=1`), the time since creation.
+    LongUnreplied,
+    /// A TCP flow in `FIN_WAIT`, `CLOSE_WAIT`, `LAST_ACK`, `TIME_WAIT` or `CLOSE`
+    /// (with `SEEN_REPLY`) idle for at least [`OrphanPolicy::half_closed`]. With
+    /// the kernel's default timeouts (at most 120 s) these clean themselves up;
+    /// the category finds them where those timeouts were raised.
+    LingeringHalfClosed,
+}
+
+impl OrphanCategory {
+    /// Every category, in classification order.
+    pub const ALL: [OrphanCategory; 3] = [
+        OrphanCategory::IdleEstablished,
+        OrphanCategory::LongUnreplied,
+        OrphanCategory::LingeringHalfClosed,
+    ];
+
+    /// A stable snake-case name (`idle_established`, `long_unreplied`,
+    /// `lingering_half_closed`), e.g. for JSON keys.
+    pub fn name(self) -> &'static str {
+        match self {
+            OrphanCategory::IdleEstablished => "idle_established",
+            OrphanCategory::LongUnreplied => "long_unreplied",
+            OrphanCategory::LingeringHalfClosed => "lingering_half_closed",
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            OrphanCategory::IdleEstablished => 0,
+            OrphanCategory::LongUnreplied => 1,
+            OrphanCategory::LingeringHalfClosed => 2,
+        }
+    }
+}
+
+impl fmt::Display for OrphanCategory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Which flows count as orphans: a threshold and an on/off switch per
+/// [`OrphanCategory`], exclusions, and a [`Filter`] restricting the candidates.
+///
+/// Defaults ([`OrphanPolicy::new`]):
+///
+/// | setting | default | why |
+/// |---|---|---|
+/// | [`idle_established`](OrphanPolicy::idle_established) | 1 hour | far above typical application keepalives (seconds to minutes), far below the 5-day kernel timeout |
+/// | [`unreplied`](OrphanPolicy::unreplied) | 60 s | twice the 30 s unreplied-UDP timeout, half the 120 s `SYN_SENT` one |
+/// | [`half_closed`](OrphanPolicy::half_closed) | 300 s | longer than every default half-closed timeout (≤ 120 s) |
+/// | every category | enabled | |
+/// | [`include_nat`](OrphanPolicy::include_nat) | `false`: NATed flows are never orphans | deleting a NAT mapping under a live connection breaks it for good, unlike a plain entry that tcp_loose re-creates |
+/// | [`exclude_assured`](OrphanPolicy::exclude_assured) | `false` | idle `ESTABLISHED` orphans are normally `ASSURED` |
+/// | [`filter`](OrphanPolicy::filter) | every flow | |
+/// | [`timeouts`](OrphanPolicy::timeouts) | read from the namespace's sysctls at each call | |
+///
+/// A flow is judged by its first matching category: no `SEEN_REPLY` →
+/// [`LongUnreplied`](OrphanCategory::LongUnreplied); TCP `ESTABLISHED` →
+/// [`IdleEstablished`](OrphanCategory::IdleEstablished); TCP half-closed →
+/// [`LingeringHalfClosed`](OrphanCategory::LingeringHalfClosed); anything else
+/// is never an orphan. A disabled category does not pass its flows on to
+/// another one. Flows without an idle estimate (see the caveats below), flows
+/// being destroyed (`DYING`) and, by default, NATed flows are never orphans.
+///
+/// The idle estimate of a flow is the timeout the kernel arms for its protocol
+/// state in the flow's namespace (the namespace's sysctls, read once per call)
+/// minus its remaining `CTA_TIMEOUT`: [`Timeouts::idle`].
+///
+/// # Example
+/// ```no_run
+/// use conntrack::{Conntrack, DeleteOptions, OrphanPolicy};
+/// use std::time::Duration;
+/// # fn main() -> conntrack::Result<()> {
+/// let mut ct = Conntrack::open()?;
+/// let policy = OrphanPolicy::new().idle_established(Duration::from_secs(6 * 3600));
+/// for orphan in ct.orphans(&policy)? {
+///     println!("{} {:?} {} -> {}", orphan.category, orphan.idle,
+///              orphan.flow.orig.src, orphan.flow.orig.dst);
+/// }
+/// let dry = ct.delete_orphans(&policy, DeleteOptions { dry_run: true, ..Default::default() })?;
+/// println!("{} would go", dry.matched);
+/// # Ok(()) }
+/// ```
+///
+/// # Caveats (what the estimate cannot know)
+/// 1. **Shorter timeouts armed instead.** While data is unacknowledged, after
+///    `tcp_max_retrans` retransmits or on a zero window, the TCP tracker arms
+///    `nf_conntrack_tcp_timeout_unacknowledged` / `_max_retrans` (300 s) instead of
+///    the state's timeout, and an `ESTABLISHED` flow without `SEEN_REPLY` is capped
+///    at the unacknowledged timeout. A remaining time within those shorter
+///    timeouts cannot tell "idle for days" from "busy": the estimate is `None`,
+///    and **a flow without an estimate is never an orphan**. Only
+///    `remaining > 300 s` proves that the state's own timeout was armed.
+/// 2. **Timeouts not visible in a dump.** Per-flow timeout policies (`nft ct
+///    timeout`, `nfct timeout`, the `CT` target) override the sysctls, and a dump
+///    does not say which flows have one: their estimate is wrong (a 1-hour policy
+///    on `ESTABLISHED` looks like 5 days minus 1 hour of idle time with the default
+///    sysctl). Exclude them with [`OrphanPolicy::filter`] (their zone, mark or
+///    ports) or give the timeouts they use with [`OrphanPolicy::timeouts`].
+///    Likewise a sysctl **raised** after a flow's last packet makes it look idle for
+///    the difference; one **lowered** makes it look younger (clamped at zero).
+/// 3. **No refresh, no timeout.** `IPS_FIXED_TIMEOUT` flows are never refreshed by
+///    packets and `IPS_OFFLOAD` flows (flowtable) have no `CTA_TIMEOUT`: no
+///    estimate, never an orphan.
+/// 4. **The flow's namespace.** Timeouts are per network namespace; they are read
+///    in the handle's namespace (for a handle on the current namespace: the
+///    calling thread's at the time of the call).
+/// 5. **Resolution.** `CTA_TIMEOUT` is truncated to whole seconds, so the estimate
+///    can be up to one second high.
+/// 6. **Age is not idleness.** The estimate measures the time since the last
+///    accepted packet. The age of a flow is known only from
+///    `CTA_TIMESTAMP_START`, sent when `nf_conntrack_timestamp=1` was set before
+///    the flow was created; [`OrphanCategory::LongUnreplied`] uses it when present.
+///    Without it, an unreplied flow whose sender keeps retrying looks freshly
+///    active, and with the default timeouts (30 s for unreplied UDP, 120 s for
+///    `SYN_SENT`, which SYN retransmits do not refresh) unreplied flows mostly
+///    clean themselves up before they could look old.
+/// 7. **Not a snapshot.** Flows are judged as a dump streams by. A flow deleted
+///    as an orphan is deleted by tuple, zone and id (a newer flow that reused the
+///    tuple is spared), but a packet that arrives between the dump and the delete
+///    does not save it. Choose thresholds well above the keepalive interval of the
+///    applications concerned: with `nf_conntrack_tcp_loose=0` or a strict
+///    `ct state` ruleset, a live connection whose entry was deleted is cut.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrphanPolicy {
+    thresholds: [Duration; 3],
+    enabled: [bool; 3],
+    include_nat: bool,
+    exclude_assured: bool,
+    filter: Filter,
+    timeouts: Option<Timeouts>,
+}
+
+impl Default for OrphanPolicy {
+    fn default() -> Self {
+        OrphanPolicy {
+            thresholds: [
+                Duration::from_secs(3600),
+                Duration::from_secs(60),
+                Duration::from_secs(300),
+            ],
+            enabled: [true; 3],
+            include_nat: false,
+            exclude_assured: false,
+            filter: Filter::new(),
+            timeouts: None,
+        }
+    }
+}
+
+/// What the classification of one flow found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// Not an orphan (another state, below the threshold, excluded).
+    No,
+    /// In an enabled category but without an idle estimate.
+    Unestimated,
+    /// An orphan.
+    Orphan {
+        category: OrphanCategory,
+        idle: Duration,
+        age: Option<Duration>,
+    },
+}
+
+impl OrphanPolicy {
+    /// The default policy (see the table above).
+    pub fn new() -> Self {
+        OrphanPolicy::default()
+    }
+
+    /// Minimum idle time of an [`IdleEstablished`](OrphanCategory::IdleEstablished)
+    /// orphan (default 1 hour).
+    pub fn idle_established(mut self, threshold: Duration) -> Self {
+        self.thresholds[OrphanCategory::IdleEstablished.index()] = threshold;
+        self
+    }
+
+    /// Minimum age of a [`LongUnreplied`](OrphanCategory::LongUnreplied) orphan
+    /// (default 60 s).
+    pub fn unreplied(mut self, threshold: Duration) -> Self {
+        self.thresholds[OrphanCategory::LongUnreplied.index()] = threshold;
+        self
+    }
+
+    /// Minimum idle time of a
+    /// [`LingeringHalfClosed`](OrphanCategory::LingeringHalfClosed) orphan
+    /// (default 300 s).
+    pub fn half_closed(mut self, threshold: Duration) -> Self {
+        self.thresholds[OrphanCategory::LingeringHalfClosed.index()] = threshold;
+        self
+    }
+
+    /// Sets the threshold of any category.
+    pub fn threshold(mut self, category: OrphanCategory, threshold: Duration) -> Self {
+        self.thresholds[category.index()] = threshold;
+        self
+    }
+
+    /// Turns one category on or off (all are on by default).
+    pub fn enable(mut self, category: OrphanCategory, on: bool) -> Self {
+        self.enabled[category.index()] = on;
+        self
+    }
+
+    /// Only this category (the others off).
+    pub fn only(mut self, category: OrphanCategory) -> Self {
+        self.enabled = [false; 3];
+        self.enabled[category.index()] = true;
+        self
+    }
+
+    /// Whether NATed flows can be orphans (default `false`). A flow counts as
+    /// NATed when it has `SRC_NAT` or `DST_NAT`, or when its reply tuple is not
+    /// the reverse of its original one (addresses, ports, ICMP id; GRE keys are
+    /// not compared, PPTP changes them without NAT).
+    pub fn include_nat(mut self, include: bool) -> Self {
+        self.include_nat = include;
+        self
+    }
+
+    /// Whether `ASSURED` flows are spared (default `false`).
+    pub fn exclude_assured(mut self, exclude: bool) -> Self {
+        self.exclude_assured = exclude;
+        self
+    }
+
+    /// Restricts the candidates to the flows `filter` selects (e.g. a zone, a
+    /// protocol, a mark that no `ct timeout` policy uses). The kernel evaluates
+    /// what it can of it, as for [`Conntrack::dump_filtered`].
+    pub fn filter(mut self, filter: Filter) -> Self {
+        self.filter = filter;
+        self
+    }
+
+    /// Uses these timeouts instead of reading the namespace's sysctls, e.g. the
+    /// values of an `nft ct timeout` policy that applies to every candidate
+    /// (restrict the candidates to those flows with [`OrphanPolicy::filter`]).
+    pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.timeouts = Some(timeouts);
+        self
+    }
+
+    /// The threshold of a category.
+    pub fn threshold_of(&self, category: OrphanCategory) -> Duration {
+        self.thresholds[category.index()]
+    }
+
+    /// Whether a category is enabled.
+    pub fn is_enabled(&self, category: OrphanCategory) -> bool {
+        self.enabled[category.index()]
+    }
+
+    /// Whether NATed flows can be orphans.
+    pub fn includes_nat(&self) -> bool {
+        self.include_nat
+    }
+
+    /// Whether `ASSURED` flows are spared.
+    pub fn excludes_assured(&self) -> bool {
+        self.exclude_assured
+    }
+
+    /// The filter restricting the candidates.
+    pub fn candidates(&self) -> &Filter {
+        &self.filter
+    }
+
+    /// The timeouts given with [`OrphanPolicy::timeouts`], if any.
+    pub fn timeouts_override(&self) -> Option<&Timeouts> {
+        self.timeouts.as_ref()
+    }
+
+    /// Judges one flow (e.g. from a dump you run yourself or from events)
+    /// against the whole policy, with the timeouts of the flow's namespace
+    /// (from [`Sysctl::timeouts`]; the policy's own [`timeouts`](OrphanPolicy::timeouts)
+    /// are not consulted here). Returns the category and the idle estimate of
+    /// an orphan, `None` otherwise.
+    pub fn classify<S>(
+        &self,
+        flow: &Flow<S>,
+        timeouts: &Timeouts,
+    ) -> Option<(OrphanCategory, Duration)> {
+        if !self.filter.matches(flow) {
+            return None;
+        }
+        match self.verdict(flow, timeouts, SystemTime::now()) {
+            Verdict::Orphan { category, idle, .. } => Some((category, idle)),
+            _ => None,
+        }
+    }
+
+    /// Everything but the candidate filter (checked by the caller, partly in the kernel).
+    fn verdict<S>(&self, flow: &Flow<S>, timeouts: &Timeouts, now: SystemTime) -> Verdict {
+        let category = if !flow.status.seen_reply() {
+            OrphanCategory::LongUnreplied
+        } else if flow.protocol() == proto::TCP {
+            match flow.tcp_state() {
+                Some(TcpState::Established) => OrphanCategory::IdleEstablished,
+                Some(
+                    TcpState::FinWait
+                    | TcpState::CloseWait
+                    | TcpState::LastAck
+                    | TcpState::TimeWait
+                    | TcpState::Close,
+                ) => OrphanCategory::LingeringHalfClosed,
+                _ => return Verdict::No,
+            }
+        } else {
+            return Verdict::No;
+        };
+        if !self.is_enabled(category)
+            || flow.status.dying()
+            || (!self.include_nat && translated(flow))
+            || (self.exclude_assured && flow.status.assured())
+        {
+            return Verdict::No;
+        }
+        let Some(idle) = timeouts.idle(flow) else {
+            return Verdict::Unestimated;
+        };
+        let age = flow
+            .timestamp
+            .and_then(|t| t.start)
+            .and_then(|start| UNIX_EPOCH.checked_add(Duration::from_nanos(start)))
+            .and_then(|start| now.duration_since(start).ok());
+        let measured = match category {
+            OrphanCategory::LongUnreplied => age.map_or(idle, |age| age.max(idle)),
+            _ => idle,
+        };
+        if measured >= self.threshold_of(category) {
+            Verdict::Orphan {
+                category,
+                idle,
+                age,
+            }
+        } else {
+            Verdict::No
+        }
+    }
+
+    /// The candidate filter narrowed by what the enabled categories and the
+    /// exclusions imply, so that the kernel can drop more flows before they are
+    /// sent (protocol TCP and `SEEN_REPLY` set when only TCP categories are on;
+    /// `SEEN_REPLY` clear for unreplied flows only; `SRC_NAT`/`DST_NAT` clear
+    /// without NAT; `ASSURED` clear when excluded). Never wider than the policy:
+    /// `None` when the policy can select nothing.
+    fn prefilter(&self) -> Option<Filter> {
+        let unreplied = self.is_enabled(OrphanCategory::LongUnreplied);
+        let replied_tcp = self.is_enabled(OrphanCategory::IdleEstablished)
+            || self.is_enabled(OrphanCategory::LingeringHalfClosed);
+        if !unreplied && !replied_tcp {
+            return None;
+        }
+        let mut filter = self.filter.clone();
+        let mut set = Status::empty();
+        let mut unset = Status::empty();
+        if !self.include_nat {
+            unset |= Status::SRC_NAT | Status::DST_NAT;
+        }
+        if self.exclude_assured {
+            unset |= Status::ASSURED;
+        }
+        if unreplied && !replied_tcp {
+            unset |= Status::SEEN_REPLY;
+        }
+        if replied_tcp && !unreplied {
+            set |= Status::SEEN_REPLY;
+            match filter.protocols {
+                Some(protocols) if (protocols[0] >> proto::TCP) & 1 == 0 => return None,
+                _ => filter.protocols = Filter::new().protocol(proto::TCP).protocols,
+            }
+        }
+        // A bit the user's filter requires set that the policy requires clear
+        // (or the reverse) selects nothing; adding it would change the meaning.
+        if filter.status_set.intersects(unset) || filter.status_unset.intersects(set) {
+            return None;
+        }
+        filter.status_set |= set;
+        filter.status_unset |= unset;
+        Some(filter)
+    }
+}
+
+/// Whether the flow is NATed: a NAT status bit, or a reply tuple that is not
+/// the reverse of the original one.
+fn translated<S>(flow: &Flow<S>) -> bool {
+    if flow.status.nat() {
+        return true;
+    }
+    let (orig, reply) = (&flow.orig, &flow.reply);
+    if orig.src != reply.dst || orig.dst != reply.src {
+        return true;
+    }
+    match (orig.l4, reply.l4) {
+        (
+            L4::Ports { src, dst },
+            L4::Ports {
+                src: rsrc,
+                dst: rdst,
+            },
+        ) => orig.protocol != proto::GRE && (src != rdst || dst != rsrc),
+        (L4::Icmp { id, .. }, L4::Icmp { id: rid, .. }) => id != rid,
+        _ => false,
+    }
+}
+
+/// One orphaned flow found by [`Conntrack::orphans`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Orphan {
+    /// The flow as dumped (its `id` and `zone` identify it for
+    /// [`Conntrack::delete_flow`]).
+    pub flow: Flow,
+    /// Why it is an orphan.
+    pub category: OrphanCategory,
+    /// Estimated time since its last accepted packet (configured timeout minus
+    /// `CTA_TIMEOUT`, up to 1 s high). Always present for the current categories.
+    pub idle: Option<Duration>,
+    /// Time since the flow was created, from `CTA_TIMESTAMP_START` (only with
+    /// `nf_conntrack_timestamp=1` set before the flow was created).
+    pub age: Option<Duration>,
+}
+
+/// Orphans per category, from [`Conntrack::count_orphans`] or
+/// [`Conntrack::delete_orphans_counted`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct OrphanCounts {
+    /// [`OrphanCategory::IdleEstablished`] orphans.
+    pub idle_established: u64,
+    /// [`OrphanCategory::LongUnreplied`] orphans.
+    pub long_unreplied: u64,
+    /// [`OrphanCategory::LingeringHalfClosed`] orphans.
+    pub lingering_half_closed: u64,
+    /// Flows that passed the candidate filter and were judged.
+    pub candidates: u64,
+    /// Candidates in an enabled category that could not be judged for lack of an
+    /// idle estimate (fixed timeout, offloaded, or a TCP remaining time within the
+    /// unacknowledged/retransmission timeouts): never orphans.
+    pub unestimated: u64,
+}
+
+impl OrphanCounts {
+    /// Orphans of one category.
+    pub fn get(&self, category: OrphanCategory) -> u64 {
+        match category {
+            OrphanCategory::IdleEstablished => self.idle_established,
+            OrphanCategory::LongUnreplied => self.long_unreplied,
+            OrphanCategory::LingeringHalfClosed => self.lingering_half_closed,
+        }
+    }
+
+    /// Orphans of every category.
+    pub fn total(&self) -> u64 {
+        self.idle_established + self.long_unreplied + self.lingering_half_closed
+    }
+
+    /// `(category, count)` for every category, in [`OrphanCategory::ALL`] order.
+    pub fn iter(&self) -> impl Iterator<Item = (OrphanCategory, u64)> + '_ {
+        OrphanCategory::ALL.iter().map(move |c| (*c, self.get(*c)))
+    }
+
+    fn record(&mut self, verdict: &Verdict) {
+        self.candidates += 1;
+        match verdict {
+            Verdict::No => {}
+            Verdict::Unestimated => self.unestimated += 1,
+            Verdict::Orphan { category, .. } => match category {
+                OrphanCategory::IdleEstablished => self.idle_established += 1,
+                OrphanCategory::LongUnreplied => self.long_unreplied += 1,
+                OrphanCategory::LingeringHalfClosed => self.lingering_half_closed += 1,
+            },
+        }
+    }
+}
+
+impl Conntrack {
+    /// The per-protocol timeouts of this handle's namespace, read through
+    /// [`Sysctl`] inside it (on a helper thread for another namespace).
+    pub(crate) fn namespace_timeouts(&self) -> Result<Timeouts> {
+        let read = || Sysctl::new().timeouts();
+        match self.netns.as_deref() {
+            None => read(),
+            Some(netns) => netns.run(read)?,
+        }
+    }
+
+    fn orphan_timeouts(&self, policy: &OrphanPolicy) -> Result<Timeouts> {
+        match policy.timeouts {
+            Some(timeouts) => Ok(timeouts),
+            None => self.namespace_timeouts(),
+        }
+    }
+
+    /// One streaming pass: every orphan is handed to `found`.
+    fn scan_orphans(
+        &mut self,
+        policy: &OrphanPolicy,
+        mut found: impl FnMut(&FlowRef<'_>, OrphanCategory, Duration, Option<Duration>),
+    ) -> Result<OrphanCounts> {
+        let mut counts = OrphanCounts::default();
+        let Some(prefilter) = policy.prefilter() else {
+            return Ok(counts);
+        };
+        let timeouts = self.orphan_timeouts(policy)?;
+        let now = SystemTime::now();
+        let plan = self.plan(&prefilter, false);
+        let mut dump = self.dump_pushdown(&plan)?;
+        loop {
+            let mut verdict = Verdict::No;
+            let next = dump.next_flow_where(|flow| {
+                if !prefilter.matches(flow) {
+                    return false;
+                }
+                verdict = policy.verdict(flow, &timeouts, now);
+                counts.record(&verdict);
+                matches!(verdict, Verdict::Orphan { .. })
+            });
+            match next {
+                None => break,
+                Some(Ok(flow)) => {
+                    if let Verdict::Orphan {
+                        category,
+                        idle,
+                        age,
+                    } = verdict
+                    {
+                        found(&flow, category, idle, age);
+                    }
+                }
+                Some(Err(Error::Decode(_))) => continue,
+                Some(Err(e)) => return Err(e),
+            }
+        }
+        Ok(counts)
+    }
+
+    /// The orphaned flows `policy` selects, in one streaming dump (kernel
+    /// prefilter, classification in userspace; see [`OrphanPolicy`] for the
+    /// categories and the caveats of the idle estimate). Timeouts are read once,
+    /// in this handle's namespace, unless the policy brings its own.
+    pub fn orphans(&mut self, policy: &OrphanPolicy) -> Result<Vec<Orphan>> {
+        let mut orphans = Vec::new();
+        self.scan_orphans(policy, |flow, category, idle, age| {
+            orphans.push(Orphan {
+                flow: flow.to_owned_flow(),
+                category,
+                idle: Some(idle),
+                age,
+            });
+        })?;
+        Ok(orphans)
+    }
+
+    /// Counts the orphans of each category in one streaming pass, without
+    /// owning any flow. Same selection as [`Conntrack::orphans`].
+    pub fn count_orphans(&mut self, policy: &OrphanPolicy) -> Result<OrphanCounts> {
+        self.scan_orphans(policy, |_, _, _, _| {})
+    }
+
+    /// Deletes the orphans `policy` selects (or only counts them with
+    /// `options.dry_run`; choosing a dry run by default is the caller's job, as
+    /// `examples/gc.rs` does). One streaming dump with the kernel prefilter; each
+    /// orphan is deleted as it is found by its tuple, zone and id, so a newer
+    /// flow that reused the tuple is spared; deletes are pipelined on a second
+    /// socket ([`DeletePath::DumpAndDelete`]; never a kernel flush, since no
+    /// kernel filters on timeouts). `options.limit` and `options.rate` apply.
+    ///
+    /// A flow judged idle and then refreshed by a packet before its delete
+    /// arrives is still deleted: caveat 7 of [`OrphanPolicy`].
+    pub fn delete_orphans(
+        &mut self,
+        policy: &OrphanPolicy,
+        options: DeleteOptions,
+    ) -> Result<DeleteReport> {
+        Ok(self.delete_orphans_counted(policy, options)?.0)
+    }
+
+    /// [`Conntrack::delete_orphans`], also counting per category the orphans it
+    /// matched (deleted, or would delete in a dry run), from the same pass.
+    pub fn delete_orphans_counted(
+        &mut self,
+        policy: &OrphanPolicy,
+        options: DeleteOptions,
+    ) -> Result<(DeleteReport, OrphanCounts)> {
+        let mut counts = OrphanCounts::default();
+        let Some(prefilter) = policy.prefilter() else {
+            let report = DeleteReport {
+                path: if options.dry_run {
+                    DeletePath::DryRun
+                } else {
+                    DeletePath::DumpAndDelete
+                },
+                matched: 0,
+                deleted: 0,
+                already_gone: 0,
+                failed: BTreeMap::new(),
+                kernel_prefiltered: false,
+            };
+            return Ok((report, counts));
+        };
+        let timeouts = self.orphan_timeouts(policy)?;
+        let now = SystemTime::now();
+        let report = self.dump_and_delete_where(&prefilter, options, |flow| {
+            let verdict = policy.verdict(flow, &timeouts, now);
+            counts.record(&verdict);
+            matches!(verdict, Verdict::Orphan { .. })
+        })?;
+        Ok((report, counts))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::{ProtoInfo, TcpInfo, Timestamp, Tuple};
+    use crate::sysctl::Timeout;
+
+    fn tcp(state: TcpState, status: Status, remaining: u32) -> Flow {
+        let orig = Tuple::tcp(([10, 0, 0, 1], 40000), ([10, 0, 0, 2], 80));
+        Flow {
+            orig,
+            reply: orig.reversed(),
+            status: status | Status::CONFIRMED,
+            timeout: Some(remaining),
+            protoinfo: Some(ProtoInfo::Tcp(TcpInfo {
+                state: Some(state),
+                ..TcpInfo::default()
+            })),
+            ..Flow::default()
+        }
+    }
+
+    fn udp(status: Status, remaining: u32) -> Flow {
+        let orig = Tuple::udp(([10, 0, 0, 1], 5353), ([10, 0, 0, 9], 53));
+        Flow {
+            orig,
+            reply: orig.reversed(),
+            status: status | Status::CONFIRMED,
+            timeout: Some(remaining),
+            ..Flow::default()
+        }
+    }
+
+    const REPLIED: Status = Status::SEEN_REPLY.union(Status::ASSURED);
+
+    fn judge(policy: &OrphanPolicy, flow: &Flow) -> Option<(OrphanCategory, u64)> {
+        let now = SystemTime::now();
+        match policy.verdict(flow, &Timeouts::kernel_defaults(), now) {
+            Verdict::Orphan { category, idle, .. } => Some((category, idle.as_secs())),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn categories_and_thresholds() {
+        let policy = OrphanPolicy::new();
+        // 432000 - 428000 = 4000 s idle >= 1 h.
+        let idle = tcp(TcpState::Established, REPLIED, 428_000);
+        assert_eq!(
+            judge(&policy, &idle),
+            Some((OrphanCategory::IdleEstablished, 4000))
+        );
+        let busy = tcp(TcpState::Established, REPLIED, 431_990);
+        assert_eq!(judge(&policy, &busy), None);
+        // Within the UNACK window: no estimate, never an orphan.
+        let unack = tcp(TcpState::Established, REPLIED, 100);
+        assert_eq!(judge(&policy, &unack), None);
+        assert_eq!(
+            policy.verdict(&unack, &Timeouts::kernel_defaults(), SystemTime::now()),
+            Verdict::Unestimated
+        );
+        // Unreplied UDP: 30 s configured, 5 left: 25 s idle < 60 s.
+        let unreplied = udp(Status::empty(), 5);
+        assert_eq!(judge(&policy, &unreplied), None);
+        let short = OrphanPolicy::new().unreplied(Duration::from_secs(20));
+        assert_eq!(
+            judge(&short, &unreplied),
+            Some((OrphanCategory::LongUnreplied, 25))
+        );
+        // Replied UDP belongs to no category.
+        assert_eq!(judge(&short, &udp(REPLIED, 1)), None);
+        // TIME_WAIT: 120 - 10 = 110 s idle; default 300 s threshold, then 60 s.
+        let time_wait = tcp(TcpState::TimeWait, REPLIED, 10);
+        assert_eq!(judge(&policy, &time_wait), None);
+        assert_eq!(
+            judge(
+                &OrphanPolicy::new().half_closed(Duration::from_secs(60)),
+                &time_wait
+            ),
+            Some((OrphanCategory::LingeringHalfClosed, 110))
+        );
+        // SYN_SENT without reply: unreplied (120 - 10 = 110 s).
+        let syn = tcp(TcpState::SynSent, Status::empty(), 10);
+        assert_eq!(
+            judge(&policy, &syn),
+            Some((OrphanCategory::LongUnreplied, 110))
+        );
+        // A disabled category does not hand its flows to another one.
+        let no_unreplied = OrphanPolicy::new().enable(OrphanCategory::LongUnreplied, false);
+        assert_eq!(judge(&no_unreplied, &syn), None);
+        assert_eq!(
+            judge(
+                &OrphanPolicy::new().only(OrphanCategory::LongUnreplied),
+                &idle
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn exclusions() {
+        let policy = OrphanPolicy::new();
+        let mut fixed = tcp(TcpState::Established, REPLIED | Status::FIXED_TIMEOUT, 1000);
+        assert_eq!(
+            judge(&policy.clone().idle_established(Duration::ZERO), &fixed),
+            None
+        );
+        fixed.status.remove(Status::FIXED_TIMEOUT);
+        assert!(judge(&policy, &fixed).is_some());
+        let mut offloaded = fixed.clone();
+        offloaded.status |= Status::OFFLOAD;
+        offloaded.timeout = None;
+        assert_eq!(judge(&policy, &offloaded), None);
+        let mut dying = fixed.clone();
+        dying.status |= Status::DYING;
+        assert_eq!(judge(&policy, &dying), None);
+        // NAT by status bit or by tuple.
+        let mut nat = fixed.clone();
+        nat.status |= Status::SRC_NAT;
+        assert_eq!(judge(&policy, &nat), None);
+        assert!(judge(&policy.clone().include_nat(true), &nat).is_some());
+        let mut rewritten = fixed.clone();
+        rewritten.reply.src = [192, 168, 0, 7].into();
+        assert_eq!(judge(&policy, &rewritten), None);
+        let mut port_mapped = fixed.clone();
+        port_mapped.reply = Tuple::tcp(([10, 0, 0, 2], 80), ([10, 0, 0, 1], 61000));
+        assert_eq!(judge(&policy, &port_mapped), None);
+        assert!(judge(&policy.clone().include_nat(true), &port_mapped).is_some());
+        // ASSURED on request.
+        assert_eq!(judge(&policy.clone().exclude_assured(true), &fixed), None);
+        // The candidate filter (checked by classify).
+        let timeouts = Timeouts::kernel_defaults();
+        assert!(policy.classify(&fixed, &timeouts).is_some());
+        let zoned = policy.clone().filter(Filter::new().zone(3));
+        assert_eq!(zoned.classify(&fixed, &timeouts), None);
+    }
+
+    #[test]
+    fn age_from_timestamps_for_unreplied_flows() {
+        let policy = OrphanPolicy::new().only(OrphanCategory::LongUnreplied);
+        let now = SystemTime::now();
+        let created = now - Duration::from_secs(90);
+        let start = created.duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64;
+        // Refreshed a second ago (29 s left), created 90 s ago.
+        let mut flow = udp(Status::empty(), 29);
+        flow.timestamp = Some(Timestamp {
+            start: Some(start),
+            stop: None,
+        });
+        match policy.verdict(&flow, &Timeouts::kernel_defaults(), now) {
+            Verdict::Orphan {
+                category,
+                idle,
+                age,
+            } => {
+                assert_eq!(category, OrphanCategory::LongUnreplied);
+                assert_eq!(idle, Duration::from_secs(1));
+                assert_eq!(age.map(|a| a.as_secs()), Some(90));
+            }
+            other => panic!("{other:?}"),
+        }
+        // Age does not make an established flow idle.
+        let mut established = tcp(TcpState::Established, REPLIED, 431_990);
+        established.timestamp = flow.timestamp;
+        assert!(matches!(
+            OrphanPolicy::new().verdict(&established, &Timeouts::kernel_defaults(), now),
+            Verdict::No
+        ));
+    }
+
+    #[test]
+    fn given_timeouts_replace_the_sysctls() {
+        let mut timeouts = Timeouts::kernel_defaults();
+        timeouts.set(Timeout::TcpEstablished, Duration::from_secs(7200));
+        // With a 2 h policy, 5000 s left means 2200 s idle.
+        let flow = tcp(TcpState::Established, REPLIED, 5000);
+        let policy = OrphanPolicy::new().timeouts(timeouts);
+        assert_eq!(
+            policy.classify(&flow, policy.timeouts_override().unwrap()),
+            None
+        );
+        let policy = policy.idle_established(Duration::from_secs(2000));
+        assert_eq!(
+            policy.classify(&flow, policy.timeouts_override().unwrap()),
+            Some((OrphanCategory::IdleEstablished, Duration::from_secs(2200)))
+        );
+    }
+
+    #[test]
+    fn the_prefilter_never_widens_the_policy() {
+        let all = OrphanPolicy::new().prefilter().unwrap();
+        assert_eq!(all.status_unset, Status::SRC_NAT | Status::DST_NAT);
+        assert!(all.protocols.is_none());
+        let tcp_only = OrphanPolicy::new()
+            .enable(OrphanCategory::LongUnreplied, false)
+            .prefilter()
+            .unwrap();
+        assert_eq!(tcp_only.single_protocol(), Some(proto::TCP));
+        assert_eq!(tcp_only.status_set, Status::SEEN_REPLY);
+        let unreplied = OrphanPolicy::new()
+            .only(OrphanCategory::LongUnreplied)
+            .exclude_assured(true)
+            .include_nat(true)
+            .prefilter()
+            .unwrap();
+        assert_eq!(unreplied.status_unset, Status::SEEN_REPLY | Status::ASSURED);
+        // The user's protocol set is narrowed, never extended.
+        let udp_only = Filter::new().protocol(proto::UDP);
+        assert_eq!(
+            OrphanPolicy::new()
+                .only(OrphanCategory::IdleEstablished)
+                .filter(udp_only)
+                .prefilter(),
+            None
+        );
+        let tcp_or_udp = Filter::new().protocol(proto::UDP).protocol(proto::TCP);
+        let narrowed = OrphanPolicy::new()
+            .only(OrphanCategory::IdleEstablished)
+            .filter(tcp_or_udp)
+            .prefilter()
+            .unwrap();
+        assert_eq!(narrowed.single_protocol(), Some(proto::TCP));
+        // Contradictions select nothing instead of flipping a condition.
+        let wants_reply = Filter::new().status(Status::SEEN_REPLY);
+        assert_eq!(
+            OrphanPolicy::new()
+                .only(OrphanCategory::LongUnreplied)
+                .filter(wants_reply)
+                .prefilter(),
+            None
+        );
+        let wants_nat = Filter::new().status(Status::SRC_NAT);
+        assert_eq!(
+            OrphanPolicy::new().filter(wants_nat.clone()).prefilter(),
+            None
+        );
+        assert!(OrphanPolicy::new()
+            .include_nat(true)
+            .filter(wants_nat)
+            .prefilter()
+            .is_some());
+        let none = OrphanPolicy::new()
+            .enable(OrphanCategory::IdleEstablished, false)
+            .enable(OrphanCategory::LongUnreplied, false)
+            .enable(OrphanCategory::LingeringHalfClosed, false);
+        assert_eq!(none.prefilter(), None);
+    }
+
+    #[test]
+    fn counts_add_up() {
+        let mut counts = OrphanCounts::default();
+        counts.record(&Verdict::No);
+        counts.record(&Verdict::Unestimated);
+        counts.record(&Verdict::Orphan {
+            category: OrphanCategory::LongUnreplied,
+            idle: Duration::ZERO,
+            age: None,
+        });
+        assert_eq!(counts.candidates, 3);
+        assert_eq!(counts.unestimated, 1);
+        assert_eq!(counts.total(), 1);
+        assert_eq!(counts.get(OrphanCategory::LongUnreplied), 1);
+        assert_eq!(counts.iter().map(|(_, n)| n).sum::<u64>(), 1);
+    }
+}
