@@ -663,3 +663,36 @@ fn zone_filter_matches_directional_zones_like_the_kernel() {
         assert_eq!(kernel, u64::from(zone != 0), "zone {zone}");
     }
 }
+
+#[test]
+fn reply_direction_addresses_select_and_flush_exactly() {
+    require_root!();
+    let ns = TestNs::new("replyaddr");
+    let mut ct = ns.conntrack();
+    // Three flows from one client; two answered by a NAT-like reply address.
+    for (i, reply_src) in [(1u32, 200u32), (2, 200), (3, 3)] {
+        let orig = Tuple::tcp((v4(i), 1000), (v4(3), 80));
+        let reply = Tuple::tcp((v4(reply_src), 80), (v4(i), 1000));
+        ct.create(&FlowSpec::new(orig).reply(reply).timeout(600))
+            .unwrap();
+    }
+    let filter = Filter::new().reply_src(Cidr::from(v4(200)));
+    assert_eq!(ct.count_matching(&filter).unwrap(), 2);
+    let report = ct
+        .delete_matching(&filter, DeleteOptions::default())
+        .unwrap();
+    assert_eq!(report.path, DeletePath::KernelFlush, "{report:?}");
+    let left: Vec<Flow> = ct.flows().unwrap().collect::<Result<_>>().unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].reply.src, v4(3));
+    let filter = Filter::new()
+        .reply_dst(Cidr::from(v4(3)))
+        .protocol(proto::TCP);
+    assert_eq!(
+        ct.delete_matching(&filter, DeleteOptions::default())
+            .unwrap()
+            .deleted,
+        1
+    );
+    assert_eq!(ct.count().unwrap(), 0);
+}
