@@ -696,3 +696,31 @@ fn reply_direction_addresses_select_and_flush_exactly() {
     );
     assert_eq!(ct.count().unwrap(), 0);
 }
+
+#[test]
+fn delete_rate_is_respected() {
+    require_root!();
+    let ns = TestNs::new("rate");
+    let mut ct = ns.conntrack();
+    for i in 0..1024u32 {
+        ct.create(&FlowSpec::new(Tuple::udp((v4(i), 1), (v4(5000), 2))).timeout(600))
+            .unwrap();
+    }
+    let started = std::time::Instant::now();
+    let report = ct
+        .delete_matching(
+            &Filter::new().src("10.0.0.0/16".parse::<Cidr>().unwrap()),
+            DeleteOptions {
+                rate: Some(4096),
+                ..DeleteOptions::default()
+            },
+        )
+        .unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(report.deleted, 1024);
+    // 1024 deletes at 4096/s: at least ~0.2 s (the last batch is not waited for).
+    assert!(
+        elapsed >= std::time::Duration::from_millis(180),
+        "{elapsed:?}"
+    );
+}
