@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! Decode cost per flow, from in-memory dump buffers (no kernel, no socket).
 //!
-//! The buffers are built with the library's own [`Encoder`] in the exact shape
-//! the kernel dumps flows created by `examples/fill.rs --mix` (attribute order
+//! The buffers hold exactly the flows `fill --mix` creates (the same
+//! `examples/support/mix.rs` builds both), encoded by the library in the shape
+//! the kernel dumps them (attribute order
 //! and sizes checked against a real 6.18 dump: `ORIG, REPLY, [ZONE], STATUS,
 //! MARK, ID, USE, TIMEOUT, [PROTOINFO], SYNPROXY`; 192–288 bytes per message),
 //! packed like the kernel packs them: `NLM_F_MULTI` messages in datagrams of at
@@ -25,15 +26,18 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use conntrack::consts::*;
-use conntrack::decode_flow;
+use conntrack::fuzzing::encode_dump_entry;
 use conntrack::wire::{Encoder, Messages};
+use conntrack::{decode_flow, FlowId, ProtoInfo, TcpFlags};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use netlink_packet_core::NetlinkMessage;
 use netlink_packet_netfilter::NetfilterMessage;
+
+#[path = "../examples/support/mix.rs"]
+mod mix;
 
 /// Counts allocations, to check the zero-allocation claim of the borrowed path.
 struct CountingAllocator;
@@ -65,149 +69,20 @@ const MAX_DATAGRAM: usize = 32448;
 const SEQ: u32 = 0x1234_5678;
 const PORTID: u32 = 0x0abc_def0;
 
-/// The layer-4 part of a generated tuple.
-#[derive(Clone, Copy)]
-enum L4 {
-    /// Source and destination ports.
-    Ports(u16, u16),
-    /// ICMP identifier and type (code 0).
-    Icmp(u16, u8),
-}
-
-/// Encodes a tuple nest the way the kernel dumps it (mirrors `request.rs`).
-fn put_tuple(enc: &mut Encoder, kind: u16, addresses: (IpAddr, IpAddr), protocol: u8, l4: L4) {
-    let outer = enc.nest(kind);
-    let ip = enc.nest(CTA_TUPLE_IP);
-    match addresses {
-        (IpAddr::V4(src), IpAddr::V4(dst)) => {
-            enc.bytes(CTA_IP_V4_SRC, &src.octets());
-            enc.bytes(CTA_IP_V4_DST, &dst.octets());
-        }
-        (IpAddr::V6(src), IpAddr::V6(dst)) => {
-            enc.bytes(CTA_IP_V6_SRC, &src.octets());
-            enc.bytes(CTA_IP_V6_DST, &dst.octets());
-        }
-        _ => unreachable!("generated tuples have one family"),
-    }
-    enc.end_nest(ip);
-    let proto = enc.nest(CTA_TUPLE_PROTO);
-    enc.u8(CTA_PROTO_NUM, protocol);
-    match l4 {
-        L4::Ports(src, dst) => {
-            enc.be16(CTA_PROTO_SRC_PORT, src);
-            enc.be16(CTA_PROTO_DST_PORT, dst);
-        }
-        L4::Icmp(id, icmp_type) if protocol == IPPROTO_ICMPV6 => {
-            enc.be16(CTA_PROTO_ICMPV6_ID, id);
-            enc.u8(CTA_PROTO_ICMPV6_TYPE, icmp_type);
-            enc.u8(CTA_PROTO_ICMPV6_CODE, 0);
-        }
-        L4::Icmp(id, icmp_type) => {
-            enc.be16(CTA_PROTO_ICMP_ID, id);
-            enc.u8(CTA_PROTO_ICMP_TYPE, icmp_type);
-            enc.u8(CTA_PROTO_ICMP_CODE, 0);
-        }
-    }
-    enc.end_nest(proto);
-    enc.end_nest(outer);
-}
-
-fn v4(base: [u8; 4], i: u32) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::from(u32::from_be_bytes(base).wrapping_add(i)))
-}
-
-fn v6(net: u16, i: u32) -> IpAddr {
-    IpAddr::V6(Ipv6Addr::new(
-        0x2001,
-        0xdb8,
-        net,
-        0,
-        0,
-        0,
-        (i >> 16) as u16,
-        i as u16,
-    ))
-}
-
-/// Appends dump entry `i` of the mix (the same proportions as `fill --mix`):
-/// 55 % TCP (ESTABLISHED, SYN_SENT, TIME_WAIT; a fifth IPv6; some NAT-like),
-/// 35 % UDP, 10 % ICMP/ICMPv6; marks on one flow in seven, zones on one in fifty.
+/// Appends dump entry `i`: flow `i` of `fill --mix` (the same module builds
+/// both), with the TCP details the kernel reports for such flows (window
+/// scale 7, flags `WINDOW_SCALE|SACK_PERM|MAXACK_SET`), as the kernel dumps it.
 fn put_dump_entry(enc: &mut Encoder, i: u32) {
-    const TCP_ESTABLISHED: u8 = 3;
-    const TCP_SYN_SENT: u8 = 1;
-    const TCP_TIME_WAIT: u8 = 7;
-    let port = 1024 + (i % 60000) as u16;
-    let kind = i % 20;
-    let ipv6 = matches!(kind, 9 | 10 | 16 | 17 | 19);
-    let (client, server) = if ipv6 {
-        (v6(1, i), v6(2, i % 200))
-    } else {
-        (v4([10, 0, 0, 1], i), v4([198, 51, 100, 1], i % 200))
-    };
-    let (protocol, tcp_state, service) = match kind {
-        0..=6 | 9 | 10 => (IPPROTO_TCP, Some(TCP_ESTABLISHED), 443),
-        7 => (IPPROTO_TCP, Some(TCP_SYN_SENT), 22),
-        8 => (IPPROTO_TCP, Some(TCP_TIME_WAIT), 443),
-        11..=13 | 16 | 17 => (IPPROTO_UDP, None, 53),
-        14 | 15 => (IPPROTO_UDP, None, 123),
-        18 => (IPPROTO_ICMP, None, 0),
-        _ => (IPPROTO_ICMPV6, None, 0),
-    };
-    // CONFIRMED, plus SEEN_REPLY | ASSURED for answered flows.
-    let status: u32 = match kind {
-        7 | 14 | 15 | 19 => 0x8,
-        _ => 0xe,
-    };
-    let family = if ipv6 { AF_INET6 } else { AF_INET };
-    let m = enc.begin(IPCTNL_MSG_CT_NEW, NLM_F_MULTI, SEQ, family, NFNETLINK_V0);
-    let (orig_l4, reply_l4) = match protocol {
-        IPPROTO_ICMP | IPPROTO_ICMPV6 => {
-            let (request, reply) = if ipv6 { (128, 129) } else { (8, 0) };
-            let id = i as u16;
-            (L4::Icmp(id, request), L4::Icmp(id, reply))
-        }
-        _ => (L4::Ports(port, service), L4::Ports(service, port)),
-    };
-    // Kind 6 looks masqueraded: the reply goes to another address.
-    let reply_dst = if kind == 6 {
-        v4([100, 64, 0, 1], i)
-    } else {
-        client
-    };
-    put_tuple(enc, CTA_TUPLE_ORIG, (client, server), protocol, orig_l4);
-    put_tuple(
-        enc,
-        CTA_TUPLE_REPLY,
-        (server, reply_dst),
-        protocol,
-        reply_l4,
-    );
-    if i % 50 == 0 {
-        enc.be16(CTA_ZONE, 1 + (i / 50 % 3) as u16);
+    let mut spec = mix::mixed_flow(i).timeout(3599);
+    if let Some(ProtoInfo::Tcp(tcp)) = &mut spec.protoinfo {
+        let flags = (TcpFlags::from_bits_retain(0x23), TcpFlags::empty());
+        tcp.wscale_orig = Some(7);
+        tcp.wscale_reply = Some(7);
+        tcp.flags_orig = Some(flags);
+        tcp.flags_reply = Some(flags);
     }
-    enc.be32(CTA_STATUS, status);
-    enc.be32(CTA_MARK, if i % 7 == 0 { 1 + i % 16 } else { 0 });
-    enc.be32(CTA_ID, i.wrapping_mul(0x9e37_79b9));
-    enc.be32(CTA_USE, 1);
-    enc.be32(CTA_TIMEOUT, 3599);
-    if let Some(state) = tcp_state {
-        let info = enc.nest(CTA_PROTOINFO);
-        let tcp = enc.nest(CTA_PROTOINFO_TCP);
-        enc.u8(CTA_PROTOINFO_TCP_STATE, state);
-        enc.u8(CTA_PROTOINFO_TCP_WSCALE_ORIGINAL, 7);
-        enc.u8(CTA_PROTOINFO_TCP_WSCALE_REPLY, 7);
-        enc.bytes(CTA_PROTOINFO_TCP_FLAGS_ORIGINAL, &[0x23, 0]);
-        enc.bytes(CTA_PROTOINFO_TCP_FLAGS_REPLY, &[0x23, 0]);
-        enc.end_nest(tcp);
-        enc.end_nest(info);
-    }
-    // The kernel adds the synproxy extension to every ctnetlink-created flow.
-    let synproxy = enc.nest(CTA_SYNPROXY);
-    enc.be32(CTA_SYNPROXY_ISN, 0);
-    enc.be32(CTA_SYNPROXY_ITS, 0);
-    enc.be32(CTA_SYNPROXY_TSOFF, 0);
-    enc.end_nest(synproxy);
-    enc.end(m);
+    let id = FlowId(i.wrapping_mul(0x9e37_79b9).to_be_bytes());
+    encode_dump_entry(enc, &spec, SEQ, id);
 }
 
 /// Writes `nlmsg_pid` (the encoder leaves it 0, as requests have it).

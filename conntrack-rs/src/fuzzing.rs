@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! Entry points shared by the fuzz targets (`fuzz/`) and the stable-Rust replay
-//! test (`tests/fuzz_replay.rs`), so the replay is never a copy of a target.
+//! test (`tests/fuzz_replay.rs`), so the replay is never a copy of a target,
+//! and the generator of kernel-shaped dump buffers the benchmarks use.
 //! Not part of the supported API.
 
 use crate::decode::decode_flow;
@@ -39,4 +40,15 @@ pub fn flow_payload(bytes: &[u8]) -> bool {
         "fast path and general decoder disagree"
     );
     decode_flow(bytes).is_ok()
+}
+
+/// Appends `spec` as the kernel would dump the flow created from it (see
+/// `request::put_dump_entry`): the decode benchmark's buffers.
+pub fn encode_dump_entry(
+    enc: &mut crate::wire::Encoder,
+    spec: &crate::FlowSpec,
+    seq: u32,
+    id: crate::FlowId,
+) {
+    crate::request::put_dump_entry(enc, spec, seq, id);
 }

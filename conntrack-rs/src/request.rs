@@ -10,7 +10,9 @@ use std::net::IpAddr;
 
 use crate::consts::*;
 use crate::error::{Error, Result};
-use crate::flow::{proto, Labels, ProtoInfo, SeqAdj, Synproxy, TcpInfo, TcpState, Tuple, L4};
+use crate::flow::{
+    proto, FlowId, Labels, ProtoInfo, SeqAdj, Synproxy, TcpInfo, TcpState, Tuple, L4,
+};
 use crate::status::Status;
 use crate::wire::Encoder;
 
@@ -317,17 +319,54 @@ pub(crate) fn put_flow_spec(enc: &mut Encoder, spec: &FlowSpec, mode: WriteMode)
         }
     }
     if let Some(synproxy) = spec.synproxy {
-        let nest = enc.nest(CTA_SYNPROXY);
-        enc.be32(CTA_SYNPROXY_ISN, synproxy.isn);
-        enc.be32(CTA_SYNPROXY_ITS, synproxy.its);
-        enc.be32(CTA_SYNPROXY_TSOFF, synproxy.tsoff);
-        enc.end_nest(nest);
+        put_synproxy(enc, synproxy);
     }
     if let Some(master) = &spec.master {
         check_tuple(master, "master tuple")?;
         put_tuple(enc, CTA_TUPLE_MASTER, master);
     }
     Ok(())
+}
+
+/// Encodes `spec` as the kernel dumps a flow created from it: `CT_NEW` with
+/// `NLM_F_MULTI`, attributes in `ctnetlink_fill_info` order (ORIG, REPLY,
+/// [ZONE], STATUS, MARK, ID, USE, TIMEOUT, [PROTOINFO], SYNPROXY — every
+/// ctnetlink-created flow carries the SYN proxy extension). For benchmarks and
+/// tests that need kernel-shaped buffers without a kernel.
+pub(crate) fn put_dump_entry(enc: &mut Encoder, spec: &FlowSpec, seq: u32, id: FlowId) {
+    let mark = enc.begin(
+        IPCTNL_MSG_CT_NEW,
+        NLM_F_MULTI,
+        seq,
+        spec.orig.family(),
+        NFNETLINK_V0,
+    );
+    put_tuple(enc, CTA_TUPLE_ORIG, &spec.orig);
+    put_tuple(enc, CTA_TUPLE_REPLY, &spec.reply);
+    if let Some(zone) = spec.zone {
+        enc.be16(CTA_ZONE, zone);
+    }
+    enc.be32(
+        CTA_STATUS,
+        (spec.status.unwrap_or_default() | Status::CONFIRMED).bits(),
+    );
+    enc.be32(CTA_MARK, spec.mark.unwrap_or(0));
+    enc.bytes(CTA_ID, &id.0);
+    enc.be32(CTA_USE, 1);
+    enc.be32(CTA_TIMEOUT, spec.timeout.unwrap_or(0));
+    if let Some(protoinfo) = &spec.protoinfo {
+        put_protoinfo(enc, protoinfo);
+    }
+    put_synproxy(enc, spec.synproxy.unwrap_or_default());
+    enc.end(mark);
+}
+
+fn put_synproxy(enc: &mut Encoder, synproxy: Synproxy) {
+    let nest = enc.nest(CTA_SYNPROXY);
+    enc.be32(CTA_SYNPROXY_ISN, synproxy.isn);
+    enc.be32(CTA_SYNPROXY_ITS, synproxy.its);
+    enc.be32(CTA_SYNPROXY_TSOFF, synproxy.tsoff);
+    enc.end_nest(nest);
 }
 
 fn put_protoinfo(enc: &mut Encoder, protoinfo: &ProtoInfo) {
@@ -416,6 +455,28 @@ mod tests {
         );
         assert_eq!(flow.tcp_state(), Some(TcpState::Established));
         assert_eq!(flow.labels, Some(Labels(8)));
+    }
+
+    #[test]
+    fn dump_entries_decode_to_the_spec() {
+        let orig = Tuple::udp(([10, 0, 0, 1], 5000), ([10, 0, 0, 2], 53));
+        let spec = FlowSpec::new(orig).timeout(30).mark(3).zone(2);
+        let mut enc = Encoder::new();
+        put_dump_entry(&mut enc, &spec, 9, FlowId([1, 2, 3, 4]));
+        let msg = Messages::new(enc.as_bytes()).next().unwrap().unwrap();
+        assert_eq!((msg.kind, msg.flags, msg.seq), (0x100, NLM_F_MULTI, 9));
+        let flow = decode_flow(msg.payload).unwrap();
+        assert_eq!((flow.orig, flow.reply), (orig, orig.reversed()));
+        assert_eq!(flow.status, Status::CONFIRMED);
+        assert_eq!(
+            (flow.timeout, flow.mark, flow.zone),
+            (Some(30), Some(3), Some(2))
+        );
+        assert_eq!(
+            (flow.id, flow.use_count),
+            (Some(FlowId([1, 2, 3, 4])), Some(1))
+        );
+        assert_eq!(flow.synproxy, Some(Synproxy::default()));
     }
 
     #[test]
