@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT OR Apache-2.0
-# Sourced by tests/run.sh and examples/demo.sh: installs the tools the kernel
-# tests and the demo use (Debian/Ubuntu, as root), and loads ctnetlink.
+# Sourced by tests/run.sh and examples/doctor.sh: installs the tools the kernel
+# tests and the doctor demo use (Debian/Ubuntu, as root), and loads ctnetlink.
 missing=""
 command -v ip >/dev/null 2>&1 || missing="$missing iproute2"
 command -v nft >/dev/null 2>&1 || missing="$missing nftables"

@@ -65,10 +65,10 @@ pub use crate::flow::{
     SctpState, SeqAdj, Synproxy, TcpFlags, TcpInfo, TcpState, Timestamp, Tuple, L4,
 };
 pub use crate::netns::Netns;
-pub use crate::orphans::{Orphan, OrphanCategory, OrphanCounts, OrphanPolicy};
+pub use crate::orphans::{Orphan, OrphanCategory, OrphanCounts, OrphanPolicy, OrphanScan};
 pub use crate::pushdown::KernelFeatures;
 pub use crate::request::FlowSpec;
-pub use crate::select::{FilteredDump, GroupBy, GroupCounts, GroupValue};
+pub use crate::select::{FilteredDump, GroupBy, GroupCounts, GroupTally, GroupValue};
 pub use crate::stats::{
     decode_cpu_stats, decode_table_stats, CpuCounters, CpuStats, KernelStats, TableStats,
 };

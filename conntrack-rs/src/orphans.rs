@@ -523,6 +523,79 @@ impl OrphanCounts {
     }
 }
 
+/// Judges flows one at a time against an [`OrphanPolicy`], counting per
+/// category: the classifier behind [`Conntrack::count_orphans`], for a pass
+/// that does several things at once (a health report that groups the table
+/// and counts its orphans in one dump) or for flows from events.
+///
+/// Unlike [`OrphanPolicy::classify`] it applies the whole selection of
+/// [`Conntrack::orphans`] (the candidate filter narrowed by the enabled
+/// categories and exclusions), fixes "now" once, and keeps the counts.
+///
+/// ```no_run
+/// use conntrack::sysctl::Sysctl;
+/// use conntrack::{Conntrack, OrphanPolicy, OrphanScan};
+/// # fn main() -> conntrack::Result<()> {
+/// let mut ct = Conntrack::open()?;
+/// let policy = OrphanPolicy::new();
+/// let mut scan = OrphanScan::new(&policy, Sysctl::new().timeouts()?);
+/// let mut dump = ct.dump()?;
+/// while let Some(flow) = dump.next_flow() {
+///     if let Some((category, idle)) = scan.observe(&flow?) {
+///         println!("{category} idle {idle:?}");
+///     }
+/// }
+/// println!("{} orphans", scan.counts().total());
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct OrphanScan<'p> {
+    policy: &'p OrphanPolicy,
+    prefilter: Option<Filter>,
+    timeouts: Timeouts,
+    now: SystemTime,
+    counts: OrphanCounts,
+}
+
+impl<'p> OrphanScan<'p> {
+    /// A scan with `policy` and the timeouts of the namespace the flows live in
+    /// (from [`Sysctl::timeouts`] in that namespace; the policy's own
+    /// [`timeouts`](OrphanPolicy::timeouts) are not consulted). "Now" is fixed here.
+    pub fn new(policy: &'p OrphanPolicy, timeouts: Timeouts) -> Self {
+        OrphanScan {
+            policy,
+            prefilter: policy.prefilter(),
+            timeouts,
+            now: SystemTime::now(),
+            counts: OrphanCounts::default(),
+        }
+    }
+
+    /// Judges one flow: its category and idle estimate if it is an orphan.
+    /// Flows outside the policy's selection are not counted as candidates.
+    pub fn observe<S>(&mut self, flow: &Flow<S>) -> Option<(OrphanCategory, Duration)> {
+        match self.judge(flow) {
+            Verdict::Orphan { category, idle, .. } => Some((category, idle)),
+            _ => None,
+        }
+    }
+
+    /// The counts so far.
+    pub fn counts(&self) -> OrphanCounts {
+        self.counts
+    }
+
+    fn judge<S>(&mut self, flow: &Flow<S>) -> Verdict {
+        match &self.prefilter {
+            Some(prefilter) if prefilter.matches(flow) => {}
+            _ => return Verdict::No,
+        }
+        let verdict = self.policy.verdict(flow, &self.timeouts, self.now);
+        self.counts.record(&verdict);
+        verdict
+    }
+}
+
 impl Conntrack {
     /// The per-protocol timeouts of this handle's namespace, read through
     /// [`Sysctl`] inside it (on a helper thread for another namespace).
@@ -547,22 +620,16 @@ impl Conntrack {
         policy: &OrphanPolicy,
         mut found: impl FnMut(&FlowRef<'_>, OrphanCategory, Duration, Option<Duration>),
     ) -> Result<OrphanCounts> {
-        let mut counts = OrphanCounts::default();
-        let Some(prefilter) = policy.prefilter() else {
-            return Ok(counts);
+        let mut scan = OrphanScan::new(policy, self.orphan_timeouts(policy)?);
+        let Some(prefilter) = scan.prefilter.clone() else {
+            return Ok(scan.counts);
         };
-        let timeouts = self.orphan_timeouts(policy)?;
-        let now = SystemTime::now();
         let plan = self.plan(&prefilter, false);
         let mut dump = self.dump_pushdown(&plan)?;
         loop {
             let mut verdict = Verdict::No;
             let next = dump.next_flow_where(|flow| {
-                if !prefilter.matches(flow) {
-                    return false;
-                }
-                verdict = policy.verdict(flow, &timeouts, now);
-                counts.record(&verdict);
+                verdict = scan.judge(flow);
                 matches!(verdict, Verdict::Orphan { .. })
             });
             match next {
@@ -581,7 +648,7 @@ impl Conntrack {
                 Some(Err(e)) => return Err(e),
             }
         }
-        Ok(counts)
+        Ok(scan.counts)
     }
 
     /// The orphaned flows `policy` selects, in one streaming dump (kernel
@@ -632,8 +699,8 @@ impl Conntrack {
         policy: &OrphanPolicy,
         options: DeleteOptions,
     ) -> Result<(DeleteReport, OrphanCounts)> {
-        let mut counts = OrphanCounts::default();
-        let Some(prefilter) = policy.prefilter() else {
+        let mut scan = OrphanScan::new(policy, self.orphan_timeouts(policy)?);
+        let Some(prefilter) = scan.prefilter.clone() else {
             let report = DeleteReport {
                 path: if options.dry_run {
                     DeletePath::DryRun
@@ -646,16 +713,12 @@ impl Conntrack {
                 failed: BTreeMap::new(),
                 kernel_prefiltered: false,
             };
-            return Ok((report, counts));
+            return Ok((report, scan.counts));
         };
-        let timeouts = self.orphan_timeouts(policy)?;
-        let now = SystemTime::now();
         let report = self.dump_and_delete_where(&prefilter, options, |flow| {
-            let verdict = policy.verdict(flow, &timeouts, now);
-            counts.record(&verdict);
-            matches!(verdict, Verdict::Orphan { .. })
+            matches!(scan.judge(flow), Verdict::Orphan { .. })
         })?;
-        Ok((report, counts))
+        Ok((report, scan.counts))
     }
 }
 

@@ -225,41 +225,103 @@ impl Conntrack {
         filter: &Filter,
         top: usize,
     ) -> Result<GroupCounts> {
+        let mut tally = GroupTally::new(keys)?;
+        let mut dump = self.dump_filtered(filter)?;
+        while let Some(flow) = dump.next_flow() {
+            tally.add(&flow?);
+        }
+        drop(dump);
+        Ok(tally.finish(top))
+    }
+}
+
+/// Counts flows grouped by a key, one flow at a time: the accumulator behind
+/// [`Conntrack::count_by`], for a pass that does several things at once (group
+/// by source *and* by port *and* classify orphans in one dump, or count events).
+///
+/// ```no_run
+/// use conntrack::{Conntrack, GroupBy, GroupTally};
+/// # fn main() -> conntrack::Result<()> {
+/// let mut ct = Conntrack::open()?;
+/// let mut by_source = GroupTally::new(&[GroupBy::Source])?;
+/// let mut by_port = GroupTally::new(&[GroupBy::Protocol, GroupBy::DestinationPort])?;
+/// let mut dump = ct.dump()?;
+/// while let Some(flow) = dump.next_flow() {
+///     let flow = flow?;
+///     by_source.add(&flow);
+///     by_port.add(&flow);
+/// }
+/// for (key, flows) in by_source.finish(10).groups {
+///     println!("{} {flows}", key[0]);
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct GroupTally {
+    keys: Box<[GroupBy]>,
+    counts: HashMap<Box<[GroupValue]>, u64>,
+    key: Vec<GroupValue>,
+    total: u64,
+}
+
+impl GroupTally {
+    /// A tally grouping by `keys` (at least one).
+    pub fn new(keys: &[GroupBy]) -> Result<Self> {
         if keys.is_empty() {
             return Err(Error::InvalidInput(
                 "count_by needs at least one key".into(),
             ));
         }
-        let mut counts: HashMap<Box<[GroupValue]>, u64> = HashMap::new();
-        let mut key = Vec::with_capacity(keys.len());
-        let mut total = 0u64;
-        let mut dump = self.dump_filtered(filter)?;
-        while let Some(flow) = dump.next_flow() {
-            let flow = flow?;
-            key.clear();
-            key.extend(keys.iter().map(|k| k.value(&flow)));
-            total += 1;
-            match counts.get_mut(key.as_slice()) {
-                Some(n) => *n += 1,
-                None => {
-                    counts.insert(key.clone().into_boxed_slice(), 1);
-                }
+        Ok(GroupTally {
+            keys: keys.into(),
+            counts: HashMap::new(),
+            key: Vec::with_capacity(keys.len()),
+            total: 0,
+        })
+    }
+
+    /// Counts one flow in its group.
+    pub fn add<S>(&mut self, flow: &Flow<S>) {
+        self.key.clear();
+        self.key.extend(self.keys.iter().map(|k| k.value(flow)));
+        self.total += 1;
+        match self.counts.get_mut(self.key.as_slice()) {
+            Some(n) => *n += 1,
+            None => {
+                self.counts.insert(self.key.clone().into_boxed_slice(), 1);
             }
         }
-        drop(dump);
-        let mut groups: Vec<(Vec<GroupValue>, u64)> =
-            counts.into_iter().map(|(k, n)| (k.into_vec(), n)).collect();
+    }
+
+    /// Flows counted so far.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// Distinct groups so far.
+    pub fn groups(&self) -> usize {
+        self.counts.len()
+    }
+
+    /// The `top` largest groups, largest first (ties ordered by key), and the
+    /// rest summed into `other` (`top = usize::MAX` keeps all).
+    pub fn finish(self, top: usize) -> GroupCounts {
+        let mut groups: Vec<(Vec<GroupValue>, u64)> = self
+            .counts
+            .into_iter()
+            .map(|(k, n)| (k.into_vec(), n))
+            .collect();
         groups.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         let rest = if groups.len() > top {
             groups.split_off(top)
         } else {
             Vec::new()
         };
-        Ok(GroupCounts {
+        GroupCounts {
             other: rest.iter().map(|(_, n)| n).sum(),
             other_groups: rest.len() as u64,
             groups,
-            total,
-        })
+            total: self.total,
+        }
     }
 }

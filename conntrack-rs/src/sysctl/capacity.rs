@@ -229,11 +229,7 @@ impl MemoryModel {
     /// Example: `E = 384` (256 + 128), budget 64 MiB, depth 4 → `max₀ = 172960`,
     /// `B = 86528` (86480 rounded up), `max = 172960`, pinned exactly 64 MiB.
     pub fn recommend(&self, budget_bytes: u64, target_chain_depth: f64) -> Result<Recommendation> {
-        if !(target_chain_depth.is_finite() && target_chain_depth > 0.0) {
-            return Err(Error::InvalidInput(format!(
-                "target chain depth must be a positive number, got {target_chain_depth}"
-            )));
-        }
+        check_depth(target_chain_depth)?;
         let per_entry = self.per_entry_bytes();
         if per_entry == 0 {
             return Err(Error::InvalidInput(
@@ -242,12 +238,7 @@ impl MemoryModel {
         }
         let cost = per_entry as f64 + 2.0 * BUCKET_BYTES as f64 / target_chain_depth;
         let max0 = ((budget_bytes as f64 / cost).floor() as u64).min(MAX_ENTRIES_LIMIT);
-        let needed = (2.0 * max0 as f64 / target_chain_depth).ceil() as u64;
-        let buckets = needed
-            .div_ceil(HASH_BUCKET_ROUNDING)
-            .max(1)
-            .saturating_mul(HASH_BUCKET_ROUNDING)
-            .min(MAX_BUCKETS_LIMIT);
+        let buckets = kernel_buckets((2.0 * max0 as f64 / target_chain_depth).ceil() as u64);
         let table = MemoryModel::hash_table_bytes(buckets);
         let max = (budget_bytes.saturating_sub(table) / per_entry).min(MAX_ENTRIES_LIMIT);
         if max == 0 {
@@ -256,15 +247,46 @@ impl MemoryModel {
                  plus the smallest hash table ({table} B)"
             )));
         }
-        Ok(Recommendation {
+        Ok(self.recommendation(max, buckets))
+    }
+
+    /// A full table of `max` entries over `buckets`.
+    fn recommendation(&self, max: u64, buckets: u64) -> Recommendation {
+        let table = MemoryModel::hash_table_bytes(buckets);
+        Recommendation {
             max: max as u32,
             buckets: buckets as u32,
-            per_entry_bytes: per_entry,
+            per_entry_bytes: self.per_entry_bytes(),
             hash_table_bytes: table,
             entries_bytes: self.entries_bytes(max),
-            pinned_bytes: self.entries_bytes(max) + table,
+            pinned_bytes: self.entries_bytes(max).saturating_add(table),
             chain_depth: 2.0 * max as f64 / buckets as f64,
-        })
+        }
+    }
+
+    /// The buckets and memory for a chosen limit: `buckets = ⌈2 × max / d⌉` rounded
+    /// up to a multiple of [`HASH_BUCKET_ROUNDING`] (as the kernel would), at least
+    /// `min_buckets` (pass the current bucket count to never shrink the table), and
+    /// what a full table would pin. The counterpart of [`MemoryModel::recommend`]
+    /// when the limit comes from demand (say, twice the peak) rather than from a
+    /// budget; compare [`Recommendation::pinned_bytes`] with the budget yourself.
+    ///
+    /// Example: `E = 256`, `max = 524288`, depth 4, `min_buckets = 262144` →
+    /// `B = 262144`, pinned `524288 × 256 + 262144 × 8` = 130 MiB.
+    pub fn plan_for(
+        &self,
+        max: u64,
+        target_chain_depth: f64,
+        min_buckets: u64,
+    ) -> Result<Recommendation> {
+        check_depth(target_chain_depth)?;
+        if max == 0 || max > MAX_ENTRIES_LIMIT {
+            return Err(Error::InvalidInput(format!(
+                "nf_conntrack_max must be between 1 and {MAX_ENTRIES_LIMIT}, got {max}"
+            )));
+        }
+        let needed = ((2.0 * max as f64 / target_chain_depth).ceil() as u64).max(min_buckets);
+        Ok(self.recommendation(max, kernel_buckets(needed)))
     }
 }
 
@@ -353,6 +375,26 @@ impl Capacity {
     }
 }
 
+fn check_depth(target_chain_depth: f64) -> Result<()> {
+    if target_chain_depth.is_finite() && target_chain_depth > 0.0 {
+        Ok(())
+    } else {
+        Err(Error::InvalidInput(format!(
+            "target chain depth must be a positive number, got {target_chain_depth}"
+        )))
+    }
+}
+
+/// `needed` rounded up as `nf_ct_alloc_hashtable` does (a multiple of
+/// [`HASH_BUCKET_ROUNDING`], at least one page), within the kernel's limit.
+fn kernel_buckets(needed: u64) -> u64 {
+    needed
+        .div_ceil(HASH_BUCKET_ROUNDING)
+        .max(1)
+        .saturating_mul(HASH_BUCKET_ROUNDING)
+        .min(MAX_BUCKETS_LIMIT)
+}
+
 fn chain_depth(entries: u64, buckets: u64) -> f64 {
     if buckets == 0 {
         return 0.0;
@@ -434,6 +476,29 @@ mod tests {
         let empty = TempTree::new("noslab");
         let err = SlabInfo::read(&empty.root()).unwrap_err();
         assert_eq!(err.errno(), Some(libc::ENOENT));
+    }
+
+    #[test]
+    fn plan_for_a_chosen_limit_matches_hand_computation() {
+        // E = 384; max 300000, depth 4: B = ceil(600000 / 4) = 150000 → 293 × 512 = 150016;
+        // pinned = 300000 × 384 + 150016 × 8 = 115200000 + 1200128 = 116400128.
+        let model = MemoryModel::new(256, 128);
+        let rec = model.plan_for(300_000, 4.0, 0).unwrap();
+        assert_eq!((rec.max, rec.buckets), (300_000, 150_016));
+        assert_eq!(rec.entries_bytes, 115_200_000);
+        assert_eq!(rec.hash_table_bytes, 1_200_128);
+        assert_eq!(rec.pinned_bytes, 116_400_128);
+        assert!((rec.chain_depth - 600_000.0 / 150_016.0).abs() < 1e-12);
+        // Never below the current buckets: 262144 stays (already a multiple of 512).
+        let rec = model.plan_for(300_000, 4.0, 262_144).unwrap();
+        assert_eq!(rec.buckets, 262_144);
+        assert_eq!(rec.pinned_bytes, 115_200_000 + 262_144 * 8);
+        // A minimum that is not a multiple of 512 is rounded up like the kernel does.
+        assert_eq!(model.plan_for(1000, 2.0, 1000).unwrap().buckets, 1024);
+        assert!(model.plan_for(0, 4.0, 0).is_err());
+        assert!(model.plan_for(1 << 31, 4.0, 0).is_err());
+        assert!(model.plan_for(1000, 0.0, 0).is_err());
+        assert!(model.plan_for(1000, f64::NAN, 0).is_err());
     }
 
     #[test]
