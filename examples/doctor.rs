@@ -87,7 +87,6 @@
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -98,13 +97,17 @@ use conntrack::sysctl::{
     SlabInfo, Sysctl, SysctlRoot, Timeout, EXTENSION_PREALLOC_BYTES,
 };
 use conntrack::{
-    proto, Conntrack, Error, FlowSpec, GroupBy, GroupCounts, GroupTally, GroupValue, KernelStats,
-    Netns, OrphanCategory, OrphanCounts, OrphanPolicy, OrphanScan, Status, TcpState, Tuple,
+    proto, Conntrack, FlowSpec, GroupBy, GroupCounts, GroupValue, Grouping, KernelStats, Netns,
+    OrphanCategory, OrphanCounts, OrphanPolicy, Status, TcpState, Tuple,
 };
 use serde_json::{json, Value};
 
+#[path = "support/cli.rs"]
+mod cli;
 #[path = "support/mix.rs"]
 mod mix;
+
+use cli::parse_netns;
 
 const USAGE: &str = "usage: doctor [--netns NAME|PATH|PID] [--json] [--interval SECONDS] \
 [--warn PERCENT] [--crit PERCENT] [--top N] [--memory-budget SIZE] [--chain-depth D] \
@@ -166,16 +169,6 @@ fn parse_size(text: &str) -> Option<Budget> {
     n.checked_mul(1u64 << shift)
         .filter(|&b| b > 0)
         .map(Budget::Bytes)
-}
-
-fn parse_netns(text: &str) -> Netns {
-    if text.starts_with('/') {
-        Netns::Path(PathBuf::from(text))
-    } else if let Ok(pid) = text.parse::<u32>() {
-        Netns::Pid(pid)
-    } else {
-        Netns::named(text)
-    }
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
@@ -349,38 +342,28 @@ fn gather(options: &Options, netns: &Netns) -> Result<Gathered, BoxError> {
 
     // One streaming pass: four groupings and the orphan classification.
     let policy = OrphanPolicy::new();
-    let mut scan = OrphanScan::new(&policy, settings.timeouts);
-    let mut sources = GroupTally::new(&[GroupBy::Source])?;
-    let mut ports = GroupTally::new(&[GroupBy::Protocol, GroupBy::DestinationPort])?;
-    let mut protocols = GroupTally::new(&[GroupBy::Protocol])?;
-    let mut states = GroupTally::new(&[GroupBy::TcpState])?;
-    let (mut interrupted, mut decode_errors) = (false, 0u64);
-    let started = Instant::now();
-    let mut dump = ct.dump()?;
-    while let Some(flow) = dump.next_flow() {
-        let flow = match flow {
-            Ok(flow) => flow,
-            Err(Error::Decode(_)) => {
-                decode_errors += 1;
-                continue;
-            }
-            Err(Error::DumpInterrupted) => {
-                interrupted = true;
-                break;
-            }
-            Err(e) => return Err(e.into()),
-        };
-        sources.add(&flow);
-        ports.add(&flow);
-        protocols.add(&flow);
-        if flow.protocol() == proto::TCP {
-            states.add(&flow);
-        }
-        scan.observe(&flow);
+    let census = ct.census(
+        &[
+            Grouping::new(&[GroupBy::Source], options.top),
+            Grouping::new(&[GroupBy::Protocol, GroupBy::DestinationPort], options.top),
+            Grouping::new(&[GroupBy::Protocol], 8),
+            Grouping::new(&[GroupBy::TcpState], usize::MAX),
+        ],
+        Some(&policy),
+    )?;
+    let mut groups = census.groups.into_iter();
+    let mut next = || groups.next().expect("one result per grouping");
+    let (sources, ports, protocols) = (next(), next(), next());
+    // TCP states of TCP flows only: drop the group of the others.
+    let mut states = next();
+    if let Some(i) = states
+        .groups
+        .iter()
+        .position(|(k, _)| k[0] == GroupValue::None)
+    {
+        states.total -= states.groups.remove(i).1;
     }
-    drop(dump);
-    let dump_seconds = started.elapsed().as_secs_f64();
-    let orphans = scan.counts();
+    let orphans = census.orphans.unwrap_or_default();
 
     Ok(Gathered {
         label: label_of(netns, settings.initial_namespace),
@@ -394,14 +377,14 @@ fn gather(options: &Options, netns: &Netns) -> Result<Gathered, BoxError> {
         ram: read_ram(&options.root),
         delta,
         since_start,
-        dumped: sources.total(),
-        dump_seconds,
-        interrupted,
-        decode_errors,
-        sources: sources.finish(options.top),
-        ports: ports.finish(options.top),
-        protocols: protocols.finish(8),
-        states: states.finish(usize::MAX),
+        dumped: census.flows,
+        dump_seconds: census.elapsed.as_secs_f64(),
+        interrupted: census.interrupted,
+        decode_errors: census.decode_errors,
+        sources,
+        ports,
+        protocols,
+        states,
         orphans,
         policy,
     })

@@ -17,9 +17,8 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::{example_binary, TestNs};
-use conntrack::sysctl::{Sysctl, Timeout};
-use conntrack::{FlowSpec, Status, TcpState, Tuple};
+use common::{example_binary, known_load, TestNs};
+use conntrack::{FlowSpec, Tuple};
 use serde_json::Value;
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -49,69 +48,6 @@ fn doctor_json(args: &[&str]) -> Value {
     let (code, stdout, stderr) = doctor(args);
     assert_eq!(code, 0, "doctor {args:?} failed: {stderr}");
     serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("doctor JSON ({e}): {stdout}"))
-}
-
-/// The known load: 650 flows, 20 of them orphaned (ESTABLISHED, idle 2 h).
-fn known_load(ns: &TestNs) {
-    let mut ct = ns.conntrack();
-    let established: u32 = Sysctl::in_netns(ns.netns())
-        .timeouts()
-        .unwrap()
-        .seconds(Timeout::TcpEstablished)
-        .unwrap();
-    let replied = Status::SEEN_REPLY | Status::ASSURED;
-    let mut specs = Vec::new();
-    for i in 0..300u16 {
-        specs.push(
-            FlowSpec::new(Tuple::tcp(
-                (v4(10, 9, 0, 1), 1000 + i),
-                (v4(198, 51, 100, 1), 443),
-            ))
-            .tcp_state(TcpState::Established)
-            .status(replied)
-            .timeout(established - u32::from(i % 60)),
-        );
-    }
-    for i in 0..200u16 {
-        specs.push(
-            FlowSpec::new(Tuple::udp(
-                (v4(10, 9, 0, 2), 2000 + i),
-                (v4(192, 0, 2, 53), 53),
-            ))
-            .status(replied)
-            .timeout(100),
-        );
-    }
-    for i in 1..=100u8 {
-        specs.push(
-            FlowSpec::new(Tuple::tcp(
-                (v4(10, 9, 1, i), 40000),
-                (v4(198, 51, 100, 2), 22),
-            ))
-            .tcp_state(TcpState::SynSent)
-            .timeout(100),
-        );
-    }
-    for i in 1..=20u8 {
-        specs.push(
-            FlowSpec::new(Tuple::tcp(
-                (v4(10, 9, 2, i), 50000),
-                (v4(192, 0, 2, 10), 5432),
-            ))
-            .tcp_state(TcpState::Established)
-            .status(replied)
-            .timeout(established - 7200),
-        );
-    }
-    for i in 1..=30u8 {
-        specs.push(
-            FlowSpec::new(Tuple::icmp(v4(10, 9, 3, i), v4(192, 0, 2, 1), 7, 8, 0)).timeout(25),
-        );
-    }
-    for spec in &specs {
-        ct.create(spec)
-            .unwrap_or_else(|e| panic!("create {spec:?}: {e}"));
-    }
 }
 
 fn groups(report: &Value, list: &str, key: &str) -> BTreeMap<String, u64> {

@@ -68,7 +68,9 @@ pub use crate::netns::Netns;
 pub use crate::orphans::{Orphan, OrphanCategory, OrphanCounts, OrphanPolicy, OrphanScan};
 pub use crate::pushdown::KernelFeatures;
 pub use crate::request::FlowSpec;
-pub use crate::select::{FilteredDump, GroupBy, GroupCounts, GroupTally, GroupValue};
+pub use crate::select::{
+    Census, FilteredDump, GroupBy, GroupCounts, GroupTally, GroupValue, Grouping,
+};
 pub use crate::stats::{
     decode_cpu_stats, decode_table_stats, CpuCounters, CpuStats, KernelStats, TableStats,
 };

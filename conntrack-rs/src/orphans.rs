@@ -607,7 +607,8 @@ impl Conntrack {
         }
     }
 
-    fn orphan_timeouts(&self, policy: &OrphanPolicy) -> Result<Timeouts> {
+    /// The policy's own timeouts, else the namespace's.
+    pub(crate) fn orphan_timeouts(&self, policy: &OrphanPolicy) -> Result<Timeouts> {
         match policy.timeouts {
             Some(timeouts) => Ok(timeouts),
             None => self.namespace_timeouts(),

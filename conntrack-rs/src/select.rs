@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::time::{Duration, Instant};
 
 use crate::conntrack::Conntrack;
 use crate::consts::*;
@@ -10,6 +11,7 @@ use crate::dump::{Dump, DumpSummary};
 use crate::error::{Error, Result};
 use crate::filter::Filter;
 use crate::flow::{Flow, FlowRef};
+use crate::orphans::{OrphanCounts, OrphanPolicy, OrphanScan};
 use crate::pushdown::{KernelFeatures, Pushdown};
 
 /// A dump restricted to the flows a [`Filter`] selects (from [`Conntrack::dump_filtered`]).
@@ -232,6 +234,119 @@ impl Conntrack {
         }
         drop(dump);
         Ok(tally.finish(top))
+    }
+}
+
+/// One grouping of a [`Conntrack::census`]: the keys, and how many of the
+/// largest groups to keep (the rest is summed into `other`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grouping<'k> {
+    /// What to group by (at least one key).
+    pub keys: &'k [GroupBy],
+    /// Groups to keep, largest first (`usize::MAX`: all).
+    pub top: usize,
+}
+
+impl<'k> Grouping<'k> {
+    /// The `top` largest groups by `keys`.
+    pub fn new(keys: &'k [GroupBy], top: usize) -> Self {
+        Grouping { keys, top }
+    }
+}
+
+/// What one streaming pass over a table found ([`Conntrack::census`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Census {
+    /// Flows seen.
+    pub flows: u64,
+    /// One result per requested [`Grouping`], in order.
+    pub groups: Vec<GroupCounts>,
+    /// Orphans per category, when a policy was given.
+    pub orphans: Option<OrphanCounts>,
+    /// The kernel flagged the dump as inconsistent (`NLM_F_DUMP_INTR`: the table
+    /// changed while it was walked; some flows may be missing or seen twice).
+    pub interrupted: bool,
+    /// Entries that could not be decoded and were skipped.
+    pub decode_errors: u64,
+    /// How long the pass took.
+    pub elapsed: Duration,
+}
+
+impl Conntrack {
+    /// One streaming pass over the whole table (borrowed views, no owned flow)
+    /// that counts flows grouped several ways at once and, with a policy,
+    /// classifies orphans: what a health report or a metrics scrape needs,
+    /// for the cost of one dump.
+    ///
+    /// Unlike the other calls, a monitoring pass does not stop at an entry it
+    /// cannot decode or at an interrupted dump: both are counted in the
+    /// [`Census`] and the pass goes on.
+    ///
+    /// ```no_run
+    /// use conntrack::{Conntrack, GroupBy, Grouping, OrphanPolicy};
+    /// # fn main() -> conntrack::Result<()> {
+    /// let mut ct = Conntrack::open()?;
+    /// let census = ct.census(
+    ///     &[
+    ///         Grouping::new(&[GroupBy::Source], 10),
+    ///         Grouping::new(&[GroupBy::Protocol, GroupBy::DestinationPort], 10),
+    ///     ],
+    ///     Some(&OrphanPolicy::new()),
+    /// )?;
+    /// println!("{} flows, top source {:?}", census.flows, census.groups[0].groups.first());
+    /// # Ok(()) }
+    /// ```
+    pub fn census(
+        &mut self,
+        groupings: &[Grouping<'_>],
+        orphans: Option<&OrphanPolicy>,
+    ) -> Result<Census> {
+        let mut tallies = groupings
+            .iter()
+            .map(|g| GroupTally::new(g.keys))
+            .collect::<Result<Vec<_>>>()?;
+        let timeouts = orphans
+            .map(|policy| self.orphan_timeouts(policy))
+            .transpose()?;
+        let mut scan = orphans.zip(timeouts).map(|(p, t)| OrphanScan::new(p, t));
+        let started = Instant::now();
+        let (mut flows, mut interrupted, mut decode_errors) = (0u64, false, 0u64);
+        let mut dump = self.dump()?;
+        while let Some(flow) = dump.next_flow() {
+            let flow = match flow {
+                Ok(flow) => flow,
+                Err(Error::Decode(_)) => {
+                    decode_errors += 1;
+                    continue;
+                }
+                Err(Error::DumpInterrupted) => {
+                    interrupted = true;
+                    break;
+                }
+                Err(e) => return Err(e),
+            };
+            flows += 1;
+            for tally in &mut tallies {
+                tally.add(&flow);
+            }
+            if let Some(scan) = scan.as_mut() {
+                scan.observe(&flow);
+            }
+        }
+        drop(dump);
+        Ok(Census {
+            flows,
+            groups: tallies
+                .into_iter()
+                .zip(groupings)
+                .map(|(tally, g)| tally.finish(g.top))
+                .collect(),
+            orphans: scan.map(|s| s.counts()),
+            interrupted,
+            decode_errors,
+            elapsed: started.elapsed(),
+        })
     }
 }
 

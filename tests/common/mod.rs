@@ -13,7 +13,8 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use conntrack::netns::NetnsFile;
-use conntrack::{Conntrack, Netns};
+use conntrack::sysctl::{Sysctl, Timeout};
+use conntrack::{Conntrack, FlowSpec, Netns, Status, TcpState, Tuple};
 
 /// Skips the calling test (returns) unless running as root.
 #[macro_export]
@@ -210,5 +211,84 @@ impl Drop for TestNs {
         let _ = Command::new("ip")
             .args(["netns", "del", &self.name])
             .status();
+    }
+}
+
+fn addr4(a: u8, b: u8, c: u8, d: u8) -> std::net::IpAddr {
+    std::net::IpAddr::from([a, b, c, d])
+}
+
+/// A known load for report tests (doctor, exporter): 650 flows.
+/// - 300 TCP ESTABLISHED from 10.9.0.1 to 198.51.100.1:443 (idle under a minute);
+/// - 200 replied UDP from 10.9.0.2 to 192.0.2.53:53;
+/// - 100 TCP SYN_SENT from 10.9.1.1-100 to 198.51.100.2:22;
+/// - 20 TCP ESTABLISHED from 10.9.2.1-20 to 192.0.2.10:5432, idle 2 h: orphans;
+/// - 30 ICMP echo requests from 10.9.3.1-30 to 192.0.2.1.
+pub fn known_load(ns: &TestNs) {
+    let mut ct = ns.conntrack();
+    let established: u32 = Sysctl::in_netns(ns.netns())
+        .timeouts()
+        .unwrap()
+        .seconds(Timeout::TcpEstablished)
+        .unwrap();
+    let replied = Status::SEEN_REPLY | Status::ASSURED;
+    let mut specs = Vec::new();
+    for i in 0..300u16 {
+        specs.push(
+            FlowSpec::new(Tuple::tcp(
+                (addr4(10, 9, 0, 1), 1000 + i),
+                (addr4(198, 51, 100, 1), 443),
+            ))
+            .tcp_state(TcpState::Established)
+            .status(replied)
+            .timeout(established - u32::from(i % 60)),
+        );
+    }
+    for i in 0..200u16 {
+        specs.push(
+            FlowSpec::new(Tuple::udp(
+                (addr4(10, 9, 0, 2), 2000 + i),
+                (addr4(192, 0, 2, 53), 53),
+            ))
+            .status(replied)
+            .timeout(100),
+        );
+    }
+    for i in 1..=100u8 {
+        specs.push(
+            FlowSpec::new(Tuple::tcp(
+                (addr4(10, 9, 1, i), 40000),
+                (addr4(198, 51, 100, 2), 22),
+            ))
+            .tcp_state(TcpState::SynSent)
+            .timeout(100),
+        );
+    }
+    for i in 1..=20u8 {
+        specs.push(
+            FlowSpec::new(Tuple::tcp(
+                (addr4(10, 9, 2, i), 50000),
+                (addr4(192, 0, 2, 10), 5432),
+            ))
+            .tcp_state(TcpState::Established)
+            .status(replied)
+            .timeout(established - 7200),
+        );
+    }
+    for i in 1..=30u8 {
+        specs.push(
+            FlowSpec::new(Tuple::icmp(
+                addr4(10, 9, 3, i),
+                addr4(192, 0, 2, 1),
+                7,
+                8,
+                0,
+            ))
+            .timeout(25),
+        );
+    }
+    for spec in &specs {
+        ct.create(spec)
+            .unwrap_or_else(|e| panic!("create {spec:?}: {e}"));
     }
 }
