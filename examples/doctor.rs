@@ -107,7 +107,7 @@ mod cli;
 #[path = "support/mix.rs"]
 mod mix;
 
-use cli::parse_netns;
+use cli::{parse_netns, thousands};
 
 const USAGE: &str = "usage: doctor [--netns NAME|PATH|PID] [--json] [--interval SECONDS] \
 [--warn PERCENT] [--crit PERCENT] [--top N] [--memory-budget SIZE] [--chain-depth D] \
@@ -311,10 +311,7 @@ struct Gathered {
 fn label_of(netns: &Netns, initial: bool) -> String {
     match netns {
         Netns::Current if initial => "current (the initial namespace)".into(),
-        Netns::Current => "current".into(),
-        Netns::Named(name) => name.clone(),
-        Netns::Path(path) => path.display().to_string(),
-        Netns::Pid(pid) => format!("of pid {pid}"),
+        other => other.label(),
     }
 }
 
@@ -666,18 +663,6 @@ fn apply(plan: &Plan, options: &Options) -> Result<PersistReport, BoxError> {
 
 // ---------------------------------------------------------------------------
 // Output
-
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
 
 fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -1446,17 +1431,9 @@ fn run(options: &Options) -> Result<Level, BoxError> {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let options = match parse(&args) {
+    let options = match cli::parse_args("doctor", USAGE, parse) {
         Ok(options) => options,
-        Err(message) if message.is_empty() => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(message) => {
-            eprintln!("doctor: {message}\n{USAGE}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     match run(&options) {
         Ok(level) if options.check => ExitCode::from(match level {

@@ -127,15 +127,6 @@ fn parse(args: &[String]) -> Result<Options, String> {
     Ok(o)
 }
 
-fn label_of(netns: &Netns) -> String {
-    match netns {
-        Netns::Current => "current".into(),
-        Netns::Named(name) => name.clone(),
-        Netns::Path(path) => path.display().to_string(),
-        Netns::Pid(pid) => format!("pid:{pid}"),
-    }
-}
-
 // ---------------------------------------------------------------------------
 // What the exporter remembers between scrapes
 
@@ -164,7 +155,7 @@ struct Reading {
 impl Target {
     fn new(netns: Netns) -> Self {
         Target {
-            label: label_of(&netns),
+            label: netns.label(),
             netns,
             ct: None,
             last: None,
@@ -556,17 +547,9 @@ fn run(options: Options) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let options = match parse(&args) {
+    let options = match cli::parse_args("exporter", USAGE, parse) {
         Ok(options) => options,
-        Err(message) if message.is_empty() => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(message) => {
-            eprintln!("exporter: {message}\n{USAGE}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     match run(options) {
         Ok(()) => ExitCode::SUCCESS,

@@ -721,29 +721,7 @@ fn unprivileged_probe() {
 #[test]
 fn unprivileged_requests_fail_with_eperm_and_say_why() {
     require_root!();
-    let exe = std::env::current_exe().unwrap();
-    let output = std::process::Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=-all",
-        ])
-        .arg(&exe)
-        .args(["--exact", "unprivileged_probe", "--ignored", "--nocapture"])
-        .env("CTRS_UNPRIVILEGED_PROBE", "1")
-        .output()
-        .expect("setpriv (util-linux) runs the probe");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let line = stdout
-        .lines()
-        .find(|l| l.starts_with("PROBE-"))
-        .unwrap_or_else(|| {
-            panic!(
-                "probe printed nothing: {stdout} {}",
-                String::from_utf8_lossy(&output.stderr)
-            )
-        });
+    let line = common::run_unprivileged_probe("unprivileged_probe");
     assert!(
         line.starts_with("PROBE-ERR errno=Some(1) denied=true"),
         "{line}"

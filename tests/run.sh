@@ -9,3 +9,5 @@ cd "$(dirname "$0")/.."
 . tests/deps.sh
 cargo build --workspace --examples
 cargo test --workspace "$@"
+# The async event stream lives behind the `tokio` feature.
+cargo test -p conntrack-rs --features tokio --test kernel_events "$@"

@@ -38,6 +38,7 @@ mod decode;
 mod delete;
 mod dump;
 mod error;
+pub mod events;
 mod filter;
 mod flow;
 #[doc(hidden)]
@@ -59,6 +60,7 @@ pub use crate::decode::{decode_flow, decode_flow_into};
 pub use crate::delete::{DeleteOptions, DeletePath, DeleteReport};
 pub use crate::dump::{Dump, DumpSummary, Flows};
 pub use crate::error::{DecodeError, DecodeErrorKind, Error, Result};
+pub use crate::events::{Event, EventItem, EventKind, EventMask, EventOptions, Events};
 pub use crate::filter::{AddrSet, Cidr, Filter, PortSet};
 pub use crate::flow::{
     proto, Counters, DccpInfo, DccpState, Flow, FlowId, FlowRef, Labels, ProtoInfo, SctpInfo,

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! Command-line pieces shared (by `#[path]`) by the operator examples.
 
+#![allow(dead_code)] // each example takes the part it needs
+
 use std::path::PathBuf;
 
 use conntrack::Netns;
@@ -15,4 +17,38 @@ pub fn parse_netns(text: &str) -> Netns {
     } else {
         Netns::named(text)
     }
+}
+
+/// Parses the command line with `parse`: `--help` (an empty error) prints
+/// `usage` and exits 0, any other error prints it with `usage` and exits 2.
+pub fn parse_args<O>(
+    name: &str,
+    usage: &str,
+    parse: impl FnOnce(&[String]) -> Result<O, String>,
+) -> Result<O, std::process::ExitCode> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match parse(&args) {
+        Ok(options) => Ok(options),
+        Err(message) if message.is_empty() => {
+            println!("{usage}");
+            Err(std::process::ExitCode::SUCCESS)
+        }
+        Err(message) => {
+            eprintln!("{name}: {message}\n{usage}");
+            Err(std::process::ExitCode::from(2))
+        }
+    }
+}
+
+/// `1234567` → `"1,234,567"`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }

@@ -292,3 +292,34 @@ pub fn known_load(ns: &TestNs) {
             .unwrap_or_else(|e| panic!("create {spec:?}: {e}"));
     }
 }
+
+/// Runs test `probe` of the calling test binary as nobody without capabilities
+/// (`setpriv`), with `CTRS_UNPRIVILEGED_PROBE` set, and returns the `PROBE-...`
+/// line it printed. The probe is an `#[ignore]`d test that does nothing unless
+/// that variable is set.
+pub fn run_unprivileged_probe(probe: &str) -> String {
+    let exe = std::env::current_exe().unwrap();
+    let output = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg(&exe)
+        .args(["--exact", probe, "--ignored", "--nocapture"])
+        .env("CTRS_UNPRIVILEGED_PROBE", "1")
+        .output()
+        .expect("setpriv (util-linux) runs the probe");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    stdout
+        .lines()
+        .find(|l| l.starts_with("PROBE-"))
+        .unwrap_or_else(|| {
+            panic!(
+                "probe printed nothing: {stdout} {}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        })
+        .to_owned()
+}
