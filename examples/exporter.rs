@@ -2,8 +2,8 @@
 //! `exporter`: Prometheus metrics of conntrack tables over HTTP.
 //!
 //! ```text
-//! exporter [--listen ADDR:PORT] [--netns NAME|PATH|PID]... [--top N]
-//!          [--breakdown-interval SECONDS] [--no-orphans]
+//! exporter [--listen ADDR:PORT] [--netns NAME|PATH|PID]... [--all-namespaces]
+//!          [--top N] [--breakdown-interval SECONDS] [--no-orphans]
 //! ```
 //!
 //! Serves `GET /metrics` (OpenMetrics text) on `127.0.0.1:9466` by default:
@@ -11,7 +11,10 @@
 //! sources. Put it behind a proxy or pass `--listen 0.0.0.0:9466` to expose
 //! it. Each `--netns` adds a namespace (by `ip netns` name, namespace file or
 //! pid; the default is the exporter's own), every metric but the global ones
-//! carries a `netns` label. Prints `listening on http://ADDR/metrics` once
+//! carries a `netns` label. `--all-namespaces` follows every network namespace
+//! of the host as they come and go (named ones and those of running processes,
+//! looked up at each scrape; labelled with their `ip netns` name, `host` for
+//! the initial one, else `net:[INODE]`). Prints `listening on http://ADDR/metrics` once
 //! bound (`--listen 127.0.0.1:0` picks a free port). Needs `CAP_NET_ADMIN`
 //! (and `CAP_SYS_ADMIN` for other namespaces).
 //!
@@ -52,6 +55,7 @@ use std::process::ExitCode;
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
+use conntrack::netns::{list_all, NetnsId};
 use conntrack::sysctl::{Counter, KernelStatsDelta, Key, Sysctl};
 use conntrack::{
     proto, Census, Conntrack, GroupBy, GroupCounts, GroupValue, Grouping, KernelStats, Netns,
@@ -68,7 +72,8 @@ mod cli;
 
 use cli::parse_netns;
 
-const USAGE: &str = "usage: exporter [--listen ADDR:PORT] [--netns NAME|PATH|PID]... [--top N] \
+const USAGE: &str = "usage: exporter [--listen ADDR:PORT] [--netns NAME|PATH|PID]... \
+[--all-namespaces] [--top N] \
 [--breakdown-interval SECONDS] [--no-orphans]";
 
 /// Largest request head accepted.
@@ -80,6 +85,7 @@ type FloatGauge = Gauge<f64, AtomicU64>;
 struct Options {
     listen: String,
     namespaces: Vec<Netns>,
+    all_namespaces: bool,
     top: usize,
     breakdown_interval: Duration,
     orphans: bool,
@@ -89,6 +95,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
     let mut o = Options {
         listen: "127.0.0.1:9466".into(),
         namespaces: Vec::new(),
+        all_namespaces: false,
         top: 0,
         breakdown_interval: Duration::from_secs(30),
         orphans: true,
@@ -103,6 +110,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         match arg.as_str() {
             "--listen" => o.listen = value("--listen")?,
             "--netns" => o.namespaces.push(parse_netns(&value("--netns")?)),
+            "--all-namespaces" => o.all_namespaces = true,
             "--top" => {
                 let v = value("--top")?;
                 o.top = v.parse().map_err(|_| format!("--top: invalid {v:?}"))?;
@@ -121,7 +129,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
-    if o.namespaces.is_empty() {
+    if o.namespaces.is_empty() && !o.all_namespaces {
         o.namespaces.push(Netns::Current);
     }
     Ok(o)
@@ -139,6 +147,8 @@ struct Breakdown {
 struct Target {
     label: String,
     netns: Netns,
+    /// The namespace's identity, for targets found by `--all-namespaces`.
+    id: Option<NetnsId>,
     ct: Option<Conntrack>,
     last: Option<KernelStats>,
     totals: BTreeMap<Counter, u64>,
@@ -157,6 +167,7 @@ impl Target {
         Target {
             label: netns.label(),
             netns,
+            id: None,
             ct: None,
             last: None,
             totals: BTreeMap::new(),
@@ -264,9 +275,44 @@ fn set_top(
     family.get_or_create(&l).set(counts.other as i64);
 }
 
+/// `--all-namespaces`: adds the namespaces that appeared, drops those that are gone.
+fn discover(targets: &mut Vec<Target>) {
+    let entries = match list_all() {
+        Ok(entries) => entries,
+        Err(e) => {
+            eprintln!("exporter: listing namespaces: {e}");
+            return;
+        }
+    };
+    targets.retain(|t| match t.id {
+        Some(id) => entries.iter().any(|e| e.id == id),
+        None => true,
+    });
+    for entry in entries {
+        match targets.iter_mut().find(|t| t.id == Some(entry.id)) {
+            // A namespace found by pid may be held by another process now.
+            Some(target) => target.netns = entry.netns,
+            None => {
+                let label = match entry.names.first() {
+                    Some(name) => name.clone(),
+                    None if entry.initial => "host".to_owned(),
+                    None => format!("net:[{}]", entry.id.inode),
+                };
+                let mut target = Target::new(entry.netns);
+                target.label = label;
+                target.id = Some(entry.id);
+                targets.push(target);
+            }
+        }
+    }
+}
+
 /// Reads every namespace and encodes the exposition.
-fn scrape(targets: &mut [Target], options: &Options) -> String {
+fn scrape(targets: &mut Vec<Target>, options: &Options) -> String {
     let started = Instant::now();
+    if options.all_namespaces {
+        discover(targets);
+    }
     let mut registry = Registry::with_prefix("conntrack");
     let up = gauge_family(
         &mut registry,
@@ -466,7 +512,7 @@ fn request_line(stream: &TcpStream) -> Option<(String, String)> {
     Some((method.to_owned(), target.to_owned()))
 }
 
-fn handle(mut stream: TcpStream, targets: &mut [Target], options: &Options) {
+fn handle(mut stream: TcpStream, targets: &mut Vec<Target>, options: &Options) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let _ = stream.set_write_timeout(Some(Duration::from_secs(10)));
     let Some((method, target)) = request_line(&stream) else {

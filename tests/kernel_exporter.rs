@@ -235,3 +235,24 @@ fn bad_requests_are_answered_and_the_exporter_keeps_serving() {
     );
     assert!(!m.keys().any(|k| k.starts_with("conntrack_top_")), "{m:#?}");
 }
+
+#[test]
+fn all_namespaces_follows_namespaces_as_they_come_and_go() {
+    require_root!();
+    let ns = TestNs::new("exporter-all");
+    known_load(&ns);
+    let exporter = Exporter::start(&["--all-namespaces", "--breakdown-interval", "0"]);
+    let m = exporter.scrape();
+    let series = |name: &str, netns: &str| format!("{name}{{netns=\"{netns}\"}}");
+    assert_eq!(value(&m, &series("conntrack_up", &ns.name)), 1.0);
+    assert_eq!(value(&m, &series("conntrack_entries", &ns.name)), 650.0);
+    assert_eq!(value(&m, &series("conntrack_up", "host")), 1.0, "{m:#?}");
+    let name = ns.name.clone();
+    drop(ns);
+    let m = exporter.scrape();
+    assert!(
+        !m.contains_key(&series("conntrack_up", &name)),
+        "a deleted namespace is no longer exported: {m:#?}"
+    );
+    assert_eq!(value(&m, &series("conntrack_up", "host")), 1.0);
+}
