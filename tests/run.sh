@@ -11,3 +11,4 @@ cargo build --workspace --examples
 cargo test --workspace "$@"
 # The async event stream lives behind the `tokio` feature.
 cargo test -p conntrack-rs --features tokio --test kernel_events "$@"
+sh conntrack-py/tests/run.sh

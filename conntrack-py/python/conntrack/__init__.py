@@ -1,0 +1,106 @@
+# SPDX-License-Identifier: MIT OR Apache-2.0
+"""The Linux connection-tracking table over ctnetlink, from Python.
+
+Bindings for the Rust library ``conntrack-rs``: dump, filter, count, group,
+create, look up and delete conntrack flows, find orphaned flows, read and
+write the conntrack sysctls, get capacity advice, in any network namespace.
+
+>>> import conntrack
+>>> with conntrack.Conntrack() as ct:                     # doctest: +SKIP
+...     print(ct.count(), "of", ct.limit())
+...     for flow in ct.dump(proto="tcp", state="ESTABLISHED", src="10.0.0.0/8"):
+...         print(flow.orig.src, "->", flow.orig.dst, flow.orig.dst_port)
+...     print(ct.count_by("src", top=10, proto="udp"))
+...     print(ct.delete(dst_port=53, proto="udp", dry_run=True))
+
+Every request needs ``CAP_NET_ADMIN`` (``PermissionError`` otherwise). The
+interpreter is released during all kernel I/O and decoding.
+"""
+
+from __future__ import annotations
+
+from . import sysctl
+from ._conntrack import (
+    FILTER_CRITERIA,
+    Conntrack,
+    Dump,
+    Filter,
+    Flow,
+    Orphan,
+    Sysctl,
+    Tuple,
+    __version__,
+    advise,
+    list_netns,
+)
+from ._errors import (
+    ConntrackError,
+    DecodeError,
+    DumpInterruptedError,
+    InvalidInputError,
+    ProtocolError,
+    SysctlValueError,
+)
+from ._types import (
+    Capacity,
+    Counters,
+    CpuCounters,
+    CpuStats,
+    DccpState,
+    DeleteReport,
+    DumpSummary,
+    GroupCounts,
+    OrphanCategory,
+    OrphanCounts,
+    PersistReport,
+    Protocol,
+    Recommendation,
+    SctpState,
+    SeqAdj,
+    Stats,
+    Status,
+    Synproxy,
+    TcpState,
+    Timestamp,
+)
+
+__all__ = [
+    "FILTER_CRITERIA",
+    "Capacity",
+    "Conntrack",
+    "ConntrackError",
+    "Counters",
+    "CpuCounters",
+    "CpuStats",
+    "DccpState",
+    "DecodeError",
+    "DeleteReport",
+    "Dump",
+    "DumpInterruptedError",
+    "DumpSummary",
+    "Filter",
+    "Flow",
+    "GroupCounts",
+    "InvalidInputError",
+    "Orphan",
+    "OrphanCategory",
+    "OrphanCounts",
+    "PersistReport",
+    "Protocol",
+    "ProtocolError",
+    "Recommendation",
+    "SctpState",
+    "SeqAdj",
+    "Stats",
+    "Status",
+    "Synproxy",
+    "Sysctl",
+    "SysctlValueError",
+    "TcpState",
+    "Timestamp",
+    "Tuple",
+    "__version__",
+    "advise",
+    "list_netns",
+    "sysctl",
+]

@@ -1,0 +1,541 @@
+# SPDX-License-Identifier: MIT OR Apache-2.0
+"""Native part of the ``conntrack`` package (PyO3); import ``conntrack``.
+
+This stub is the API reference of the native classes; ``mypy.stubtest``
+checks it against the built module. Filters appear in many signatures as
+``**criteria`` (see :class:`Filter` for the names and what they accept).
+"""
+
+import datetime
+import ipaddress
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, ClassVar, Final, Literal, Union
+
+from typing_extensions import disjoint_base, final
+
+from ._types import (
+    Capacity,
+    Counters,
+    DccpState,
+    DeleteReport,
+    DumpSummary,
+    GroupCounts,
+    OrphanCategory,
+    OrphanCounts,
+    PersistReport,
+    Protocol,
+    Recommendation,
+    SctpState,
+    SeqAdj,
+    Stats,
+    Status,
+    Synproxy,
+    TcpState,
+    Timestamp,
+)
+
+__all__ = [
+    "Dump",
+    "Filter",
+    "Tuple",
+    "Flow",
+    "Orphan",
+    "Conntrack",
+    "advise",
+    "list_netns",
+    "Sysctl",
+    "__version__",
+    "FILTER_CRITERIA",
+]
+
+__version__: Final[str]
+
+#: The keyword criteria a ``Filter`` (and every selecting method) accepts.
+FILTER_CRITERIA: Final[list[str]]
+
+_Address = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+#: Text (``"10.0.0.1"``) or an ``ipaddress`` address.
+_AddressLike = Union[str, ipaddress.IPv4Address, ipaddress.IPv6Address]
+#: A protocol name (``"tcp"``), a number, or a ``Protocol``.
+_ProtocolLike = Union[str, int, Protocol]
+#: A namespace: ``None`` (the caller's), an ``ip netns`` name, a path
+#: (text containing ``/`` or an ``os.PathLike``) or a pid.
+_Netns = Union[None, str, int, os.PathLike[str]]
+#: Seconds, or a ``datetime.timedelta``.
+_Duration = Union[int, float, datetime.timedelta]
+#: Status bits: a ``Status`` flag, an int, a bit name or several of them.
+_StatusLike = Union[Status, int, str, Iterable[Union[Status, int, str]]]
+
+@final
+class Tuple:
+    """One direction of a flow: addresses, protocol, ports or ICMP identity.
+
+    Frozen, hashable and ordered. Build one to create, look up or delete a
+    flow::
+
+        Tuple("10.0.0.1", "10.0.0.2", "tcp", 40000, 80)
+        Tuple("fd00::1", "fd00::2", "icmpv6", icmp_id=7)
+
+    Port protocols (tcp, udp, udplite, sctp, dccp, gre) need both ports;
+    ICMP/ICMPv6 take an identity (default: an echo request, code 0, id 0);
+    other protocols take neither. ``proto`` defaults to tcp.
+    """
+
+    def __new__(
+        cls,
+        src: _AddressLike,
+        dst: _AddressLike,
+        proto: _ProtocolLike | None = None,
+        src_port: int | None = None,
+        dst_port: int | None = None,
+        *,
+        icmp_type: int | None = None,
+        icmp_code: int = 0,
+        icmp_id: int = 0,
+    ) -> Tuple: ...
+    @property
+    def src(self) -> _Address:
+        """Source address (cached ``ipaddress`` object)."""
+    @property
+    def dst(self) -> _Address:
+        """Destination address."""
+    @property
+    def proto(self) -> Protocol:
+        """Layer-4 protocol."""
+    @property
+    def family(self) -> Literal[4, 6]:
+        """IP version."""
+    @property
+    def src_port(self) -> int | None:
+        """Source port (GRE: key); ``None`` for protocols without ports."""
+    @property
+    def dst_port(self) -> int | None:
+        """Destination port (GRE: key); ``None`` for protocols without ports."""
+    @property
+    def icmp_type(self) -> int | None:
+        """ICMP type; ``None`` unless ICMP/ICMPv6."""
+    @property
+    def icmp_code(self) -> int | None:
+        """ICMP code; ``None`` unless ICMP/ICMPv6."""
+    @property
+    def icmp_id(self) -> int | None:
+        """ICMP echo identifier; ``None`` unless ICMP/ICMPv6."""
+    @property
+    def zone(self) -> int | None:
+        """Directional zone (``CTA_TUPLE_ZONE``), usually ``None``."""
+    def reversed(self) -> Tuple:
+        """The other direction's tuple when there is no NAT (addresses and
+        ports swapped, ICMP requests turned into replies)."""
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict: the ``orig`` object of the ``dump --json`` example."""
+    def __hash__(self) -> int: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __ne__(self, other: object, /) -> bool: ...
+    def __lt__(self, other: Tuple, /) -> bool: ...
+    def __le__(self, other: Tuple, /) -> bool: ...
+    def __gt__(self, other: Tuple, /) -> bool: ...
+    def __ge__(self, other: Tuple, /) -> bool: ...
+
+@disjoint_base
+class Flow:
+    """One conntrack entry as the kernel reported it (from a dump, ``get``
+    or ``orphans``; not constructible).
+
+    Frozen, hashable and ordered: equal when every field is equal (two dumps
+    of one flow differ in ``timeout``), ordered by original tuple first.
+    Fields are converted when read; ``orig``/``reply`` and their addresses
+    are cached. ``str(flow)`` is the ``conntrack -L -o extended,id`` line;
+    ``flow.to_dict()`` is the object ``dump --json`` prints.
+    """
+
+    @property
+    def orig(self) -> Tuple:
+        """Original direction."""
+    @property
+    def reply(self) -> Tuple:
+        """Reply direction (differs from ``orig.reversed()`` under NAT)."""
+    @property
+    def family(self) -> Literal[4, 6]:
+        """IP version."""
+    @property
+    def proto(self) -> Protocol:
+        """Layer-4 protocol (an ``IntEnum``; ``str(flow.proto) == "tcp"``)."""
+    @property
+    def state(self) -> TcpState | SctpState | DccpState | None:
+        """Protocol state; ``None`` for protocols without one."""
+    @property
+    def status(self) -> Status:
+        """Status bits (``Status.ASSURED in flow.status``)."""
+    @property
+    def timeout(self) -> int | None:
+        """Remaining lifetime in seconds (``None`` for offloaded flows)."""
+    @property
+    def mark(self) -> int | None:
+        """Connection mark."""
+    @property
+    def zone(self) -> int | None:
+        """Zone of both directions (``CTA_ZONE``); ``None`` for zone 0 or a
+        directional zone."""
+    @property
+    def zone_id(self) -> int:
+        """The zone id as the kernel's zone filter compares it (0 = default)."""
+    @property
+    def id(self) -> int | None:
+        """Kernel id (what ``conntrack -o id`` prints)."""
+    @property
+    def use_count(self) -> int | None:
+        """Reference count (diagnostic)."""
+    @property
+    def counters_orig(self) -> Counters | None:
+        """Packets/bytes of the original direction (``nf_conntrack_acct=1``)."""
+    @property
+    def counters_reply(self) -> Counters | None:
+        """Packets/bytes of the reply direction."""
+    @property
+    def timestamp(self) -> Timestamp | None:
+        """Start/stop in ns since the epoch (``nf_conntrack_timestamp=1``)."""
+    @property
+    def labels(self) -> frozenset[int] | None:
+        """Set label bits; ``None`` when none is set."""
+    @property
+    def helper(self) -> str | None:
+        """Attached helper's name."""
+    @property
+    def secctx(self) -> str | None:
+        """Security context."""
+    @property
+    def protoinfo(self) -> dict[str, dict[str, Any]] | None:
+        """Protocol info as in ``dump --json`` (``{"tcp": {...}}``)."""
+    @property
+    def seqadj_orig(self) -> SeqAdj | None:
+        """NAT sequence adjustment, original direction."""
+    @property
+    def seqadj_reply(self) -> SeqAdj | None:
+        """NAT sequence adjustment, reply direction."""
+    @property
+    def synproxy(self) -> Synproxy | None:
+        """SYN proxy state."""
+    @property
+    def master(self) -> Tuple | None:
+        """Original tuple of the master flow (expected flows)."""
+    @property
+    def event_timestamp(self) -> int | None:
+        """Event time in ns since the epoch (events only)."""
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict, exactly the object ``dump --json`` prints."""
+    def __hash__(self) -> int: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __ne__(self, other: object, /) -> bool: ...
+    def __lt__(self, other: Flow, /) -> bool: ...
+    def __le__(self, other: Flow, /) -> bool: ...
+    def __gt__(self, other: Flow, /) -> bool: ...
+    def __ge__(self, other: Flow, /) -> bool: ...
+
+@final
+@final
+class Orphan(Flow):
+    """An orphaned flow (``Conntrack.orphans()``): a ``Flow`` plus why."""
+
+    @property
+    def category(self) -> OrphanCategory:
+        """Why it is an orphan."""
+    @property
+    def idle(self) -> float | None:
+        """Estimated seconds since its last accepted packet."""
+    @property
+    def age(self) -> float | None:
+        """Seconds since creation (needs ``nf_conntrack_timestamp=1``)."""
+
+@final
+class Filter:
+    """Which flows a dump, count or delete selects.
+
+    Conditions combine with AND; several values for one condition (a list,
+    set, tuple or range) with OR. ``None`` values add nothing. The same
+    names are accepted as keyword arguments by every selecting method.
+
+    * ``family``: ``"ipv4"``/``"ipv6"`` (or 4/6, ``socket.AF_INET``/``AF_INET6``)
+    * ``proto``: ``"tcp"``, 6, ``Protocol.TCP``, or several
+    * ``src``, ``dst``, ``reply_src``, ``reply_dst``: an address or network
+      (``"10.0.0.0/8"``, ``ipaddress`` objects), or several
+    * ``src_port``, ``dst_port``: a port, or several (``range(1024, 65536)``)
+    * ``state``: a TCP state (``"ESTABLISHED"``, ``TcpState``), or several;
+      non-TCP flows never match
+    * ``status``: bits that must all be set; ``status_unset``: bits that
+      must all be clear (``Status`` flags, names or ints)
+    * ``mark``: an int, or ``(value, mask)``
+    * ``zone``: a zone id (0 = default zone)
+    * ``labels``: label bit numbers that must all be set
+
+    The kernel evaluates what it can; the rest is evaluated in Rust, so the
+    answer is the same on every kernel.
+    """
+
+    def __new__(
+        cls,
+        *,
+        family: str | int | None = ...,
+        proto: _ProtocolLike | Iterable[_ProtocolLike] | None = ...,
+        src: Any = ...,
+        dst: Any = ...,
+        reply_src: Any = ...,
+        reply_dst: Any = ...,
+        src_port: int | Iterable[int] | None = ...,
+        dst_port: int | Iterable[int] | None = ...,
+        state: str | TcpState | int | Iterable[str | TcpState | int] | None = ...,
+        status: _StatusLike | None = ...,
+        status_unset: _StatusLike | None = ...,
+        mark: int | tuple[int, int] | None = ...,
+        zone: int | None = ...,
+        labels: int | Iterable[int] | None = ...,
+    ) -> Filter: ...
+    def matches(self, flow: Flow) -> bool:
+        """Whether ``flow`` satisfies every condition (evaluated in Rust,
+        exactly as a dump evaluates it)."""
+    @property
+    def is_empty(self) -> bool:
+        """True when the filter has no condition."""
+    def __eq__(self, other: object, /) -> bool: ...
+    __hash__: ClassVar[None]  # type: ignore[assignment]
+
+@final
+class Dump:
+    """Iterator over the flows of one dump (``Conntrack.dump()``).
+
+    Streaming: memory does not grow with the table. The kernel is read and
+    flows decoded on a worker thread, one datagram (about 200 flows) at a
+    time, without the interpreter; Ctrl-C interrupts between datagrams.
+    Not a snapshot: flows changing meanwhile may be missed or repeated.
+    Flows that fail to decode are skipped and counted in ``summary``. Use
+    one iterator from one thread at a time.
+    """
+
+    def __iter__(self) -> Dump: ...
+    def __next__(self) -> Flow: ...
+    def close(self) -> None:
+        """Stops the dump (the rest of the table is not read). Idempotent."""
+    def __enter__(self) -> Dump: ...
+    def __exit__(self, *_args: object) -> None: ...
+    @property
+    def summary(self) -> DumpSummary | None:
+        """Totals once the dump has ended, else ``None``."""
+
+@final
+class Conntrack:
+    """A handle on the conntrack table of one network namespace.
+
+    ``netns``: ``None`` (the caller's namespace), an ``ip netns`` name, a
+    path (``/proc/PID/ns/net``, any ``os.PathLike``) or a pid. A context
+    manager; safe to share between threads (each call uses a socket of its
+    own from a small pool, so flows can be created or deleted while a dump
+    runs). Every request needs ``CAP_NET_ADMIN``: ``PermissionError``
+    otherwise. Kernel and OS failures are ``OSError`` subclasses with
+    ``errno`` set; the library's own are ``ConntrackError`` subclasses.
+    """
+
+    def __new__(cls, netns: _Netns = None) -> Conntrack: ...
+    @property
+    def netns(self) -> Any:
+        """The namespace given to the constructor."""
+    @property
+    def closed(self) -> bool:
+        """True after ``close()``."""
+    def close(self) -> None:
+        """Closes the sockets; later calls raise ``ValueError``. Dumps in
+        progress run to their end."""
+    def __enter__(self) -> Conntrack: ...
+    def __exit__(self, *_args: object) -> None: ...
+    def count(self, filter: Filter | None = None, /, **criteria: Any) -> int:
+        """Number of entries. Without criteria: kernel statistics, O(1)
+        (expired entries not yet reaped included). With a filter: the flows
+        a dump selects, counted in Rust in one pass."""
+    def limit(self) -> int:
+        """The table limit (``nf_conntrack_max``)."""
+    def stats(self) -> Stats:
+        """Entries, limit, and the kernel's per-CPU counters with totals."""
+    def dump(self, filter: Filter | None = None, /, **criteria: Any) -> Dump:
+        """Iterates over the flows (all, or those selected)."""
+    def count_by(
+        self,
+        keys: str | Iterable[str],
+        /,
+        filter: Filter | None = None,
+        *,
+        top: int | None = None,
+        **criteria: Any,
+    ) -> GroupCounts:
+        """Counts the selected flows grouped by ``keys`` (``"src"``, ``"dst"``,
+        ``"src_port"``, ``"dst_port"``, ``"proto"``, ``"state"``, ``"zone"``,
+        ``"mark"``; a list gives tuple keys), in one pass in Rust. With
+        ``top``: the largest groups, largest first, plus ``"other"``."""
+    def delete(
+        self,
+        filter: Filter | None = None,
+        /,
+        *,
+        dry_run: bool = False,
+        limit: int | None = None,
+        rate: int | None = None,
+        **criteria: Any,
+    ) -> DeleteReport:
+        """Deletes the selected flows by the fastest correct path (a kernel
+        flush when the kernel evaluates the whole filter, else one dump with
+        pipelined deletes). An empty selection raises ``InvalidInputError``:
+        use ``flush()``. ``limit`` caps the matches, ``rate`` the deletes per
+        second."""
+    def delete_flow(self, target: Flow | Tuple, /, *, zone: int | None = None) -> bool:
+        """Deletes one flow: a ``Flow`` exactly (tuple, zone and id), or a
+        ``Tuple`` in ``zone``. False when there was no such flow."""
+    def flush(self) -> None:
+        """Deletes every flow of the table (``conntrack -F``)."""
+    def create(
+        self,
+        orig: Tuple,
+        /,
+        *,
+        reply: Tuple | None = None,
+        timeout: int | None = None,
+        status: _StatusLike | None = None,
+        mark: int | None = None,
+        zone: int | None = None,
+        state: str | TcpState | SctpState | None = None,
+        labels: int | Iterable[int] | None = None,
+        helper: str | None = None,
+    ) -> None:
+        """Creates a flow; ``timeout`` is required. ``FileExistsError`` if
+        its tuple exists in its zone. ``status`` bits are added to
+        CONFIRMED; ``labels`` need a ruleset that uses labels."""
+    def update(
+        self,
+        orig: Tuple,
+        /,
+        *,
+        timeout: int | None = None,
+        status: _StatusLike | None = None,
+        mark: int | None = None,
+        zone: int | None = None,
+        state: str | TcpState | SctpState | None = None,
+        labels: int | Iterable[int] | None = None,
+    ) -> None:
+        """Changes an existing flow (``FileNotFoundError`` if none)."""
+    def create_or_update(
+        self,
+        orig: Tuple,
+        /,
+        *,
+        reply: Tuple | None = None,
+        timeout: int | None = None,
+        status: _StatusLike | None = None,
+        mark: int | None = None,
+        zone: int | None = None,
+        state: str | TcpState | SctpState | None = None,
+        labels: int | Iterable[int] | None = None,
+        helper: str | None = None,
+    ) -> None:
+        """Creates the flow, or updates it if it exists."""
+    def get(self, orig: Tuple, /, *, zone: int = 0) -> Flow | None:
+        """Looks one flow up by its original tuple; ``None`` if absent."""
+    def orphans(
+        self,
+        *,
+        idle: _Duration | None = None,
+        unreplied: _Duration | None = None,
+        half_closed: _Duration | None = None,
+        categories: str | OrphanCategory | Iterable[str | OrphanCategory] | None = None,
+        include_nat: bool = False,
+        exclude_assured: bool = False,
+        timeouts: Mapping[str, _Duration] | None = None,
+        filter: Filter | None = None,
+        **criteria: Any,
+    ) -> list[Orphan]:
+        """Orphaned flows: TCP ESTABLISHED idle for at least ``idle``
+        (default 3600 s), unreplied for at least ``unreplied`` (60 s),
+        half-closed idle for at least ``half_closed`` (300 s). Idle time is
+        estimated from the namespace's timeouts (``timeouts`` overrides some
+        of them, by sysctl name). NATed flows are skipped unless
+        ``include_nat``; ``categories`` restricts the kinds; a filter or
+        criteria restrict the candidates."""
+    def count_orphans(
+        self,
+        *,
+        idle: _Duration | None = None,
+        unreplied: _Duration | None = None,
+        half_closed: _Duration | None = None,
+        categories: str | OrphanCategory | Iterable[str | OrphanCategory] | None = None,
+        include_nat: bool = False,
+        exclude_assured: bool = False,
+        timeouts: Mapping[str, _Duration] | None = None,
+        filter: Filter | None = None,
+        **criteria: Any,
+    ) -> OrphanCounts:
+        """Orphans per category, counted in one pass."""
+    def delete_orphans(
+        self,
+        *,
+        dry_run: bool = True,
+        limit: int | None = None,
+        rate: int | None = None,
+        idle: _Duration | None = None,
+        unreplied: _Duration | None = None,
+        half_closed: _Duration | None = None,
+        categories: str | OrphanCategory | Iterable[str | OrphanCategory] | None = None,
+        include_nat: bool = False,
+        exclude_assured: bool = False,
+        timeouts: Mapping[str, _Duration] | None = None,
+        filter: Filter | None = None,
+        **criteria: Any,
+    ) -> DeleteReport:
+        """Deletes the orphans (a dry run unless ``dry_run=False``), each by
+        tuple, zone and id."""
+
+@final
+class Sysctl:
+    """Typed conntrack settings of one namespace.
+
+    ``netns`` as for ``Conntrack``; ``root`` replaces ``/`` for ``/proc``,
+    ``/sys`` and ``/etc`` (for tests). Keys are file names
+    (``"nf_conntrack_max"``), sysctl names (``"net.netfilter.…"``) or
+    ``"hashsize"``; an unknown key raises ``InvalidInputError``. Global keys
+    are writable only from the initial namespace (``PermissionError``
+    elsewhere, saying so).
+    """
+
+    def __new__(cls, netns: _Netns = None, *, root: str | os.PathLike[str] | None = None) -> Sysctl: ...
+    def read(self, key: str) -> int:
+        """One value (``FileNotFoundError`` when the kernel has no such key)."""
+    def read_optional(self, key: str) -> int | None:
+        """One value; ``None`` when the kernel has no such key."""
+    def write(self, key: str, value: int) -> None:
+        """Writes one value by writing the file itself (real errno on failure)."""
+    def settings(self) -> dict[str, int | None]:
+        """Every setting, ``{name: value}``, read in one namespace hop."""
+    def timeouts(self) -> dict[str, int | None]:
+        """Every per-protocol timeout in seconds."""
+    def is_initial_namespace(self) -> bool:
+        """True in the initial namespace (global keys writable)."""
+    def capacity(self) -> Capacity:
+        """Entries, limit, buckets and their kernel memory."""
+    def persist(self, values: Mapping[str, int], /, *, dry_run: bool = False) -> PersistReport:
+        """Makes ``values`` survive a reboot: a ``sysctl.d`` drop-in plus
+        ``modules-load.d`` and (for ``hashsize``) ``modprobe.d``, written
+        atomically, only when their content changes."""
+
+def advise(
+    memory_budget: int | str,
+    *,
+    chain_depth: float = 4.0,
+    netns: _Netns = None,
+    entry_bytes: int | None = None,
+    extension_bytes: int | None = None,
+    event_listener: bool = False,
+) -> Recommendation:
+    """The largest ``nf_conntrack_max`` (and its buckets) whose kernel memory
+    fits ``memory_budget`` (bytes, or text such as ``"512M"``, ``"1.5GiB"``;
+    K/M/G and KiB/MiB/GiB are powers of 1024, KB/MB/GB of 1000) with an
+    average hash chain depth of at most ``chain_depth`` when full. Bytes per
+    entry come from the slab cache and the namespace's settings unless
+    ``entry_bytes`` (and ``extension_bytes``) are given."""
+
+def list_netns() -> list[str]:
+    """The named network namespaces (``ip netns list``), sorted."""

@@ -1,0 +1,826 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! `conntrack.Conntrack`: a handle on the conntrack table of one network
+//! namespace.
+//!
+//! A library [`Conntrack`] is one socket used by one caller at a time
+//! (`&mut self`). The Python object keeps a small pool of them for its
+//! namespace: each call takes one (opening a new one only when all are busy),
+//! uses it with the interpreter released and puts it back. So a `Conntrack`
+//! object can be shared by threads, and a dump in progress (which holds its
+//! own handle) does not stop the caller from creating or deleting flows
+//! inside the loop.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use conntrack::sysctl::{Key, Sysctl, Timeouts};
+use conntrack::{
+    Conntrack, DeleteOptions, DeletePath, DeleteReport, FlowSpec, GroupCounts, GroupValue, Netns,
+    OrphanCategory, OrphanCounts, OrphanPolicy, ProtoInfo, SctpInfo, SctpState, TcpInfo,
+};
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+
+use crate::dump::DumpIter;
+use crate::errors::{closed_error, detached, invalid};
+use crate::filter::{extract_labels, extract_status, extract_tcp_state, group_keys, resolve};
+use crate::flow::{flow_object, FlowTuple, PyFlow, PyOrphan};
+use crate::pytypes;
+
+/// A namespace given as `None` (the caller's), a name (`ip netns`), a path
+/// (text containing `/`, or an `os.PathLike`) or a pid.
+pub(crate) fn extract_netns(value: Option<&Bound<'_, PyAny>>) -> PyResult<Netns> {
+    let Some(value) = value.filter(|v| !v.is_none()) else {
+        return Ok(Netns::Current);
+    };
+    if let Ok(text) = value.cast::<PyString>() {
+        let text = text.to_cow()?;
+        return Ok(if text.contains('/') {
+            Netns::Path(PathBuf::from(text.as_ref()))
+        } else {
+            Netns::named(text.as_ref())
+        });
+    }
+    if let Ok(pid) = value.extract::<u32>() {
+        return Ok(Netns::Pid(pid));
+    }
+    value
+        .extract::<PathBuf>()
+        .map(Netns::Path)
+        .map_err(|_| PyTypeError::new_err("netns is None, a namespace name, a path or a pid"))
+}
+
+/// Idle library handles of one namespace.
+pub(crate) struct Pool {
+    netns: Netns,
+    idle: Mutex<Vec<Conntrack>>,
+    closed: AtomicBool,
+}
+
+impl Pool {
+    /// An idle handle, or a new one if all are busy.
+    pub(crate) fn take(&self) -> conntrack::Result<Conntrack> {
+        let idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        match idle {
+            Some(ct) => Ok(ct),
+            None => Conntrack::open_in(&self.netns),
+        }
+    }
+
+    /// Returns a handle (dropped instead once the pool is closed).
+    pub(crate) fn put(&self, ct: Conntrack) {
+        if !self.closed.load(Ordering::Acquire) {
+            self.idle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(ct);
+        }
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+}
+
+/// A duration given in seconds (int or float) or as a `datetime.timedelta`.
+fn extract_duration(value: &Bound<'_, PyAny>) -> PyResult<Duration> {
+    let seconds = match value.call_method0("total_seconds") {
+        Ok(seconds) => seconds.extract::<f64>()?,
+        Err(_) => value
+            .extract::<f64>()
+            .map_err(|_| PyTypeError::new_err("a duration is seconds or a datetime.timedelta"))?,
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|_| {
+        invalid(
+            value.py(),
+            format!("{seconds} is not a duration in seconds"),
+        )
+    })
+}
+
+fn orphan_category(value: &Bound<'_, PyAny>) -> PyResult<OrphanCategory> {
+    // `OrphanCategory` members carry their name in `.value`.
+    let name = match value.cast::<PyString>() {
+        Ok(text) => text.to_cow()?.into_owned(),
+        Err(_) => value.getattr("value")?.extract::<String>()?,
+    };
+    OrphanCategory::ALL
+        .into_iter()
+        .find(|c| c.name() == name)
+        .ok_or_else(|| {
+            invalid(
+                value.py(),
+                format!(
+                    "unknown orphan category {name:?} (idle_established, long_unreplied, \
+                     lingering_half_closed)"
+                ),
+            )
+        })
+}
+
+fn delete_path_name(path: DeletePath) -> &'static str {
+    match path {
+        DeletePath::DryRun => "dry_run",
+        DeletePath::KernelFlush => "kernel_flush",
+        DeletePath::DumpAndDelete => "dump_and_delete",
+        // A path added to the library later.
+        _ => "other",
+    }
+}
+
+fn delete_report<'py>(py: Python<'py>, report: &DeleteReport) -> PyResult<Bound<'py, PyAny>> {
+    let kwargs = PyDict::new(py);
+    kwargs.set_item("path", delete_path_name(report.path))?;
+    kwargs.set_item("matched", report.matched)?;
+    kwargs.set_item("deleted", report.deleted)?;
+    kwargs.set_item("already_gone", report.already_gone)?;
+    let failed = PyDict::new(py);
+    for (errno, count) in &report.failed {
+        failed.set_item(errno, count)?;
+    }
+    kwargs.set_item("failed", failed)?;
+    kwargs.set_item("kernel_prefiltered", report.kernel_prefiltered)?;
+    pytypes::DELETE_REPORT.build(py, &kwargs)
+}
+
+fn orphan_counts<'py>(py: Python<'py>, counts: &OrphanCounts) -> PyResult<Bound<'py, PyAny>> {
+    let kwargs = PyDict::new(py);
+    kwargs.set_item("idle_established", counts.idle_established)?;
+    kwargs.set_item("long_unreplied", counts.long_unreplied)?;
+    kwargs.set_item("lingering_half_closed", counts.lingering_half_closed)?;
+    kwargs.set_item("candidates", counts.candidates)?;
+    kwargs.set_item("unestimated", counts.unestimated)?;
+    pytypes::ORPHAN_COUNTS.build(py, &kwargs)
+}
+
+fn cpu_counters<'py>(
+    py: Python<'py>,
+    counters: &conntrack::CpuCounters,
+) -> PyResult<Bound<'py, PyAny>> {
+    let kwargs = PyDict::new(py);
+    for (name, value) in counters.fields() {
+        kwargs.set_item(name, value)?;
+    }
+    pytypes::CPU_COUNTERS.build(py, &kwargs)
+}
+
+/// One component of a `count_by` key as a Python value.
+fn group_value<'py>(
+    py: Python<'py>,
+    key: conntrack::GroupBy,
+    value: &GroupValue,
+) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match value {
+        GroupValue::Addr(addr) => addr.into_pyobject(py)?,
+        GroupValue::Number(n) if key == conntrack::GroupBy::Protocol => {
+            pytypes::PROTOCOLS.member(py, u8::try_from(*n).unwrap_or(u8::MAX))?
+        }
+        GroupValue::Number(n) => n.into_pyobject(py)?.into_any(),
+        GroupValue::TcpState(state) => pytypes::TCP_STATES.member(py, state.raw())?,
+        GroupValue::None => py.None().into_bound(py),
+        // A kind of value added to the library later: its text.
+        other => PyString::new(py, &other.to_string()).into_any(),
+    })
+}
+
+fn group_counts<'py>(
+    py: Python<'py>,
+    keys: &[conntrack::GroupBy],
+    counts: &GroupCounts,
+    with_other: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    let items = PyList::empty(py);
+    for (values, count) in &counts.groups {
+        let parts = keys
+            .iter()
+            .zip(values)
+            .map(|(key, value)| group_value(py, *key, value))
+            .collect::<PyResult<Vec<_>>>()?;
+        let key = if parts.len() == 1 {
+            parts.into_iter().next().expect("one part")
+        } else {
+            PyTuple::new(py, parts)?.into_any()
+        };
+        items.append((key, count))?;
+    }
+    if with_other {
+        items.append(("other", counts.other))?;
+    }
+    let kwargs = PyDict::new(py);
+    kwargs.set_item("total", counts.total)?;
+    kwargs.set_item("other", counts.other)?;
+    kwargs.set_item("other_groups", counts.other_groups)?;
+    pytypes::GROUP_COUNTS.get(py)?.call((items,), Some(&kwargs))
+}
+
+/// A handle on the conntrack table of one network namespace.
+///
+/// `Conntrack(netns=None)`: `netns` is a name (`ip netns add NAME`), a path
+/// (`/proc/PID/ns/net`, any `os.PathLike`) or a pid; `None` is the caller's
+/// namespace. Use it as a context manager or call `close()`. Safe to share
+/// between threads.
+#[pyclass(frozen, module = "conntrack", name = "Conntrack")]
+pub(crate) struct PyConntrack {
+    pool: Arc<Pool>,
+    netns: Option<Py<PyAny>>,
+}
+
+impl PyConntrack {
+    /// Runs `work` on a pooled library handle with the interpreter released,
+    /// mapping its error: the one path every kernel call of this class takes.
+    fn with_handle<T, F>(&self, py: Python<'_>, work: F) -> PyResult<T>
+    where
+        F: FnOnce(&mut Conntrack) -> conntrack::Result<T> + Send,
+        T: Send,
+    {
+        if self.pool.closed.load(Ordering::Acquire) {
+            return Err(closed_error());
+        }
+        let pool = &self.pool;
+        detached(py, || {
+            let mut ct = pool.take()?;
+            let result = work(&mut ct);
+            pool.put(ct);
+            result
+        })
+    }
+
+    /// Builds an orphan policy from the keyword arguments of the orphan methods.
+    #[allow(clippy::too_many_arguments)]
+    fn orphan_policy(
+        &self,
+        py: Python<'_>,
+        idle: Option<&Bound<'_, PyAny>>,
+        unreplied: Option<&Bound<'_, PyAny>>,
+        half_closed: Option<&Bound<'_, PyAny>>,
+        categories: Option<&Bound<'_, PyAny>>,
+        include_nat: bool,
+        exclude_assured: bool,
+        timeouts: Option<&Bound<'_, PyDict>>,
+        filter: Option<&Bound<'_, PyAny>>,
+        criteria: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<OrphanPolicy> {
+        let mut policy = OrphanPolicy::new()
+            .include_nat(include_nat)
+            .exclude_assured(exclude_assured)
+            .filter(resolve(filter, criteria)?);
+        if let Some(idle) = idle {
+            policy = policy.idle_established(extract_duration(idle)?);
+        }
+        if let Some(unreplied) = unreplied {
+            policy = policy.unreplied(extract_duration(unreplied)?);
+        }
+        if let Some(half_closed) = half_closed {
+            policy = policy.half_closed(extract_duration(half_closed)?);
+        }
+        if let Some(categories) = categories {
+            for category in OrphanCategory::ALL {
+                policy = policy.enable(category, false);
+            }
+            // One name or member, or a collection of them.
+            let single = categories.is_instance_of::<PyString>() || categories.try_iter().is_err();
+            let categories: Vec<Bound<'_, PyAny>> = if single {
+                vec![categories.clone()]
+            } else {
+                categories.try_iter()?.collect::<PyResult<_>>()?
+            };
+            for category in &categories {
+                policy = policy.enable(orphan_category(category)?, true);
+            }
+        }
+        if let Some(overrides) = timeouts {
+            let mut values = Vec::new();
+            for (name, seconds) in overrides.iter() {
+                let name = name.extract::<String>()?;
+                let key: Key = name.parse().map_err(|e| crate::errors::to_py_err(py, e))?;
+                let Key::Timeout(timeout) = key else {
+                    return Err(invalid(py, format!("{name:?} is not a conntrack timeout")));
+                };
+                values.push((timeout, extract_duration(&seconds)?));
+            }
+            // Start from the namespace's own timeouts, then override.
+            let netns = self.pool.netns.clone();
+            let mut base: Timeouts = detached(py, move || Sysctl::in_netns(netns).timeouts())?;
+            for (timeout, value) in values {
+                base.set(timeout, value);
+            }
+            policy = policy.timeouts(base);
+        }
+        Ok(policy)
+    }
+
+    fn spec(
+        py: Python<'_>,
+        orig: &Bound<'_, FlowTuple>,
+        options: SpecOptions<'_, '_>,
+    ) -> PyResult<FlowSpec> {
+        let orig = orig.get().tuple;
+        let mut spec = FlowSpec::new(orig);
+        if let Some(reply) = options.reply {
+            spec = spec.reply(reply.get().tuple);
+        }
+        if let Some(timeout) = options.timeout {
+            spec = spec.timeout(timeout);
+        }
+        if let Some(status) = options.status {
+            spec = spec.status(extract_status(status)?);
+        }
+        if let Some(mark) = options.mark {
+            spec = spec.mark(mark);
+        }
+        if let Some(zone) = options.zone {
+            spec = spec.zone(zone);
+        }
+        if let Some(state) = options.state {
+            spec = match orig.protocol {
+                conntrack::proto::TCP => spec.protoinfo(ProtoInfo::Tcp(TcpInfo {
+                    state: Some(extract_tcp_state(state)?),
+                    ..TcpInfo::default()
+                })),
+                conntrack::proto::SCTP => {
+                    let name = state.str()?.to_cow()?.trim().to_ascii_uppercase();
+                    let state = (0..=u8::MAX)
+                        .map(SctpState::from_raw)
+                        .find(|s| !matches!(s, SctpState::Unknown(_)) && s.name() == name)
+                        .ok_or_else(|| invalid(py, format!("unknown SCTP state {name:?}")))?;
+                    spec.protoinfo(ProtoInfo::Sctp(SctpInfo {
+                        state: Some(state),
+                        ..SctpInfo::default()
+                    }))
+                }
+                other => {
+                    return Err(invalid(
+                        py,
+                        format!("protocol {other} has no state to set (tcp and sctp do)"),
+                    ))
+                }
+            };
+        }
+        if let Some(labels) = options.labels {
+            spec = spec.labels(extract_labels(labels)?);
+        }
+        if let Some(helper) = options.helper {
+            spec = spec.helper(helper);
+        }
+        Ok(spec)
+    }
+}
+
+/// The optional parts of a flow to create or update.
+struct SpecOptions<'a, 'py> {
+    reply: Option<&'a Bound<'py, FlowTuple>>,
+    timeout: Option<u32>,
+    status: Option<&'a Bound<'py, PyAny>>,
+    mark: Option<u32>,
+    zone: Option<u16>,
+    state: Option<&'a Bound<'py, PyAny>>,
+    labels: Option<&'a Bound<'py, PyAny>>,
+    helper: Option<String>,
+}
+
+/// Which library call a create-like method makes.
+#[derive(Clone, Copy)]
+enum Write {
+    Create,
+    Update,
+    CreateOrUpdate,
+}
+
+#[pymethods]
+impl PyConntrack {
+    #[new]
+    #[pyo3(signature = (netns = None))]
+    fn py_new(py: Python<'_>, netns: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+        let parsed = extract_netns(netns)?;
+        let opened = {
+            let parsed = parsed.clone();
+            detached(py, move || Conntrack::open_in(&parsed))?
+        };
+        let pool = Pool {
+            netns: parsed,
+            idle: Mutex::new(vec![opened]),
+            closed: AtomicBool::new(false),
+        };
+        Ok(PyConntrack {
+            pool: Arc::new(pool),
+            netns: netns.filter(|n| !n.is_none()).map(|n| n.clone().unbind()),
+        })
+    }
+
+    /// The namespace given to the constructor (`None`: the caller's).
+    #[getter]
+    fn netns(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.netns.as_ref().map(|n| n.clone_ref(py))
+    }
+
+    /// True after `close()`.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.pool.closed.load(Ordering::Acquire)
+    }
+
+    /// Closes the handle's sockets; later calls raise `ValueError`. Dumps in
+    /// progress run to their end. Idempotent.
+    fn close(&self) {
+        self.pool.close();
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&self, _args: &Bound<'_, PyTuple>) {
+        self.close();
+    }
+
+    fn __repr__(&self) -> String {
+        let state = if self.closed() { " closed" } else { "" };
+        format!("<conntrack.Conntrack {}{state}>", self.pool.netns)
+    }
+
+    /// Number of entries. Without criteria: from kernel statistics, in
+    /// microseconds whatever the table size (expired entries not yet reaped
+    /// included). With a filter or criteria: the flows a dump selects,
+    /// counted in one streaming pass without building any object.
+    #[pyo3(signature = (filter = None, /, **criteria))]
+    fn count(
+        &self,
+        py: Python<'_>,
+        filter: Option<&Bound<'_, PyAny>>,
+        criteria: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<u64> {
+        let filter = resolve(filter, criteria)?;
+        if filter.is_empty() {
+            self.with_handle(py, |ct| ct.count().map(u64::from))
+        } else {
+            self.with_handle(py, |ct| ct.count_matching(&filter))
+        }
+    }
+
+    /// The table limit (`nf_conntrack_max`) as the kernel reports it.
+    fn limit(&self, py: Python<'_>) -> PyResult<u32> {
+        self.with_handle(py, |ct| ct.limit())
+    }
+
+    /// Entries, limit and the kernel's per-CPU counters with their totals.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let (table, kernel) =
+            self.with_handle(py, |ct| Ok((ct.table_stats()?, ct.kernel_stats()?)))?;
+        let per_cpu = kernel
+            .per_cpu
+            .iter()
+            .map(|cpu| {
+                let kwargs = PyDict::new(py);
+                kwargs.set_item("cpu", cpu.cpu)?;
+                kwargs.set_item("counters", cpu_counters(py, &cpu.counters)?)?;
+                pytypes::CPU_STATS.build(py, &kwargs)
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        let kwargs = PyDict::new(py);
+        kwargs.set_item("entries", table.entries)?;
+        kwargs.set_item("max_entries", table.max_entries)?;
+        kwargs.set_item("per_cpu", PyTuple::new(py, per_cpu)?)?;
+        kwargs.set_item("total", cpu_counters(py, &kernel.total)?)?;
+        pytypes::STATS.build(py, &kwargs)
+    }
+
+    /// Iterates over the flows (all, or those a `Filter` / the criteria
+    /// select), streaming: memory does not grow with the table.
+    #[pyo3(signature = (filter = None, /, **criteria))]
+    fn dump(
+        &self,
+        filter: Option<&Bound<'_, PyAny>>,
+        criteria: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<DumpIter> {
+        if self.closed() {
+            return Err(closed_error());
+        }
+        DumpIter::start(self.pool.clone(), resolve(filter, criteria)?)
+    }
+
+    /// Counts the selected flows grouped by `keys` (`"src"`, `"dst"`,
+    /// `"src_port"`, `"dst_port"`, `"proto"`, `"state"`, `"zone"`, `"mark"`, or
+    /// a list of them for tuple keys), in one pass in Rust.
+    #[pyo3(signature = (keys, /, filter = None, *, top = None, **criteria))]
+    fn count_by<'py>(
+        &self,
+        py: Python<'py>,
+        keys: &Bound<'py, PyAny>,
+        filter: Option<&Bound<'py, PyAny>>,
+        top: Option<usize>,
+        criteria: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let keys = group_keys(keys)?;
+        let filter = resolve(filter, criteria)?;
+        let limit = top.unwrap_or(usize::MAX);
+        let counts = {
+            let keys = keys.clone();
+            self.with_handle(py, move |ct| ct.count_by(&keys, &filter, limit))?
+        };
+        group_counts(py, &keys, &counts, top.is_some())
+    }
+
+    /// Deletes the selected flows by the fastest correct path and reports
+    /// what happened. An empty selection is refused: use `flush()`.
+    #[pyo3(signature = (filter = None, /, *, dry_run = false, limit = None, rate = None, **criteria))]
+    fn delete<'py>(
+        &self,
+        py: Python<'py>,
+        filter: Option<&Bound<'py, PyAny>>,
+        dry_run: bool,
+        limit: Option<u64>,
+        rate: Option<u32>,
+        criteria: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        if let Some(target) = filter {
+            if target.is_instance_of::<PyFlow>() || target.is_instance_of::<FlowTuple>() {
+                return Err(PyTypeError::new_err(
+                    "delete() takes a Filter or criteria; use delete_flow() for one flow",
+                ));
+            }
+        }
+        let filter = resolve(filter, criteria)?;
+        let options = DeleteOptions {
+            dry_run,
+            limit,
+            rate,
+        };
+        let report = self.with_handle(py, |ct| ct.delete_matching(&filter, options))?;
+        delete_report(py, &report)
+    }
+
+    /// Deletes one flow: a `Flow` exactly (its tuple, zone and id, so a newer
+    /// flow that reused the tuple is spared), or a `Tuple` in `zone`.
+    /// Returns False when there was no such flow.
+    #[pyo3(signature = (target, /, *, zone = None))]
+    fn delete_flow(
+        &self,
+        py: Python<'_>,
+        target: &Bound<'_, PyAny>,
+        zone: Option<u16>,
+    ) -> PyResult<bool> {
+        if let Ok(flow) = target.cast::<PyFlow>() {
+            let flow = &flow.get().flow;
+            if zone.is_some() {
+                return Err(PyTypeError::new_err("a Flow carries its own zone"));
+            }
+            return self.with_handle(py, |ct| ct.delete_flow(flow));
+        }
+        if let Ok(tuple) = target.cast::<FlowTuple>() {
+            let tuple = tuple.get().tuple;
+            return self.with_handle(py, |ct| ct.delete(&tuple, zone.unwrap_or(0), None));
+        }
+        Err(PyTypeError::new_err(
+            "delete_flow() takes a Flow or a Tuple",
+        ))
+    }
+
+    /// Deletes every flow of the table (`conntrack -F`).
+    fn flush(&self, py: Python<'_>) -> PyResult<()> {
+        self.with_handle(py, |ct| ct.flush())
+    }
+
+    /// Creates a flow (`FileExistsError` if its tuple exists in its zone).
+    /// `timeout` (seconds) is required; `status` bits are added to CONFIRMED;
+    /// `state` is a TCP or SCTP state; `labels` are bit numbers.
+    #[pyo3(signature = (orig, /, *, reply = None, timeout = None, status = None, mark = None, zone = None, state = None, labels = None, helper = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn create(
+        &self,
+        py: Python<'_>,
+        orig: &Bound<'_, FlowTuple>,
+        reply: Option<&Bound<'_, FlowTuple>>,
+        timeout: Option<u32>,
+        status: Option<&Bound<'_, PyAny>>,
+        mark: Option<u32>,
+        zone: Option<u16>,
+        state: Option<&Bound<'_, PyAny>>,
+        labels: Option<&Bound<'_, PyAny>>,
+        helper: Option<String>,
+    ) -> PyResult<()> {
+        let options = SpecOptions {
+            reply,
+            timeout,
+            status,
+            mark,
+            zone,
+            state,
+            labels,
+            helper,
+        };
+        self.write(py, orig, options, Write::Create)
+    }
+
+    /// Changes an existing flow (`FileNotFoundError` if there is none):
+    /// timeout, status bits to add, mark, state, labels.
+    #[pyo3(signature = (orig, /, *, timeout = None, status = None, mark = None, zone = None, state = None, labels = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn update(
+        &self,
+        py: Python<'_>,
+        orig: &Bound<'_, FlowTuple>,
+        timeout: Option<u32>,
+        status: Option<&Bound<'_, PyAny>>,
+        mark: Option<u32>,
+        zone: Option<u16>,
+        state: Option<&Bound<'_, PyAny>>,
+        labels: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let options = SpecOptions {
+            reply: None,
+            timeout,
+            status,
+            mark,
+            zone,
+            state,
+            labels,
+            helper: None,
+        };
+        self.write(py, orig, options, Write::Update)
+    }
+
+    /// Creates the flow, or updates it if it exists.
+    #[pyo3(signature = (orig, /, *, reply = None, timeout = None, status = None, mark = None, zone = None, state = None, labels = None, helper = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn create_or_update(
+        &self,
+        py: Python<'_>,
+        orig: &Bound<'_, FlowTuple>,
+        reply: Option<&Bound<'_, FlowTuple>>,
+        timeout: Option<u32>,
+        status: Option<&Bound<'_, PyAny>>,
+        mark: Option<u32>,
+        zone: Option<u16>,
+        state: Option<&Bound<'_, PyAny>>,
+        labels: Option<&Bound<'_, PyAny>>,
+        helper: Option<String>,
+    ) -> PyResult<()> {
+        let options = SpecOptions {
+            reply,
+            timeout,
+            status,
+            mark,
+            zone,
+            state,
+            labels,
+            helper,
+        };
+        self.write(py, orig, options, Write::CreateOrUpdate)
+    }
+
+    /// Looks up one flow by its original tuple in `zone`; `None` if absent.
+    #[pyo3(signature = (orig, /, *, zone = 0))]
+    fn get(
+        &self,
+        py: Python<'_>,
+        orig: &Bound<'_, FlowTuple>,
+        zone: u16,
+    ) -> PyResult<Option<Py<PyFlow>>> {
+        let tuple = orig.get().tuple;
+        match self.with_handle(py, |ct| ct.get(&tuple, zone))? {
+            Some(flow) => flow_object(py, flow).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The orphaned flows (list of `Orphan`, a `Flow` subclass): idle
+    /// ESTABLISHED for at least `idle` seconds (default 3600), unreplied for
+    /// at least `unreplied` (60), half-closed for at least `half_closed` (300).
+    #[pyo3(signature = (*, idle = None, unreplied = None, half_closed = None, categories = None, include_nat = false, exclude_assured = false, timeouts = None, filter = None, **criteria))]
+    #[allow(clippy::too_many_arguments)]
+    fn orphans<'py>(
+        &self,
+        py: Python<'py>,
+        idle: Option<&Bound<'py, PyAny>>,
+        unreplied: Option<&Bound<'py, PyAny>>,
+        half_closed: Option<&Bound<'py, PyAny>>,
+        categories: Option<&Bound<'py, PyAny>>,
+        include_nat: bool,
+        exclude_assured: bool,
+        timeouts: Option<&Bound<'py, PyDict>>,
+        filter: Option<&Bound<'py, PyAny>>,
+        criteria: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let policy = self.orphan_policy(
+            py,
+            idle,
+            unreplied,
+            half_closed,
+            categories,
+            include_nat,
+            exclude_assured,
+            timeouts,
+            filter,
+            criteria,
+        )?;
+        let orphans = self.with_handle(py, |ct| ct.orphans(&policy))?;
+        let objects = orphans
+            .into_iter()
+            .map(|orphan| PyOrphan::create(py, orphan))
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, objects)
+    }
+
+    /// Counts the orphans per category in one pass (`OrphanCounts`); same
+    /// arguments as `orphans()`.
+    #[pyo3(signature = (*, idle = None, unreplied = None, half_closed = None, categories = None, include_nat = false, exclude_assured = false, timeouts = None, filter = None, **criteria))]
+    #[allow(clippy::too_many_arguments)]
+    fn count_orphans<'py>(
+        &self,
+        py: Python<'py>,
+        idle: Option<&Bound<'py, PyAny>>,
+        unreplied: Option<&Bound<'py, PyAny>>,
+        half_closed: Option<&Bound<'py, PyAny>>,
+        categories: Option<&Bound<'py, PyAny>>,
+        include_nat: bool,
+        exclude_assured: bool,
+        timeouts: Option<&Bound<'py, PyDict>>,
+        filter: Option<&Bound<'py, PyAny>>,
+        criteria: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let policy = self.orphan_policy(
+            py,
+            idle,
+            unreplied,
+            half_closed,
+            categories,
+            include_nat,
+            exclude_assured,
+            timeouts,
+            filter,
+            criteria,
+        )?;
+        let counts = self.with_handle(py, |ct| ct.count_orphans(&policy))?;
+        orphan_counts(py, &counts)
+    }
+
+    /// Deletes the orphans (a dry run unless `dry_run=False`) and reports
+    /// what happened; same selection arguments as `orphans()`.
+    #[pyo3(signature = (*, dry_run = true, limit = None, rate = None, idle = None, unreplied = None, half_closed = None, categories = None, include_nat = false, exclude_assured = false, timeouts = None, filter = None, **criteria))]
+    #[allow(clippy::too_many_arguments)]
+    fn delete_orphans<'py>(
+        &self,
+        py: Python<'py>,
+        dry_run: bool,
+        limit: Option<u64>,
+        rate: Option<u32>,
+        idle: Option<&Bound<'py, PyAny>>,
+        unreplied: Option<&Bound<'py, PyAny>>,
+        half_closed: Option<&Bound<'py, PyAny>>,
+        categories: Option<&Bound<'py, PyAny>>,
+        include_nat: bool,
+        exclude_assured: bool,
+        timeouts: Option<&Bound<'py, PyDict>>,
+        filter: Option<&Bound<'py, PyAny>>,
+        criteria: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let policy = self.orphan_policy(
+            py,
+            idle,
+            unreplied,
+            half_closed,
+            categories,
+            include_nat,
+            exclude_assured,
+            timeouts,
+            filter,
+            criteria,
+        )?;
+        let options = DeleteOptions {
+            dry_run,
+            limit,
+            rate,
+        };
+        let report = self.with_handle(py, |ct| ct.delete_orphans(&policy, options))?;
+        delete_report(py, &report)
+    }
+}
+
+impl PyConntrack {
+    fn write(
+        &self,
+        py: Python<'_>,
+        orig: &Bound<'_, FlowTuple>,
+        options: SpecOptions<'_, '_>,
+        kind: Write,
+    ) -> PyResult<()> {
+        let spec = Self::spec(py, orig, options)?;
+        self.with_handle(py, |ct| match kind {
+            Write::Create => ct.create(&spec),
+            Write::Update => ct.update(&spec),
+            Write::CreateOrUpdate => ct.create_or_update(&spec),
+        })
+    }
+}
