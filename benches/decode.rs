@@ -10,7 +10,12 @@
 //! most 32 448 bytes (`SKB_WITH_OVERHEAD(32768)`, CTNETLINK.md §7.2), then
 //! `NLMSG_DONE`.
 //!
-//! Benchmarks, per table size (10k and 100k flows), `Throughput::Elements(flows)`:
+//! Before anything is timed, the layout of generated entries (every attribute's
+//! type, length and nesting) is checked against two captured kernel dumps in
+//! `tests/fixtures/` (a ctnetlink-created TCP and UDP flow); the bench stops if
+//! they differ.
+//!
+//! Benchmarks, per table size (10k, 100k and 1M flows), `Throughput::Elements(flows)`:
 //! * `walk`: the message walk only ([`Messages`]), the floor of any decoder;
 //! * `borrowed`: [`conntrack::decode_flow`] per message (the `Dump::next_flow` path);
 //! * `owned`: the same plus `.to_owned_flow()` (the `Conntrack::flows` path);
@@ -23,6 +28,15 @@
 //! ```text
 //! CARGO_TARGET_DIR=... cargo bench -p conntrack-rs --bench decode -- --warm-up-time 1 --measurement-time 3
 //! ```
+//!
+//! Instruction counts (load-independent), one path over N flows under callgrind,
+//! counting only inside that path's function (`walk`, `borrowed`, `owned`,
+//! `netlink_packet_netfilter`):
+//!
+//! ```text
+//! CONNTRACK_DECODE_ONCE=borrowed:100000 valgrind --tool=callgrind \
+//!     --toggle-collect='decode::borrowed' target/release/deps/decode-<hash>
+//! ```
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
@@ -31,8 +45,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use conntrack::consts::*;
 use conntrack::fuzzing::encode_dump_entry;
 use conntrack::wire::{Encoder, Messages};
-use conntrack::{decode_flow, FlowId, ProtoInfo, TcpFlags};
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use conntrack::{decode_flow, FlowId, FlowSpec, ProtoInfo, Status, TcpFlags, TcpState, Tuple};
+use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use netlink_packet_core::NetlinkMessage;
 use netlink_packet_netfilter::NetfilterMessage;
 
@@ -205,9 +219,87 @@ const PATHS: [(&str, Path); 4] = [
     ("netlink_packet_netfilter", netlink_packet_netfilter),
 ];
 
+/// The shape of a message: `(depth, attribute type, nla_len)` of every
+/// attribute, nests walked, values ignored.
+fn layout(message: &[u8]) -> Vec<(usize, u16, u16)> {
+    fn walk(mut attrs: &[u8], depth: usize, out: &mut Vec<(usize, u16, u16)>) {
+        while attrs.len() >= 4 {
+            let len = u16::from_ne_bytes([attrs[0], attrs[1]]);
+            let kind = u16::from_ne_bytes([attrs[2], attrs[3]]);
+            let end = usize::from(len).clamp(4, attrs.len());
+            out.push((depth, kind & NLA_TYPE_MASK, len));
+            if kind & NLA_F_NESTED != 0 {
+                walk(&attrs[4..end], depth + 1, out);
+            }
+            attrs = &attrs[((end + 3) & !3).min(attrs.len())..];
+        }
+    }
+    let mut out = Vec::new();
+    walk(&message[NLMSG_HDRLEN + NFGENMSG_LEN..], 0, &mut out);
+    out
+}
+
+/// The one message of a `tests/fixtures/*.hex` capture (`#` lines are comments).
+fn fixture(name: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/../tests/fixtures/{name}.hex",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let hex: String = text
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .flat_map(|line| line.split_whitespace())
+        .collect();
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex fixture"))
+        .collect()
+}
+
+/// Checks generated entries against kernel captures of the same flows
+/// (`conntrack -I` in a throwaway namespace, see the fixtures' headers).
+fn check_against_captures() {
+    let tcp = FlowSpec::new(Tuple::tcp(([10, 0, 0, 1], 1111), ([10, 0, 0, 2], 80)))
+        .timeout(3600)
+        .tcp_state(TcpState::Established)
+        .status(Status::SEEN_REPLY | Status::ASSURED);
+    let udp = FlowSpec::new(Tuple::udp(([192, 0, 2, 1], 5353), ([192, 0, 2, 2], 53))).timeout(30);
+    for (name, spec) in [("tcp_ipv4_established", tcp), ("udp_ipv4", udp)] {
+        let captured = fixture(name);
+        let mut enc = Encoder::new();
+        let mut spec = spec;
+        if let Some(ProtoInfo::Tcp(tcp)) = &mut spec.protoinfo {
+            // The capture's protoinfo has every TCP field (values do not matter).
+            tcp.wscale_orig = Some(0);
+            tcp.wscale_reply = Some(0);
+            tcp.flags_orig = Some((TcpFlags::empty(), TcpFlags::empty()));
+            tcp.flags_reply = Some((TcpFlags::empty(), TcpFlags::empty()));
+        }
+        encode_dump_entry(&mut enc, &spec, SEQ, FlowId([0; 4]));
+        assert_eq!(
+            layout(enc.as_bytes()),
+            layout(&captured),
+            "generated {name} entry differs in layout from the kernel capture"
+        );
+        assert_eq!(enc.as_bytes().len(), captured.len(), "{name} size");
+        let (ours, kernel) = (
+            decode_flow(&enc.as_bytes()[NLMSG_HDRLEN..]).expect("generated entry decodes"),
+            decode_flow(&captured[NLMSG_HDRLEN..]).expect("capture decodes"),
+        );
+        assert_eq!(
+            (ours.orig, ours.reply),
+            (kernel.orig, kernel.reply),
+            "{name} tuples"
+        );
+    }
+    eprintln!("generated entries match the layout of the kernel captures");
+}
+
 fn decode(c: &mut Criterion) {
+    check_against_captures();
     let mut group = c.benchmark_group("decode");
-    for flows in [10_000u32, 100_000] {
+    for flows in [10_000u32, 100_000, 1_000_000] {
         let datagrams = dump_datagrams(flows);
         let bytes: usize = datagrams.iter().map(Vec::len).sum();
         eprintln!(
@@ -225,6 +317,8 @@ fn decode(c: &mut Criterion) {
             );
         }
         group.throughput(Throughput::Elements(u64::from(flows)));
+        // 1M flows take 0.1-1 s per pass: criterion's minimum of 10 samples.
+        group.sample_size(if flows >= 1_000_000 { 10 } else { 20 });
         for (name, path) in PATHS {
             group.bench_with_input(BenchmarkId::new(name, flows), &datagrams, |b, datagrams| {
                 b.iter(|| path(black_box(datagrams)))
@@ -239,4 +333,29 @@ criterion_group! {
     config = Criterion::default().sample_size(20);
     targets = decode
 }
-criterion_main!(benches);
+
+/// `CONNTRACK_DECODE_ONCE=<path>:<flows>`: builds the buffers, runs one path
+/// once and exits, for instruction counts under callgrind (see the module docs).
+fn decode_once(spec: &str) {
+    let (name, flows) = spec
+        .split_once(':')
+        .expect("CONNTRACK_DECODE_ONCE=<path>:<flows>");
+    let flows: u32 = flows.parse().expect("a number of flows");
+    let (_, path) = PATHS
+        .into_iter()
+        .find(|(n, _)| *n == name)
+        .unwrap_or_else(|| panic!("unknown path {name:?}"));
+    let datagrams = dump_datagrams(flows);
+    assert_eq!(path(black_box(&datagrams)), flows as usize);
+    eprintln!("{name}: decoded {flows} flows once");
+}
+
+fn main() {
+    match std::env::var("CONNTRACK_DECODE_ONCE") {
+        Ok(spec) => decode_once(&spec),
+        Err(_) => {
+            benches();
+            Criterion::default().configure_from_args().final_summary();
+        }
+    }
+}

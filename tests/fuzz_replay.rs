@@ -3,6 +3,7 @@
 //! `fuzz/corpus/<target>/` and `fuzz/regressions/<target>/` goes through the
 //! same `conntrack::fuzzing` entry point as the cargo-fuzz target of that name,
 //! so a fixed crash stays fixed without a nightly toolchain or libFuzzer.
+//! A `README.md` in an input folder documents it and is not an input.
 
 use std::fs;
 use std::panic;
@@ -12,10 +13,16 @@ use std::path::{Path, PathBuf};
 type EntryPoint = fn(&[u8]) -> usize;
 
 /// The fuzz targets and the entry point each one calls.
-const TARGETS: [(&str, EntryPoint); 2] = [
+const TARGETS: [(&str, EntryPoint); 4] = [
     ("datagram", conntrack::fuzzing::datagram),
     ("flow_payload", |bytes| {
         usize::from(conntrack::fuzzing::flow_payload(bytes))
+    }),
+    ("request_roundtrip", |bytes| {
+        usize::from(conntrack::fuzzing::request_roundtrip(bytes))
+    }),
+    ("filter_eval", |bytes| {
+        usize::from(conntrack::fuzzing::filter_eval(bytes))
     }),
 ];
 
@@ -31,7 +38,7 @@ fn inputs(kind: &str, target: &str) -> Vec<PathBuf> {
     };
     let mut files: Vec<PathBuf> = entries
         .map(|entry| entry.expect("readable fuzz folder").path())
-        .filter(|path| path.is_file())
+        .filter(|path| path.is_file() && !path.ends_with("README.md"))
         .collect();
     files.sort();
     files
@@ -75,13 +82,34 @@ fn flow_payload_inputs_never_panic() {
 }
 
 #[test]
+fn request_roundtrip_inputs_never_panic() {
+    let (inputs, valid) = replay(TARGETS[2].0, TARGETS[2].1);
+    assert!(inputs > 0, "no input under fuzz/corpus/request_roundtrip");
+    // The seeds hold both specs the encoder accepts and specs it must refuse.
+    assert!(valid > 0, "no request_roundtrip seed encoded");
+    assert!(valid < inputs, "no request_roundtrip seed was refused");
+}
+
+#[test]
+fn filter_eval_inputs_never_panic() {
+    let (inputs, matched) = replay(TARGETS[3].0, TARGETS[3].1);
+    assert!(inputs > 0, "no input under fuzz/corpus/filter_eval");
+    assert!(matched > 0, "no filter_eval seed matched its flow");
+    assert!(matched < inputs, "every filter_eval seed matched its flow");
+}
+
+#[test]
 fn every_input_folder_is_a_known_target() {
     for kind in ["corpus", "regressions"] {
         let Ok(entries) = fs::read_dir(fuzz_dir().join(kind)) else {
             continue;
         };
         for entry in entries {
-            let name = entry.expect("readable fuzz folder").file_name();
+            let entry = entry.expect("readable fuzz folder");
+            if entry.path().ends_with("README.md") {
+                continue;
+            }
+            let name = entry.file_name();
             let name = name.to_string_lossy();
             assert!(
                 TARGETS.iter().any(|(target, _)| *target == name),

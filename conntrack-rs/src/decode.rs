@@ -37,68 +37,149 @@ pub fn decode_flow_into<'a>(payload: &'a [u8], flow: &mut FlowRef<'a>) -> Result
 }
 
 /// Decodes into a flow whose fields are all at their defaults.
+///
+/// The top-level attributes are walked by a plain loop over the bytes rather
+/// than the general [`Attrs`] iterator (the per-attribute `Result` costs about
+/// a tenth of a flow's decoding); the framing rule is the same, and a framing
+/// error is reported by the general walker itself ([`framing_error`]), so the
+/// result is identical ([`fast_paths_agree`] checks it on fuzz input).
 #[inline(always)]
 fn decode_fields<'a>(payload: &'a [u8], flow: &mut FlowRef<'a>) -> Result<(), DecodeError> {
-    let mut have_orig = false;
-    let mut have_reply = false;
-    for attr in netfilter_attrs(payload, "ctattr_type")? {
-        let attr = attr?;
-        match attr.kind {
-            CTA_TUPLE_ORIG => {
-                decode_tuple(&attr, "CTA_TUPLE_ORIG", &mut flow.orig)?;
-                have_orig = true;
-            }
-            CTA_TUPLE_REPLY => {
-                decode_tuple(&attr, "CTA_TUPLE_REPLY", &mut flow.reply)?;
-                have_reply = true;
-            }
-            CTA_TUPLE_MASTER => {
-                let mut master = Tuple::default();
-                decode_tuple(&attr, "CTA_TUPLE_MASTER", &mut master)?;
-                flow.master = Some(master);
-            }
-            CTA_STATUS => flow.status = Status::from_bits_retain(attr.be32("CTA_STATUS")?),
-            CTA_TIMEOUT => flow.timeout = Some(attr.be32("CTA_TIMEOUT")?),
-            CTA_MARK => flow.mark = Some(attr.be32("CTA_MARK")?),
-            CTA_USE => flow.use_count = Some(attr.be32("CTA_USE")?),
-            CTA_ID => flow.id = Some(FlowId(attr.array("CTA_ID")?)),
-            CTA_ZONE => flow.zone = Some(attr.be16("CTA_ZONE")?),
-            CTA_PROTOINFO => flow.protoinfo = decode_protoinfo(&attr)?,
-            CTA_COUNTERS_ORIG => {
-                flow.counters_orig = Some(decode_counters(&attr, "CTA_COUNTERS_ORIG")?)
-            }
-            CTA_COUNTERS_REPLY => {
-                flow.counters_reply = Some(decode_counters(&attr, "CTA_COUNTERS_REPLY")?)
-            }
-            CTA_TIMESTAMP => flow.timestamp = Some(decode_timestamp(&attr)?),
-            CTA_LABELS => {
-                flow.labels = Some(Labels::from_kernel_bytes(attr.payload).ok_or(
-                    DecodeError::new(
-                        "CTA_LABELS",
-                        DecodeErrorKind::WrongSize {
-                            expected: 16,
-                            found: attr.payload.len(),
-                        },
-                        attr.offset,
-                    ),
-                )?)
-            }
-            CTA_HELP => flow.helper = decode_name(&attr, CTA_HELP_NAME, "CTA_HELP_NAME")?,
-            CTA_SECCTX => flow.secctx = decode_name(&attr, CTA_SECCTX_NAME, "CTA_SECCTX_NAME")?,
-            CTA_SEQ_ADJ_ORIG => flow.seqadj_orig = Some(decode_seqadj(&attr, "CTA_SEQ_ADJ_ORIG")?),
-            CTA_SEQ_ADJ_REPLY => {
-                flow.seqadj_reply = Some(decode_seqadj(&attr, "CTA_SEQ_ADJ_REPLY")?)
-            }
-            CTA_SYNPROXY => flow.synproxy = Some(decode_synproxy(&attr)?),
-            CTA_TIMESTAMP_EVENT => flow.event_timestamp = Some(attr.be64("CTA_TIMESTAMP_EVENT")?),
-            _ => {} // padding, request-only and future attributes
+    let Some(attrs) = payload.get(NFGENMSG_LEN..) else {
+        return Err(framing_error(payload));
+    };
+    let mut seen = Seen::default();
+    let mut rest = attrs;
+    // Fewer bytes than a header at the end is alignment padding (`nla_ok()`).
+    while rest.len() >= NLA_HDRLEN {
+        let len = usize::from(u16::from_ne_bytes([rest[0], rest[1]]));
+        let raw_type = u16::from_ne_bytes([rest[2], rest[3]]);
+        if len < NLA_HDRLEN || len > rest.len() {
+            return Err(framing_error(payload));
         }
+        let kind = raw_type & NLA_TYPE_MASK;
+        // The scalars every dump entry carries, read directly when their size
+        // is right; anything else (or a wrong size, to report it) goes
+        // through the per-attribute decoder.
+        match (kind, len) {
+            (CTA_STATUS, 8) => flow.status = Status::from_bits_retain(be32_at(rest, 4)),
+            (CTA_TIMEOUT, 8) => flow.timeout = Some(be32_at(rest, 4)),
+            (CTA_MARK, 8) => flow.mark = Some(be32_at(rest, 4)),
+            (CTA_USE, 8) => flow.use_count = Some(be32_at(rest, 4)),
+            (CTA_ID, 8) => flow.id = Some(FlowId([rest[4], rest[5], rest[6], rest[7]])),
+            (CTA_ZONE, 6) => flow.zone = Some(u16::from_be_bytes([rest[4], rest[5]])),
+            _ => {
+                let attr = Attr {
+                    kind,
+                    nested: raw_type & NLA_F_NESTED != 0,
+                    payload: &rest[NLA_HDRLEN..len],
+                    offset: ATTRS_OFFSET + (attrs.len() - rest.len()),
+                };
+                decode_attr(&attr, flow, &mut seen)?;
+            }
+        }
+        // Past the padding; the last attribute may omit it.
+        rest = rest.get((len + 3) & !3..).unwrap_or_default();
     }
-    if !have_orig {
-        return Err(missing("CTA_TUPLE_ORIG"));
+    seen.check()
+}
+
+/// The same decoding driven by the general [`Attrs`] walker: the reference
+/// [`decode_fields`] must agree with.
+fn decode_fields_general<'a>(payload: &'a [u8], flow: &mut FlowRef<'a>) -> Result<(), DecodeError> {
+    let mut seen = Seen::default();
+    for attr in netfilter_attrs(payload, "ctattr_type")? {
+        decode_attr(&attr?, flow, &mut seen)?;
     }
-    if !have_reply {
-        return Err(missing("CTA_TUPLE_REPLY"));
+    seen.check()
+}
+
+/// The framing error the general walker reports for `payload` (cold: only
+/// malformed messages get here).
+#[cold]
+#[inline(never)]
+fn framing_error(payload: &[u8]) -> DecodeError {
+    let first_error =
+        netfilter_attrs(payload, "ctattr_type").map(|attrs| attrs.filter_map(Result::err).next());
+    match first_error {
+        Err(e) | Ok(Some(e)) => e,
+        // Unreachable: both walkers apply the same rule. Still an error, not a panic.
+        Ok(None) => DecodeError::new("ctattr_type", DecodeErrorKind::Invalid, NLMSG_HDRLEN),
+    }
+}
+
+/// Which mandatory attributes a message had.
+#[derive(Default)]
+struct Seen {
+    orig: bool,
+    reply: bool,
+}
+
+impl Seen {
+    #[inline(always)]
+    fn check(&self) -> Result<(), DecodeError> {
+        if !self.orig {
+            return Err(missing("CTA_TUPLE_ORIG"));
+        }
+        if !self.reply {
+            return Err(missing("CTA_TUPLE_REPLY"));
+        }
+        Ok(())
+    }
+}
+
+/// Decodes one top-level attribute into `flow`.
+#[inline(always)]
+fn decode_attr<'a>(
+    attr: &Attr<'a>,
+    flow: &mut FlowRef<'a>,
+    seen: &mut Seen,
+) -> Result<(), DecodeError> {
+    match attr.kind {
+        CTA_TUPLE_ORIG => {
+            decode_tuple(attr, "CTA_TUPLE_ORIG", &mut flow.orig)?;
+            seen.orig = true;
+        }
+        CTA_TUPLE_REPLY => {
+            decode_tuple(attr, "CTA_TUPLE_REPLY", &mut flow.reply)?;
+            seen.reply = true;
+        }
+        CTA_TUPLE_MASTER => {
+            let mut master = Tuple::default();
+            decode_tuple(attr, "CTA_TUPLE_MASTER", &mut master)?;
+            flow.master = Some(master);
+        }
+        CTA_STATUS => flow.status = Status::from_bits_retain(attr.be32("CTA_STATUS")?),
+        CTA_TIMEOUT => flow.timeout = Some(attr.be32("CTA_TIMEOUT")?),
+        CTA_MARK => flow.mark = Some(attr.be32("CTA_MARK")?),
+        CTA_USE => flow.use_count = Some(attr.be32("CTA_USE")?),
+        CTA_ID => flow.id = Some(FlowId(attr.array("CTA_ID")?)),
+        CTA_ZONE => flow.zone = Some(attr.be16("CTA_ZONE")?),
+        CTA_PROTOINFO => flow.protoinfo = decode_protoinfo(attr)?,
+        CTA_COUNTERS_ORIG => flow.counters_orig = Some(decode_counters(attr, "CTA_COUNTERS_ORIG")?),
+        CTA_COUNTERS_REPLY => {
+            flow.counters_reply = Some(decode_counters(attr, "CTA_COUNTERS_REPLY")?)
+        }
+        CTA_TIMESTAMP => flow.timestamp = Some(decode_timestamp(attr)?),
+        CTA_LABELS => {
+            flow.labels = Some(
+                Labels::from_kernel_bytes(attr.payload).ok_or(DecodeError::new(
+                    "CTA_LABELS",
+                    DecodeErrorKind::WrongSize {
+                        expected: 16,
+                        found: attr.payload.len(),
+                    },
+                    attr.offset,
+                ))?,
+            )
+        }
+        CTA_HELP => flow.helper = decode_name(attr, CTA_HELP_NAME, "CTA_HELP_NAME")?,
+        CTA_SECCTX => flow.secctx = decode_name(attr, CTA_SECCTX_NAME, "CTA_SECCTX_NAME")?,
+        CTA_SEQ_ADJ_ORIG => flow.seqadj_orig = Some(decode_seqadj(attr, "CTA_SEQ_ADJ_ORIG")?),
+        CTA_SEQ_ADJ_REPLY => flow.seqadj_reply = Some(decode_seqadj(attr, "CTA_SEQ_ADJ_REPLY")?),
+        CTA_SYNPROXY => flow.synproxy = Some(decode_synproxy(attr)?),
+        CTA_TIMESTAMP_EVENT => flow.event_timestamp = Some(attr.be64("CTA_TIMESTAMP_EVENT")?),
+        _ => {} // padding, request-only and future attributes
     }
     Ok(())
 }
@@ -111,83 +192,104 @@ fn invalid(what: &'static str, attr: &Attr<'_>) -> DecodeError {
     DecodeError::new(what, DecodeErrorKind::Invalid, attr.offset)
 }
 
-/// Header (length, masked type) of the attribute at `offset`, if it fits.
+/// The attribute header at `at` (which the caller has bounds-checked, e.g. by
+/// taking `b` as a fixed-size array) as one native-endian word, with the
+/// type's flag bits masked off: one load, one mask, compared with [`nla_is`].
 #[inline(always)]
-fn header_at(payload: &[u8], offset: usize) -> Option<(usize, u16)> {
-    let b = payload.get(offset..offset + NLA_HDRLEN)?;
-    Some((
-        usize::from(u16::from_ne_bytes([b[0], b[1]])),
-        u16::from_ne_bytes([b[2], b[3]]) & NLA_TYPE_MASK,
-    ))
+fn nla(b: &[u8], at: usize) -> u32 {
+    // One 4-byte copy: LLVM does not merge the byte loads of
+    // `from_ne_bytes([b[at], ..])` when the top byte is masked afterwards.
+    let mut word = [0u8; 4];
+    word.copy_from_slice(&b[at..at + NLA_HDRLEN]);
+    u32::from_ne_bytes(word) & NLA_WORD_MASK
+}
+
+/// Keeps `nla_len` and the type without `NLA_F_NESTED`/`NLA_F_NET_BYTEORDER`.
+const NLA_WORD_MASK: u32 = nla_is(u16::MAX, NLA_TYPE_MASK);
+
+/// The word [`nla`] gives for an attribute of type `kind` and `nla_len` `len`.
+const fn nla_is(len: u16, kind: u16) -> u32 {
+    let (l, k) = (len.to_ne_bytes(), kind.to_ne_bytes());
+    u32::from_ne_bytes([l[0], l[1], k[0], k[1]])
 }
 
 /// The tuple layouts the kernel emits (`ctnetlink_dump_tuples`): `CTA_TUPLE_IP`
 /// with source then destination, then `CTA_TUPLE_PROTO` with the protocol
 /// number then ports, or ICMP id, type and code, or nothing else. Recognised by
-/// exact lengths and types and read at fixed offsets; any other layout (a
-/// tuple zone, other orders, future attributes) returns `None` and takes the
-/// general path, which gives the same result.
+/// exact lengths and types and read at fixed offsets of fixed-size arrays (one
+/// bounds check per nest); any other layout (a tuple zone, other orders,
+/// future attributes) returns `None` and takes the general path, which gives
+/// the same result.
 #[inline]
 fn decode_tuple_fast(p: &[u8], out: &mut Tuple) -> Option<()> {
-    let (ip_len, ip_kind) = header_at(p, 0)?;
-    if ip_kind != CTA_TUPLE_IP {
-        return None;
-    }
-    let (src, dst) = match ip_len {
-        20 if header_at(p, 4)? == (8, CTA_IP_V4_SRC) && header_at(p, 12)? == (8, CTA_IP_V4_DST) => {
-            let src: [u8; 4] = p.get(8..12)?.try_into().ok()?;
-            let dst: [u8; 4] = p.get(16..20)?.try_into().ok()?;
-            (IpAddr::V4(src.into()), IpAddr::V4(dst.into()))
+    let (src, dst, rest) = match nla(p.get(..NLA_HDRLEN)?, 0) {
+        x if x == nla_is(20, CTA_TUPLE_IP) => {
+            let ip: &[u8; 20] = p.get(..20)?.try_into().ok()?;
+            if nla(ip, 4) != nla_is(8, CTA_IP_V4_SRC) || nla(ip, 12) != nla_is(8, CTA_IP_V4_DST) {
+                return None;
+            }
+            let src = Ipv4Addr::new(ip[8], ip[9], ip[10], ip[11]);
+            let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
+            (IpAddr::V4(src), IpAddr::V4(dst), &p[20..])
         }
-        44 if header_at(p, 4)? == (20, CTA_IP_V6_SRC)
-            && header_at(p, 24)? == (20, CTA_IP_V6_DST) =>
-        {
-            let src: [u8; 16] = p.get(8..24)?.try_into().ok()?;
-            let dst: [u8; 16] = p.get(28..44)?.try_into().ok()?;
-            (IpAddr::V6(src.into()), IpAddr::V6(dst.into()))
+        x if x == nla_is(44, CTA_TUPLE_IP) => {
+            let ip: &[u8; 44] = p.get(..44)?.try_into().ok()?;
+            if nla(ip, 4) != nla_is(20, CTA_IP_V6_SRC) || nla(ip, 24) != nla_is(20, CTA_IP_V6_DST) {
+                return None;
+            }
+            let mut src = [0u8; 16];
+            let mut dst = [0u8; 16];
+            src.copy_from_slice(&ip[8..24]);
+            dst.copy_from_slice(&ip[28..44]);
+            (IpAddr::V6(src.into()), IpAddr::V6(dst.into()), &p[44..])
         }
         _ => return None,
     };
-    let (proto_len, proto_kind) = header_at(p, ip_len)?;
-    if proto_kind != CTA_TUPLE_PROTO || ip_len + proto_len != p.len() {
-        return None;
-    }
-    let q = ip_len + NLA_HDRLEN;
-    if header_at(p, q)? != (5, CTA_PROTO_NUM) {
-        return None;
-    }
-    let protocol = *p.get(q + 4)?;
-    let be16 = |at: usize| p.get(at..at + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
-    let l4 = match proto_len {
-        12 => L4::None,
-        28 if header_at(p, q + 8)? == (6, CTA_PROTO_SRC_PORT)
-            && header_at(p, q + 16)? == (6, CTA_PROTO_DST_PORT) =>
-        {
-            L4::Ports {
-                src: be16(q + 12)?,
-                dst: be16(q + 20)?,
+    // CTA_TUPLE_PROTO is the rest of the tuple, exactly.
+    let (protocol, l4) = match rest.len() {
+        12 => {
+            let l4: &[u8; 12] = rest.try_into().ok()?;
+            if nla(l4, 0) != nla_is(12, CTA_TUPLE_PROTO) || nla(l4, 4) != nla_is(5, CTA_PROTO_NUM) {
+                return None;
             }
+            (l4[8], L4::None)
+        }
+        28 => {
+            let l4: &[u8; 28] = rest.try_into().ok()?;
+            if nla(l4, 0) != nla_is(28, CTA_TUPLE_PROTO)
+                || nla(l4, 4) != nla_is(5, CTA_PROTO_NUM)
+                || nla(l4, 12) != nla_is(6, CTA_PROTO_SRC_PORT)
+                || nla(l4, 20) != nla_is(6, CTA_PROTO_DST_PORT)
+            {
+                return None;
+            }
+            let ports = L4::Ports {
+                src: u16::from_be_bytes([l4[16], l4[17]]),
+                dst: u16::from_be_bytes([l4[24], l4[25]]),
+            };
+            (l4[8], ports)
         }
         36 => {
-            let (id, kind, code) = (
-                header_at(p, q + 8)?,
-                header_at(p, q + 16)?,
-                header_at(p, q + 24)?,
-            );
-            let icmp = id == (6, CTA_PROTO_ICMP_ID)
-                && kind == (5, CTA_PROTO_ICMP_TYPE)
-                && code == (5, CTA_PROTO_ICMP_CODE);
-            let icmpv6 = id == (6, CTA_PROTO_ICMPV6_ID)
-                && kind == (5, CTA_PROTO_ICMPV6_TYPE)
-                && code == (5, CTA_PROTO_ICMPV6_CODE);
+            let l4: &[u8; 36] = rest.try_into().ok()?;
+            if nla(l4, 0) != nla_is(36, CTA_TUPLE_PROTO) || nla(l4, 4) != nla_is(5, CTA_PROTO_NUM) {
+                return None;
+            }
+            let (id, kind, code) = (nla(l4, 12), nla(l4, 20), nla(l4, 28));
+            let icmp = id == nla_is(6, CTA_PROTO_ICMP_ID)
+                && kind == nla_is(5, CTA_PROTO_ICMP_TYPE)
+                && code == nla_is(5, CTA_PROTO_ICMP_CODE);
+            let icmpv6 = id == nla_is(6, CTA_PROTO_ICMPV6_ID)
+                && kind == nla_is(5, CTA_PROTO_ICMPV6_TYPE)
+                && code == nla_is(5, CTA_PROTO_ICMPV6_CODE);
             if !(icmp || icmpv6) {
                 return None;
             }
-            L4::Icmp {
-                id: be16(q + 12)?,
-                icmp_type: *p.get(q + 20)?,
-                code: *p.get(q + 28)?,
-            }
+            let icmp = L4::Icmp {
+                id: u16::from_be_bytes([l4[16], l4[17]]),
+                icmp_type: l4[24],
+                code: l4[32],
+            };
+            (l4[8], icmp)
         }
         _ => return None,
     };
@@ -199,7 +301,7 @@ fn decode_tuple_fast(p: &[u8], out: &mut Tuple) -> Option<()> {
     Some(())
 }
 
-#[inline]
+#[inline(always)]
 fn decode_tuple(tuple: &Attr<'_>, what: &'static str, out: &mut Tuple) -> Result<(), DecodeError> {
     if decode_tuple_fast(tuple.payload, out).is_some() {
         return Ok(());
@@ -302,46 +404,33 @@ fn decode_tuple_general(tuple: &Attr<'_>, what: &'static str) -> Result<Tuple, D
     })
 }
 
-/// True when `p` holds exactly the attributes `expected` (`(nla_len, type)`),
-/// in that order, each padded to 4 bytes: the fixed layouts the kernel emits.
-#[inline(always)]
-fn layout_is(p: &[u8], expected: &[(usize, u16)]) -> bool {
-    let mut at = 0;
-    for &want in expected {
-        if header_at(p, at) != Some(want) {
-            return false;
-        }
-        at += (want.0 + 3) & !3;
-    }
-    at == p.len()
-}
-
-const TCP_LAYOUT: [(usize, u16); 5] = [
-    (5, CTA_PROTOINFO_TCP_STATE),
-    (5, CTA_PROTOINFO_TCP_WSCALE_ORIGINAL),
-    (5, CTA_PROTOINFO_TCP_WSCALE_REPLY),
-    (6, CTA_PROTOINFO_TCP_FLAGS_ORIGINAL),
-    (6, CTA_PROTOINFO_TCP_FLAGS_REPLY),
-];
-
-/// `CTA_PROTOINFO` as `tcp_to_nlattr` writes it, read at fixed offsets.
+/// `CTA_PROTOINFO` as `tcp_to_nlattr` writes it (the `CTA_PROTOINFO_TCP` nest
+/// with state, both window scales and both flag pairs, in that order), read at
+/// fixed offsets.
 #[inline]
 fn decode_tcp_protoinfo_fast(p: &[u8]) -> Option<ProtoInfo> {
-    if !(layout_is(p, &[(44, CTA_PROTOINFO_TCP)]) && layout_is(p.get(4..)?, &TCP_LAYOUT)) {
+    let p: &[u8; 44] = p.try_into().ok()?;
+    if nla(p, 0) != nla_is(44, CTA_PROTOINFO_TCP)
+        || nla(p, 4) != nla_is(5, CTA_PROTOINFO_TCP_STATE)
+        || nla(p, 12) != nla_is(5, CTA_PROTOINFO_TCP_WSCALE_ORIGINAL)
+        || nla(p, 20) != nla_is(5, CTA_PROTOINFO_TCP_WSCALE_REPLY)
+        || nla(p, 28) != nla_is(6, CTA_PROTOINFO_TCP_FLAGS_ORIGINAL)
+        || nla(p, 36) != nla_is(6, CTA_PROTOINFO_TCP_FLAGS_REPLY)
+    {
         return None;
     }
     let flags = |at: usize| {
-        Some((
-            TcpFlags::from_bits_retain(*p.get(at)?),
-            TcpFlags::from_bits_retain(*p.get(at + 1)?),
-        ))
+        (
+            TcpFlags::from_bits_retain(p[at]),
+            TcpFlags::from_bits_retain(p[at + 1]),
+        )
     };
     Some(ProtoInfo::Tcp(TcpInfo {
-        state: Some(TcpState::from_raw(*p.get(8)?)),
-        wscale_orig: Some(*p.get(16)?),
-        wscale_reply: Some(*p.get(24)?),
-        flags_orig: Some(flags(32)?),
-        flags_reply: Some(flags(40)?),
+        state: Some(TcpState::from_raw(p[8])),
+        wscale_orig: Some(p[16]),
+        wscale_reply: Some(p[24]),
+        flags_orig: Some(flags(32)),
+        flags_reply: Some(flags(40)),
     }))
 }
 
@@ -503,28 +592,36 @@ fn decode_seqadj(attr: &Attr<'_>, what: &'static str) -> Result<SeqAdj, DecodeEr
 }
 
 fn decode_synproxy(attr: &Attr<'_>) -> Result<Synproxy, DecodeError> {
-    let p = attr.payload;
-    let fixed = [
-        (8, CTA_SYNPROXY_ISN),
-        (8, CTA_SYNPROXY_ITS),
-        (8, CTA_SYNPROXY_TSOFF),
-    ];
-    if layout_is(p, &fixed) {
-        let be32 = |at: usize| u32::from_be_bytes([p[at], p[at + 1], p[at + 2], p[at + 3]]);
-        return Ok(Synproxy {
-            isn: be32(4),
-            its: be32(12),
-            tsoff: be32(20),
-        });
+    match decode_synproxy_fast(attr.payload) {
+        Some(synproxy) => Ok(synproxy),
+        None => decode_synproxy_general(attr),
     }
-    decode_synproxy_general(attr)
 }
 
-const SYNPROXY_LAYOUT: [(usize, u16); 3] = [
-    (8, CTA_SYNPROXY_ISN),
-    (8, CTA_SYNPROXY_ITS),
-    (8, CTA_SYNPROXY_TSOFF),
-];
+/// `CTA_SYNPROXY` as the kernel writes it (ISN, ITS, TSOFF), read at fixed offsets.
+#[inline(always)]
+fn decode_synproxy_fast(p: &[u8]) -> Option<Synproxy> {
+    let p: &[u8; 24] = p.try_into().ok()?;
+    if nla(p, 0) != nla_is(8, CTA_SYNPROXY_ISN)
+        || nla(p, 8) != nla_is(8, CTA_SYNPROXY_ITS)
+        || nla(p, 16) != nla_is(8, CTA_SYNPROXY_TSOFF)
+    {
+        return None;
+    }
+    Some(Synproxy {
+        isn: be32_at(p, 4),
+        its: be32_at(p, 12),
+        tsoff: be32_at(p, 20),
+    })
+}
+
+/// The big-endian `u32` at `at` (in bounds: the caller checked the length).
+#[inline(always)]
+fn be32_at(b: &[u8], at: usize) -> u32 {
+    let mut word = [0u8; 4];
+    word.copy_from_slice(&b[at..at + 4]);
+    u32::from_be_bytes(word)
+}
 
 fn decode_synproxy_general(attr: &Attr<'_>) -> Result<Synproxy, DecodeError> {
     let mut synproxy = Synproxy::default();
@@ -544,6 +641,11 @@ fn decode_synproxy_general(attr: &Attr<'_>) -> Result<Synproxy, DecodeError> {
 /// applies (the fuzz targets assert this on arbitrary input).
 #[doc(hidden)]
 pub fn fast_paths_agree(payload: &[u8]) -> bool {
+    let mut general = FlowRef::default();
+    let general = decode_fields_general(payload, &mut general).map(|()| general);
+    if decode_flow(payload) != general {
+        return false;
+    }
     let Some(attrs) = payload.get(NFGENMSG_LEN..) else {
         return true;
     };
@@ -559,10 +661,10 @@ pub fn fast_paths_agree(payload: &[u8]) -> bool {
                 None => true,
                 Some(fast) => decode_protoinfo_general(&attr) == Ok(Some(fast)),
             },
-            CTA_SYNPROXY => {
-                !layout_is(attr.payload, &SYNPROXY_LAYOUT)
-                    || decode_synproxy(&attr) == decode_synproxy_general(&attr)
-            }
+            CTA_SYNPROXY => match decode_synproxy_fast(attr.payload) {
+                None => true,
+                Some(fast) => decode_synproxy_general(&attr) == Ok(fast),
+            },
             _ => true,
         };
         if !agrees {

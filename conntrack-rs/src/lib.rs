@@ -61,6 +61,8 @@ pub use crate::delete::{DeleteOptions, DeletePath, DeleteReport};
 pub use crate::dump::{Dump, DumpSummary, Flows};
 pub use crate::error::{DecodeError, DecodeErrorKind, Error, Result};
 pub use crate::events::{Event, EventItem, EventKind, EventMask, EventOptions, Events};
+#[doc(hidden)]
+pub use crate::filter::AddrHasher;
 pub use crate::filter::{AddrSet, Cidr, Filter, PortSet};
 pub use crate::flow::{
     proto, Counters, DccpInfo, DccpState, Flow, FlowId, FlowRef, Labels, ProtoInfo, SctpInfo,
