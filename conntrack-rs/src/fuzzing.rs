@@ -350,7 +350,7 @@ fn decode_single(bytes: &[u8]) -> FlowRef<'_> {
 /// spec; does the same for the dump-entry encoder (the decode benchmark's
 /// buffers). The encoder must refuse exactly the invalid specs (mixed
 /// families, an ICMP identity on the wrong protocol, a create without a
-/// timeout). Returns whether the spec was valid. Panics on any disagreement.
+/// timeout, a helper name longer than the kernel's 15 bytes). Returns whether the spec was valid. Panics on any disagreement.
 pub fn request_roundtrip(bytes: &[u8]) -> bool {
     let mut input = Input { bytes };
     let (spec, mode) = gen_spec(&mut input);
@@ -359,7 +359,11 @@ pub fn request_roundtrip(bytes: &[u8]) -> bool {
         && spec.orig.is_ipv6() == spec.reply.is_ipv6()
         && spec.orig.protocol == spec.reply.protocol
         && (mode == WriteMode::Update || spec.timeout.is_some())
-        && spec.master.as_ref().map_or(true, tuple_is_valid);
+        && spec.master.as_ref().map_or(true, tuple_is_valid)
+        && spec
+            .helper
+            .as_ref()
+            .map_or(true, |h| h.len() <= crate::request::HELPER_NAME_MAX);
 
     let mut enc = Encoder::new();
     let mark = enc.begin(

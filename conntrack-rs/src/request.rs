@@ -137,7 +137,7 @@ impl FlowSpec {
         self
     }
 
-    /// Attaches a helper by name (e.g. `"ftp"`).
+    /// Attaches a helper by name (e.g. `"ftp"`; at most 15 bytes, the kernel's limit).
     pub fn helper(mut self, name: impl Into<String>) -> Self {
         self.helper = Some(name.into());
         self
@@ -264,6 +264,9 @@ impl WriteMode {
     }
 }
 
+/// Longest helper name the kernel accepts (`NF_CT_HELPER_NAME_LEN` 16, with the NUL).
+pub(crate) const HELPER_NAME_MAX: usize = 15;
+
 /// Encodes a `CT_NEW` request for `spec` (the message header is the caller's).
 pub(crate) fn put_flow_spec(enc: &mut Encoder, spec: &FlowSpec, mode: WriteMode) -> Result<()> {
     check_tuple(&spec.orig, "original tuple")?;
@@ -277,6 +280,15 @@ pub(crate) fn put_flow_spec(enc: &mut Encoder, spec: &FlowSpec, mode: WriteMode)
         return Err(Error::InvalidInput(
             "creating a flow needs a timeout".into(),
         ));
+    }
+    // Also keeps the attribute within netlink's 16-bit length: a longer name
+    // would overflow it and the rest would be read as further attributes.
+    if let Some(helper) = spec.helper.as_deref().filter(|h| h.len() > HELPER_NAME_MAX) {
+        return Err(Error::InvalidInput(format!(
+            "helper name {helper:.20?} is {} bytes: the kernel takes at most {HELPER_NAME_MAX} \
+             (NF_CT_HELPER_NAME_LEN - 1)",
+            helper.len()
+        )));
     }
     put_tuple(enc, CTA_TUPLE_ORIG, &spec.orig);
     put_tuple(enc, CTA_TUPLE_REPLY, &spec.reply);
@@ -429,6 +441,24 @@ mod tests {
     use super::*;
     use crate::decode::decode_flow;
     use crate::wire::Messages;
+
+    #[test]
+    fn helper_names_beyond_the_kernel_limit_are_refused() {
+        let orig = Tuple::tcp(([10, 0, 0, 1], 1111), ([10, 0, 0, 2], 21));
+        let encode = |name: &str| {
+            let spec = FlowSpec::new(orig).timeout(60).helper(name);
+            let mut enc = Encoder::new();
+            let m = enc.begin(IPCTNL_MSG_CT_NEW, NLM_F_REQUEST, 1, AF_INET, 0);
+            let result = put_flow_spec(&mut enc, &spec, WriteMode::Create);
+            enc.end(m);
+            result
+        };
+        encode(&"f".repeat(15)).unwrap();
+        let err = encode(&"f".repeat(16)).unwrap_err();
+        assert!(err.to_string().contains("at most 15"), "{err}");
+        // Longer than a netlink attribute length can say: refused, not truncated.
+        assert!(encode(&"f".repeat(70_000)).is_err());
+    }
 
     #[test]
     fn encoded_spec_decodes_back() {
