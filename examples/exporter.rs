@@ -149,6 +149,8 @@ struct Target {
     netns: Netns,
     /// The namespace's identity, for targets found by `--all-namespaces`.
     id: Option<NetnsId>,
+    /// The identity of the namespace the handle and counters belong to.
+    opened: Option<NetnsId>,
     ct: Option<Conntrack>,
     last: Option<KernelStats>,
     totals: BTreeMap<Counter, u64>,
@@ -168,6 +170,7 @@ impl Target {
             label: netns.label(),
             netns,
             id: None,
+            opened: None,
             ct: None,
             last: None,
             totals: BTreeMap::new(),
@@ -178,6 +181,18 @@ impl Target {
 
     /// Reads the cheap numbers, refreshes the breakdown when it is stale.
     fn read(&mut self, options: &Options) -> conntrack::Result<Reading> {
+        // A namespace deleted and re-created under the same name or path is
+        // another table: our socket would keep the old one alive and read it.
+        if let Some(path) = self.netns.path()? {
+            let id = NetnsId::of_path(path)?;
+            if self.opened.is_some_and(|opened| opened != id) {
+                self.ct = None;
+                self.last = None;
+                self.totals.clear();
+                self.breakdown = None;
+            }
+            self.opened = Some(id);
+        }
         let ct = match &mut self.ct {
             Some(ct) => ct,
             slot => slot.insert(Conntrack::open_in(&self.netns)?),
@@ -396,6 +411,8 @@ fn scrape(targets: &mut Vec<Target>, options: &Options) -> String {
                 eprintln!("exporter: namespace {netns}: {e}");
                 target.errors += 1;
                 target.ct = None;
+                // Counters restart from the kernel's totals when it is back.
+                target.last = None;
                 up.get_or_create(&ns).set(0);
             }
         }

@@ -256,3 +256,41 @@ fn all_namespaces_follows_namespaces_as_they_come_and_go() {
     );
     assert_eq!(value(&m, &series("conntrack_up", "host")), 1.0);
 }
+
+#[test]
+fn a_recreated_namespace_is_read_afresh() {
+    require_root!();
+    let ns = TestNs::new("exporter-again");
+    known_load(&ns);
+    let name = ns.name.clone();
+    let exporter = Exporter::start(&["--netns", &name, "--breakdown-interval", "0"]);
+    let entries = format!("conntrack_entries{{netns=\"{name}\"}}");
+    let inserts = format!("conntrack_insert_total{{netns=\"{name}\"}}");
+    let m = exporter.scrape();
+    assert_eq!(value(&m, &entries), 650.0);
+    assert_eq!(value(&m, &inserts), 650.0);
+    // Same name, new namespace with one flow: the old table must not be read.
+    drop(ns);
+    common::run("ip", &["netns", "add", &name]);
+    let cleanup = Cleanup(name.clone());
+    let mut ct = conntrack::Conntrack::open_in(&conntrack::Netns::named(name.as_str())).unwrap();
+    let orig = Tuple::udp(([10, 1, 1, 1], 5000), ([10, 1, 1, 2], 53));
+    ct.create(&FlowSpec::new(orig).timeout(100)).unwrap();
+    let m = exporter.scrape();
+    assert_eq!(value(&m, &entries), 1.0, "{m:#?}");
+    assert_eq!(
+        value(&m, &inserts),
+        1.0,
+        "counters restart with the new table"
+    );
+    drop(cleanup);
+}
+
+/// Deletes a namespace made by hand, also on panic.
+struct Cleanup(String);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
