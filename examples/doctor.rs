@@ -97,7 +97,7 @@ use conntrack::sysctl::{
     SlabInfo, Sysctl, SysctlRoot, Timeout, EXTENSION_PREALLOC_BYTES,
 };
 use conntrack::{
-    proto, Conntrack, FlowSpec, GroupBy, GroupCounts, GroupValue, Grouping, KernelStats, Netns,
+    Conntrack, FlowSpec, GroupBy, GroupCounts, GroupValue, Grouping, KernelStats, Netns,
     OrphanCategory, OrphanCounts, OrphanPolicy, Status, TcpState, Tuple,
 };
 use serde_json::{json, Value};
@@ -107,7 +107,7 @@ mod cli;
 #[path = "support/mix.rs"]
 mod mix;
 
-use cli::{parse_netns, thousands};
+use cli::{parse_netns, protocol_name, thousands};
 
 const USAGE: &str = "usage: doctor [--netns NAME|PATH|PID] [--json] [--interval SECONDS] \
 [--warn PERCENT] [--crit PERCENT] [--top N] [--memory-budget SIZE] [--chain-depth D] \
@@ -676,13 +676,6 @@ fn bytes(n: u64) -> String {
         format!("{n} B")
     } else {
         format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
-fn protocol_name(value: &GroupValue) -> String {
-    match value {
-        GroupValue::Number(p) => proto::name(*p as u8).to_owned(),
-        other => other.to_string(),
     }
 }
 

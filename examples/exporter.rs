@@ -58,8 +58,7 @@ use std::time::{Duration, Instant};
 use conntrack::netns::{list_all, NetnsId};
 use conntrack::sysctl::{Counter, KernelStatsDelta, Key, Sysctl};
 use conntrack::{
-    proto, Census, Conntrack, GroupBy, GroupCounts, GroupValue, Grouping, KernelStats, Netns,
-    OrphanCategory, OrphanPolicy,
+    Census, Conntrack, GroupBy, GroupCounts, GroupValue, Grouping, KernelStats, Netns, OrphanPolicy,
 };
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter as PromCounter;
@@ -70,7 +69,7 @@ use prometheus_client::registry::Registry;
 #[path = "support/cli.rs"]
 mod cli;
 
-use cli::parse_netns;
+use cli::{parse_netns, protocol_name};
 
 const USAGE: &str = "usage: exporter [--listen ADDR:PORT] [--netns NAME|PATH|PID]... \
 [--all-namespaces] [--top N] \
@@ -265,13 +264,6 @@ fn float_family(registry: &mut Registry, name: &str, help: &str) -> Family<Label
     family
 }
 
-fn protocol_name(value: &GroupValue) -> String {
-    match value {
-        GroupValue::Number(p) => proto::name(*p as u8).to_owned(),
-        other => other.to_string(),
-    }
-}
-
 /// Sets one gauge per group plus an `other` series (when `top` cut anything).
 fn set_top(
     family: &Family<Labels, Gauge>,
@@ -436,13 +428,7 @@ fn scrape(targets: &mut Vec<Target>, options: &Options) -> String {
         }
         if let Some(counts) = &census.orphans {
             for (category, n) in counts.iter() {
-                let name = match category {
-                    OrphanCategory::IdleEstablished => "idle_established",
-                    OrphanCategory::LongUnreplied => "long_unreplied",
-                    OrphanCategory::LingeringHalfClosed => "lingering_half_closed",
-                    _ => "other",
-                };
-                let l = labels(&[("netns", &netns), ("category", name)]);
+                let l = labels(&[("netns", &netns), ("category", category.name())]);
                 orphans.get_or_create(&l).set(n as i64);
             }
         }

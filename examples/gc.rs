@@ -46,18 +46,6 @@ const USAGE: &str = "usage: gc [--netns NAME] [--yes] [--json] [--limit N] [--ra
 [--family ipv4|ipv6] [-p PROTO] [-s CIDR]... [-d CIDR]... [--sport P[-P]]... [--dport P[-P]]... \
 [--state STATE]... [--status BIT]... [--no-status BIT]... [--mark M[/MASK]] [--zone Z]";
 
-fn protocol(text: &str) -> Option<u8> {
-    (0..=255u8)
-        .find(|&p| conntrack::proto::name(p) == text && text != "unknown")
-        .or_else(|| text.parse().ok())
-}
-
-fn tcp_state(text: &str) -> Option<TcpState> {
-    (0..=9u8)
-        .map(TcpState::from_raw)
-        .find(|s| s.name().eq_ignore_ascii_case(text))
-}
-
 fn status_bit(text: &str) -> Option<Status> {
     Status::from_name(&text.to_ascii_uppercase())
 }
@@ -183,7 +171,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
             },
             "-p" | "--proto" => {
                 let v = value("-p")?;
-                f.protocol(protocol(&v).ok_or_else(|| bad("-p", &v))?)
+                f.protocol(conntrack::proto::from_name(&v).ok_or_else(|| bad("-p", &v))?)
             }
             "-s" | "--src" => f.src(value("-s")?.parse::<Cidr>().map_err(|e| e.to_string())?),
             "-d" | "--dst" => f.dst(value("-d")?.parse::<Cidr>().map_err(|e| e.to_string())?),
@@ -197,7 +185,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
             }
             "--state" => {
                 let v = value("--state")?;
-                f.tcp_state(tcp_state(&v).ok_or_else(|| bad("--state", &v))?)
+                f.tcp_state(TcpState::from_name(&v).ok_or_else(|| bad("--state", &v))?)
             }
             "--status" => {
                 let v = value("--status")?;

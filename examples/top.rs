@@ -35,12 +35,12 @@ use std::time::{Duration, Instant};
 
 use conntrack::events::{EventItem, EventKind, EventMask, EventOptions};
 use conntrack::sysctl::{Counter, KernelStatsDelta};
-use conntrack::{proto, Conntrack, GroupBy, GroupTally, GroupValue, Grouping, KernelStats, Netns};
+use conntrack::{Conntrack, GroupBy, GroupTally, GroupValue, Grouping, KernelStats, Netns};
 
 #[path = "support/cli.rs"]
 mod cli;
 
-use cli::{parse_netns, thousands};
+use cli::{parse_netns, protocol_name, thousands};
 
 const USAGE: &str = "usage: top [--netns NAME|PATH|PID] [--interval SECONDS] \
 [--group source|destination|port|protocol|state] [--rows N] [--no-events] [--once]";
@@ -256,7 +256,7 @@ fn key_text(key: &[GroupValue]) -> String {
         .enumerate()
         .map(|(i, v)| match v {
             // In the groupings offered, a number first is a protocol, second a port.
-            GroupValue::Number(p) if i == 0 => proto::name(*p as u8).to_owned(),
+            value @ GroupValue::Number(_) if i == 0 => protocol_name(value),
             GroupValue::TcpState(state) => state.name().to_owned(),
             GroupValue::None if key.len() == 2 => String::new(),
             GroupValue::None => "(not TCP)".to_owned(),

@@ -21,17 +21,7 @@ use conntrack::{Conntrack, Filter, GroupBy, Netns};
 const USAGE: &str = "usage: count_by --netns NAME [--key KEY]... [--top N] [--repeat N]";
 
 fn key(name: &str) -> Result<GroupBy, String> {
-    Ok(match name {
-        "src" => GroupBy::Source,
-        "dst" => GroupBy::Destination,
-        "src_port" => GroupBy::SourcePort,
-        "dst_port" => GroupBy::DestinationPort,
-        "proto" => GroupBy::Protocol,
-        "state" => GroupBy::TcpState,
-        "zone" => GroupBy::Zone,
-        "mark" => GroupBy::Mark,
-        other => return Err(format!("unknown key {other:?}")),
-    })
+    GroupBy::from_name(name).ok_or_else(|| format!("unknown key {name:?}"))
 }
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {

@@ -97,11 +97,9 @@ fn extract_family(value: &Bound<'_, PyAny>) -> PyResult<Family> {
 pub(crate) fn extract_tcp_state(value: &Bound<'_, PyAny>) -> PyResult<TcpState> {
     let py = value.py();
     if let Ok(text) = value.cast::<PyString>() {
-        let wanted = text.to_cow()?.trim().to_ascii_uppercase();
-        return (0..=u8::MAX)
-            .map(TcpState::from_raw)
-            .find(|state| !matches!(state, TcpState::Unknown(_)) && state.name() == wanted)
-            .ok_or_else(|| invalid(py, format!("unknown TCP state {wanted:?}")));
+        let wanted = text.to_cow()?;
+        return TcpState::from_name(&wanted)
+            .ok_or_else(|| invalid(py, format!("unknown TCP state {:?}", wanted.trim())));
     }
     // Enum members carry their number in `.value`.
     let number = match value.getattr("value") {
@@ -265,25 +263,14 @@ pub(crate) fn group_keys(keys: &Bound<'_, PyAny>) -> PyResult<Vec<GroupBy>> {
         let name = key
             .extract::<String>()
             .map_err(|_| PyTypeError::new_err("count_by keys are names such as 'src'"))?;
-        parsed.push(match name.as_str() {
-            "src" => GroupBy::Source,
-            "dst" => GroupBy::Destination,
-            "src_port" => GroupBy::SourcePort,
-            "dst_port" => GroupBy::DestinationPort,
-            "proto" => GroupBy::Protocol,
-            "state" => GroupBy::TcpState,
-            "zone" => GroupBy::Zone,
-            "mark" => GroupBy::Mark,
-            other => {
-                return Err(invalid(
-                    py,
-                    format!(
-                        "unknown count_by key {other:?} (src, dst, src_port, dst_port, proto, \
-                         state, zone, mark)"
-                    ),
-                ))
-            }
-        });
+        let key = GroupBy::from_name(&name).ok_or_else(|| {
+            let names: Vec<&str> = GroupBy::ALL.iter().map(|k| k.name()).collect();
+            invalid(
+                py,
+                format!("unknown count_by key {name:?} ({})", names.join(", ")),
+            )
+        })?;
+        parsed.push(key);
         Ok(())
     })?;
     if parsed.is_empty() {

@@ -25,28 +25,12 @@ use pyo3::types::{PyDict, PyFrozenSet, PyString};
 use crate::errors::invalid;
 use crate::pytypes;
 
-/// Protocol numbers and names (the names `conntrack -p` takes).
-const PROTOCOL_NAMES: [(&str, u8); 8] = [
-    ("tcp", proto::TCP),
-    ("udp", proto::UDP),
-    ("udplite", proto::UDPLITE),
-    ("icmp", proto::ICMP),
-    ("icmpv6", proto::ICMPV6),
-    ("sctp", proto::SCTP),
-    ("dccp", proto::DCCP),
-    ("gre", proto::GRE),
-];
-
 /// A protocol given as a number, a `Protocol` member or a name (`"tcp"`).
 pub(crate) fn extract_protocol(value: &Bound<'_, PyAny>) -> PyResult<u8> {
     let py = value.py();
     if let Ok(text) = value.cast::<PyString>() {
         let text = text.to_cow()?;
-        let name = text.trim().to_ascii_lowercase();
-        if let Some((_, number)) = PROTOCOL_NAMES.iter().find(|(n, _)| *n == name) {
-            return Ok(*number);
-        }
-        return name.parse::<u8>().map_err(|_| {
+        return proto::from_name(&text).ok_or_else(|| {
             invalid(
                 py,
                 format!(

@@ -19,20 +19,37 @@ pub mod proto {
         IPPROTO_SCTP as SCTP, IPPROTO_TCP as TCP, IPPROTO_UDP as UDP, IPPROTO_UDPLITE as UDPLITE,
     };
 
+    /// Every protocol conntrack tracks by name, with the name conntrack-tools
+    /// prints and `conntrack -p` takes.
+    pub const NAMED: [(&str, u8); 8] = [
+        ("tcp", TCP),
+        ("udp", UDP),
+        ("udplite", UDPLITE),
+        ("icmp", ICMP),
+        ("icmpv6", ICMPV6),
+        ("sctp", SCTP),
+        ("dccp", DCCP),
+        ("gre", GRE),
+    ];
+
     /// The name conntrack-tools prints for a layer-4 protocol number
     /// (`"unknown"` for protocols conntrack tracks generically).
     pub fn name(protocol: u8) -> &'static str {
-        match protocol {
-            TCP => "tcp",
-            UDP => "udp",
-            UDPLITE => "udplite",
-            ICMP => "icmp",
-            ICMPV6 => "icmpv6",
-            SCTP => "sctp",
-            DCCP => "dccp",
-            GRE => "gre",
-            _ => "unknown",
-        }
+        NAMED
+            .iter()
+            .find(|(_, number)| *number == protocol)
+            .map_or("unknown", |(name, _)| name)
+    }
+
+    /// The protocol number of a name of [`NAMED`] (any case) or of a decimal
+    /// number (`"tcp"` → 6, `"47"` → 47).
+    pub fn from_name(text: &str) -> Option<u8> {
+        let text = text.trim();
+        NAMED
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(text))
+            .map(|(_, number)| *number)
+            .or_else(|| text.parse().ok())
     }
 }
 
@@ -257,6 +274,15 @@ macro_rules! kernel_enum {
                     $($name::$variant => $text,)*
                     $name::Unknown(_) => "UNKNOWN",
                 }
+            }
+
+            /// The value of a name conntrack-tools prints (any case;
+            /// `"UNKNOWN"` is no name).
+            pub fn from_name(text: &str) -> Option<Self> {
+                let text = text.trim();
+                [$($name::$variant),*]
+                    .into_iter()
+                    .find(|value| value.name().eq_ignore_ascii_case(text))
             }
         }
 
@@ -733,6 +759,12 @@ mod tests {
             assert_eq!(SctpState::from_raw(v).raw(), v);
         }
         assert_eq!(TcpState::from_raw(3).name(), "ESTABLISHED");
+        assert_eq!(TcpState::from_name("time_wait"), Some(TcpState::TimeWait));
+        assert_eq!(TcpState::from_name("UNKNOWN"), None);
+        assert_eq!(proto::from_name("UDP"), Some(proto::UDP));
+        assert_eq!(proto::from_name("47"), Some(47));
+        assert_eq!(proto::from_name("unknown"), None);
+        assert_eq!(proto::name(proto::GRE), "gre");
         assert_eq!(TcpState::from_raw(42), TcpState::Unknown(42));
     }
 

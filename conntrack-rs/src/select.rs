@@ -96,6 +96,38 @@ impl std::fmt::Display for GroupValue {
 }
 
 impl GroupBy {
+    /// Every key, in declaration order.
+    pub const ALL: [GroupBy; 8] = [
+        GroupBy::Source,
+        GroupBy::Destination,
+        GroupBy::SourcePort,
+        GroupBy::DestinationPort,
+        GroupBy::Protocol,
+        GroupBy::TcpState,
+        GroupBy::Zone,
+        GroupBy::Mark,
+    ];
+
+    /// Short name: `src`, `dst`, `src_port`, `dst_port`, `proto`, `state`,
+    /// `zone`, `mark` (the Python binding's `count_by` keys).
+    pub fn name(self) -> &'static str {
+        match self {
+            GroupBy::Source => "src",
+            GroupBy::Destination => "dst",
+            GroupBy::SourcePort => "src_port",
+            GroupBy::DestinationPort => "dst_port",
+            GroupBy::Protocol => "proto",
+            GroupBy::TcpState => "state",
+            GroupBy::Zone => "zone",
+            GroupBy::Mark => "mark",
+        }
+    }
+
+    /// The key of a [`name`](GroupBy::name).
+    pub fn from_name(name: &str) -> Option<GroupBy> {
+        GroupBy::ALL.into_iter().find(|key| key.name() == name)
+    }
+
     fn value<S>(self, flow: &Flow<S>) -> GroupValue {
         let number = |n: Option<u16>| n.map_or(GroupValue::None, |n| GroupValue::Number(n.into()));
         match self {

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use conntrack::Netns;
+use conntrack::{proto, GroupValue, Netns};
 
 /// `--netns` values: an absolute path is a namespace file, a number a pid,
 /// anything else an `ip netns` name.
@@ -51,4 +51,12 @@ pub fn thousands(n: u64) -> String {
         out.push(c);
     }
     out
+}
+
+/// A protocol group value as its name (`tcp`), anything else as it displays.
+pub fn protocol_name(value: &GroupValue) -> String {
+    match value {
+        GroupValue::Number(p) => proto::name(*p as u8).to_owned(),
+        other => other.to_string(),
+    }
 }
