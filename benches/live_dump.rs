@@ -12,21 +12,28 @@
 //! * `raw_drain`: a `netlink-sys` socket that receives the dump and counts
 //!   messages without decoding them (like `examples/drain.rs`): the kernel's
 //!   cost, the physical limit;
-//! * `borrowed`: `Conntrack::dump` + `Dump::next_flow` (zero-copy views);
-//! * `owned`: `Conntrack::flows` (an owned `Flow` per entry);
+//! * `borrowed`: `Conntrack::dump` + `Dump::next_flow` (zero-copy views),
+//!   received on the calling thread (`Prefetch::Never`);
+//! * `owned`: `Conntrack::flows` (an owned `Flow` per entry), likewise;
+//! * `borrowed_prefetch`, `owned_prefetch`: the same with the datagrams
+//!   received on the library's prefetch thread (`Prefetch::Always`; what
+//!   the default `Prefetch::Auto` does from 4 096 flows), so that the
+//!   kernel's work inside `recvmsg` overlaps with decoding;
 //! * `count`: `Conntrack::count` (one `GET_STATS` round trip; its own group,
 //!   no throughput: it does not depend on the table size).
 //!
 //! Both sockets are opened and warmed up once (a `GET_STATS` round trip, so
 //! every dump batch is 32 KiB), as a long-lived handle is. Before criterion's
-//! measurements, each size also runs the three dump paths interleaved (so that
+//! measurements, each size also runs the dump paths interleaved (so that
 //! load from other processes hits them alike) and prints medians and the ratio
 //! to raw drain, the figure that matters (DESIGN.md: <= 1.10 at 250k).
 //!
 //! The namespace is deleted when the bench ends, also on panic. 250k flows
 //! stay below the default `nf_conntrack_max` (262144, a per-namespace limit
-//! on the global sysctl, which this bench never changes); 1M flows would need
-//! a larger one.
+//! on the global sysctl, which this bench never changes). Other sizes:
+//! `CONNTRACK_BENCH_SIZES=10000,100000,250000,1000000`; a size above the
+//! limit stops the bench with a message saying so (raise the limit yourself,
+//! on a machine where that is acceptable, and restore it afterwards).
 //!
 //! ```text
 //! sudo CARGO_TARGET_DIR=... cargo bench -p conntrack-rs --bench live_dump
@@ -35,7 +42,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use conntrack::Conntrack;
+use conntrack::{Conntrack, Prefetch};
 use criterion::{BenchmarkId, Criterion, Throughput};
 
 #[path = "support/live.rs"]
@@ -44,6 +51,17 @@ mod live;
 use live::{fill_mix, BenchNs, RawSocket};
 
 const SIZES: [u32; 3] = [10_000, 100_000, 250_000];
+
+/// `CONNTRACK_BENCH_SIZES` (comma-separated, increasing), else [`SIZES`].
+fn sizes() -> Vec<u32> {
+    match std::env::var("CONNTRACK_BENCH_SIZES") {
+        Ok(list) => list
+            .split(',')
+            .map(|n| n.trim().parse().expect("CONNTRACK_BENCH_SIZES: numbers"))
+            .collect(),
+        Err(_) => SIZES.to_vec(),
+    }
+}
 const ROUNDS: usize = 5;
 
 fn median(mut times: Vec<Duration>) -> Duration {
@@ -56,6 +74,26 @@ fn raw_drain(_: &mut Conntrack, raw: &mut RawSocket) -> u64 {
 }
 
 fn borrowed(ct: &mut Conntrack, _: &mut RawSocket) -> u64 {
+    ct.set_prefetch(Prefetch::Never);
+    borrowed_dump(ct)
+}
+
+fn borrowed_prefetch(ct: &mut Conntrack, _: &mut RawSocket) -> u64 {
+    ct.set_prefetch(Prefetch::Always);
+    borrowed_dump(ct)
+}
+
+fn owned(ct: &mut Conntrack, _: &mut RawSocket) -> u64 {
+    ct.set_prefetch(Prefetch::Never);
+    owned_dump(ct)
+}
+
+fn owned_prefetch(ct: &mut Conntrack, _: &mut RawSocket) -> u64 {
+    ct.set_prefetch(Prefetch::Always);
+    owned_dump(ct)
+}
+
+fn borrowed_dump(ct: &mut Conntrack) -> u64 {
     let mut n = 0;
     let mut dump = ct.dump().expect("dump");
     while let Some(flow) = dump.next_flow() {
@@ -65,7 +103,7 @@ fn borrowed(ct: &mut Conntrack, _: &mut RawSocket) -> u64 {
     n
 }
 
-fn owned(ct: &mut Conntrack, _: &mut RawSocket) -> u64 {
+fn owned_dump(ct: &mut Conntrack) -> u64 {
     let mut n = 0;
     for flow in ct.flows().expect("dump") {
         black_box(flow.expect("flow"));
@@ -77,10 +115,12 @@ fn owned(ct: &mut Conntrack, _: &mut RawSocket) -> u64 {
 type Path = fn(&mut Conntrack, &mut RawSocket) -> u64;
 
 /// The dump paths; the first is the baseline of the ratios.
-const PATHS: [(&str, Path); 3] = [
+const PATHS: [(&str, Path); 5] = [
     ("raw_drain", raw_drain),
     ("borrowed", borrowed),
     ("owned", owned),
+    ("borrowed_prefetch", borrowed_prefetch),
+    ("owned_prefetch", owned_prefetch),
 ];
 
 fn live_dump(c: &mut Criterion) {
@@ -89,7 +129,12 @@ fn live_dump(c: &mut Criterion) {
     let mut raw = RawSocket::open(&ns.file());
     raw.warm_up();
     let mut filled = 0;
-    for flows in SIZES {
+    let limit = ct.limit().expect("nf_conntrack_max");
+    for flows in sizes() {
+        assert!(
+            flows < limit,
+            "{flows} flows do not fit under nf_conntrack_max {limit} (a global sysctl this bench does not change)"
+        );
         let started = Instant::now();
         fill_mix(&mut ct, filled..flows);
         eprintln!(

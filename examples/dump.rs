@@ -2,7 +2,7 @@
 //! `dump`: print a conntrack table, like `conntrack -L -o extended`.
 //!
 //! ```text
-//! dump [--netns NAME] [--id | --json | --stats-only]
+//! dump [--netns NAME] [--id | --json | --stats-only] [--prefetch auto|always|never]
 //! ```
 //!
 //! * default: one line per flow in exactly the format of
@@ -15,6 +15,9 @@
 //!   reply destination port + status bits + timeout. Ports are the values of
 //!   [`conntrack::L4::Ports`] (GRE keys included) and 0 for tuples without ports
 //!   (ICMP, generic protocols); the timeout is 0 when absent.
+//! * `--prefetch`: how datagrams are received ([`conntrack::Prefetch`]):
+//!   `auto` (the default: a receiving thread on tables of 4 096 flows or
+//!   more), `always` or `never` (everything on one thread).
 //! * `--netns NAME` reads the table of the `ip netns` namespace `NAME` (a value
 //!   containing `/` is taken as a namespace file path, e.g. `/proc/PID/ns/net`);
 //!   without it, the caller's namespace.
@@ -63,10 +66,10 @@ use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;
 
 use conntrack::text::{self, TextOptions};
-use conntrack::{Conntrack, Error, FlowRef, Netns, ProtoInfo, Status, Tuple, L4};
+use conntrack::{Conntrack, Error, FlowRef, Netns, Prefetch, ProtoInfo, Status, Tuple, L4};
 
 const USAGE: &str = "\
-usage: dump [--netns NAME] [--id | --json | --stats-only]
+usage: dump [--netns NAME] [--id | --json | --stats-only] [--prefetch auto|always|never]
 
 Print the conntrack table of a network namespace.
 
@@ -75,6 +78,8 @@ Print the conntrack table of a network namespace.
   --id           append the flow id, like `conntrack -L -o extended,id`
   --json         one JSON object per flow (NDJSON) with every decoded field
   --stats-only   print only `flows=N digest=D`
+  --prefetch P   receive on a second thread: auto (default, large tables),
+                 always or never
   -h, --help     print this help
 ";
 
@@ -90,6 +95,7 @@ struct Args {
     netns: Netns,
     id: bool,
     mode: Mode,
+    prefetch: Prefetch,
 }
 
 /// `Ok(None)`: help was asked for.
@@ -97,6 +103,7 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Option<Args>, 
     let mut netns = Netns::Current;
     let mut id = false;
     let mut mode = Mode::Text;
+    let mut prefetch = Prefetch::Auto;
     let mut args = args.into_iter();
     let set_mode = |mode: &mut Mode, new: Mode, flag: &str| {
         if *mode != Mode::Text && *mode != new {
@@ -138,12 +145,36 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Option<Args>, 
                 };
             }
             "--id" if inline.is_none() => id = true,
+            "--prefetch" => {
+                let value = match inline {
+                    Some(value) => value,
+                    None => args
+                        .next()
+                        .and_then(|a| a.into_string().ok())
+                        .ok_or("--prefetch needs auto, always or never")?,
+                };
+                prefetch = match value.as_str() {
+                    "auto" => Prefetch::Auto,
+                    "always" => Prefetch::Always,
+                    "never" => Prefetch::Never,
+                    _ => {
+                        return Err(format!(
+                            "--prefetch {value:?}: expected auto, always or never"
+                        ))
+                    }
+                };
+            }
             "--json" if inline.is_none() => set_mode(&mut mode, Mode::Json, "--json")?,
             "--stats-only" if inline.is_none() => set_mode(&mut mode, Mode::Stats, "--stats-only")?,
             _ => return Err(format!("unknown argument {flag:?}")),
         }
     }
-    Ok(Some(Args { netns, id, mode }))
+    Ok(Some(Args {
+        netns,
+        id,
+        mode,
+        prefetch,
+    }))
 }
 
 /// Why a run stopped early.
@@ -193,6 +224,7 @@ impl Problems {
 
 fn run(args: &Args, out: &mut impl Write) -> Result<Problems, Failure> {
     let mut ct = Conntrack::open_in(&args.netns)?;
+    ct.set_prefetch(args.prefetch);
     let mut problems = Problems::default();
     if args.mode == Mode::Stats {
         let (mut flows, mut digest) = (0u64, 0u64);

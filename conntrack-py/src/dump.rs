@@ -284,6 +284,7 @@ impl DumpIter {
         kwargs.set_item("interrupted", s.interrupted)?;
         kwargs.set_item("filtered", s.filtered)?;
         kwargs.set_item("complete", s.complete)?;
+        kwargs.set_item("prefetched", s.prefetched)?;
         pytypes::DUMP_SUMMARY.build(py, &kwargs).map(Some)
     }
 }

@@ -30,6 +30,8 @@ def test_dump_summary_and_streaming(big: Namespace) -> None:
         assert (summary.flows, summary.matched, summary.decode_errors) == (TOTAL, TOTAL, 0)
         # One batch per datagram: many datagrams, each a few dozen KiB.
         assert summary.datagrams > 50 and summary.bytes / summary.datagrams > 8000
+        # A table this large is received on the library's prefetch thread.
+        assert summary.prefetched
         filtered = ct.dump(proto="tcp")
         tcp = list(filtered)
         assert filtered.summary is not None

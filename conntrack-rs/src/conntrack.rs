@@ -3,11 +3,11 @@
 
 use std::ops::ControlFlow;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::consts::*;
 use crate::decode::decode_flow;
-use crate::dump::{Dump, DumpSummary, Flows};
+use crate::dump::{Dump, DumpSummary, Flows, Prefetch, PREFETCH_MIN_FLOWS};
 use crate::error::{Error, Result};
 use crate::flow::{Flow, FlowRef, Tuple};
 use crate::netns::{Netns, NetnsFile};
@@ -81,6 +81,8 @@ pub struct Conntrack {
     pub(crate) features: Option<crate::pushdown::KernelFeatures>,
     /// Second socket for pipelined deletes during a dump (opened on first use).
     pub(crate) aux: Option<NlSocket>,
+    /// Whether dumps receive on a prefetch thread.
+    pub(crate) prefetch: Prefetch,
 }
 
 impl Conntrack {
@@ -102,6 +104,7 @@ impl Conntrack {
             stale: false,
             features: None,
             aux: None,
+            prefetch: Prefetch::default(),
         })
     }
 
@@ -336,6 +339,30 @@ impl Conntrack {
         Ok(())
     }
 
+    /// Chooses how dumps from this handle are received (see [`Prefetch`];
+    /// the default is [`Prefetch::Auto`]).
+    pub fn set_prefetch(&mut self, prefetch: Prefetch) {
+        self.prefetch = prefetch;
+    }
+
+    /// Gets a dump about to be requested ready: a fresh, warmed-up socket;
+    /// returns whether to receive it on a prefetch thread.
+    pub(crate) fn prepare_dump(&mut self) -> Result<bool> {
+        self.ready()?;
+        Ok(match self.prefetch {
+            Prefetch::Never => {
+                self.warm_up()?;
+                false
+            }
+            Prefetch::Always => {
+                self.warm_up()?;
+                true
+            }
+            // The count's round trip also warms the socket up.
+            Prefetch::Auto => self.count()? >= PREFETCH_MIN_FLOWS && parallel(),
+        })
+    }
+
     /// Starts a streaming dump of both address families.
     ///
     /// The [`Dump`] borrows this handle; read it with [`Dump::next_flow`]
@@ -347,12 +374,11 @@ impl Conntrack {
 
     /// Starts a streaming dump of one family (filtered by the kernel) or both.
     pub fn dump_family(&mut self, family: Family) -> Result<Dump<'_>> {
-        self.ready()?;
-        self.warm_up()?;
+        let prefetch = self.prepare_dump()?;
         let (seq, mark) = self.begin(IPCTNL_MSG_CT_GET, NLM_F_DUMP, family.raw(), NFNETLINK_V0)?;
         self.enc.end(mark);
         self.socket.send(self.enc.as_bytes())?;
-        Ok(Dump::new(self, seq))
+        Ok(Dump::new(self, seq, prefetch))
     }
 
     /// Dumps the table as an iterator of owned [`Flow`]s.
@@ -398,4 +424,11 @@ impl Conntrack {
         }
         Err(last)
     }
+}
+
+/// Whether this process may run on two CPUs or more (asked once: the answer
+/// reads cgroup files).
+fn parallel() -> bool {
+    static PARALLEL: OnceLock<bool> = OnceLock::new();
+    *PARALLEL.get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2))
 }

@@ -58,7 +58,7 @@ pub mod wire;
 pub use crate::conntrack::{Conntrack, Family};
 pub use crate::decode::{decode_flow, decode_flow_into};
 pub use crate::delete::{DeleteOptions, DeletePath, DeleteReport};
-pub use crate::dump::{Dump, DumpSummary, Flows};
+pub use crate::dump::{Dump, DumpSummary, Flows, Prefetch, PREFETCH_DEPTH, PREFETCH_MIN_FLOWS};
 pub use crate::error::{DecodeError, DecodeErrorKind, Error, Result};
 pub use crate::events::{Event, EventItem, EventKind, EventMask, EventOptions, Events};
 #[doc(hidden)]

@@ -199,13 +199,12 @@ impl Conntrack {
 
     /// Starts a dump carrying a kernel-side filter.
     pub(crate) fn dump_pushdown(&mut self, plan: &Pushdown) -> Result<Dump<'_>> {
-        self.ready()?;
-        self.warm_up()?;
+        let prefetch = self.prepare_dump()?;
         let (seq, mark) = self.begin(IPCTNL_MSG_CT_GET, NLM_F_DUMP, plan.family, NFNETLINK_V0)?;
         plan.encode(&mut self.enc);
         self.enc.end(mark);
         self.socket.send(self.enc.as_bytes())?;
-        Ok(Dump::new(self, seq))
+        Ok(Dump::new(self, seq, prefetch))
     }
 
     /// Sends a flush (`IPCTNL_MSG_CT_DELETE` without a tuple) with a kernel-side filter.

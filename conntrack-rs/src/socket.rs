@@ -10,7 +10,7 @@
 //! rather than an error. Request/reply and dump paths do not use those.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::time::Instant;
 
 use netlink_sys::{Socket, SocketAddr};
@@ -272,38 +272,101 @@ impl NlSocket {
     /// Waits until the socket is readable (or has an error to report), or
     /// until `deadline`; `None` waits for ever. Returns whether it is ready.
     pub(crate) fn wait_readable(&self, deadline: Option<Instant>) -> Result<bool> {
+        wait_readable(self.as_fd(), deadline)
+    }
+
+    /// A second descriptor (`dup`) of this socket, for a thread that receives
+    /// a dump's datagrams while the handle's owner decodes them.
+    pub(crate) fn duplicate_reader(&self) -> Result<SharedReader> {
+        let fd = self
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|e| Error::io("duplicate netlink socket", e))?;
+        Ok(SharedReader { fd })
+    }
+}
+
+/// A duplicate descriptor of a handle's socket, read by a dump's prefetch
+/// thread. It shares the socket (and its receive queue) with the handle: only
+/// one side may read at a time, which the dump guarantees by holding the
+/// handle for as long as the thread runs.
+#[derive(Debug)]
+pub(crate) struct SharedReader {
+    fd: OwnedFd,
+}
+
+impl SharedReader {
+    /// Receives one datagram without blocking (`MSG_DONTWAIT`), with
+    /// truncation detection; `None` when nothing is queued yet.
+    pub(crate) fn recv_nonblocking(&self, buf: &mut [u8]) -> Result<Option<usize>> {
+        let capacity = buf.len();
         loop {
-            let timeout_ms: libc::c_int = match deadline {
-                None => -1,
-                Some(deadline) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    // Round up so that a sub-millisecond remainder still waits.
-                    let ms = left.as_millis() + u128::from(left.subsec_nanos() % 1_000_000 != 0);
-                    libc::c_int::try_from(ms).unwrap_or(libc::c_int::MAX)
-                }
-            };
-            let mut pollfd = libc::pollfd {
-                fd: self.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            // SAFETY: `pollfd` is one valid, writable struct for the duration of
-            // the call, matching `nfds = 1`; the fd is owned by `self.socket`.
+            // SAFETY: `buf` is a live, writable slice of `capacity` bytes for
+            // the whole call, and the fd is owned by `self` (open until drop).
             #[allow(unsafe_code)]
-            let rc = unsafe { libc::poll(&mut pollfd, 1, timeout_ms) };
-            if rc > 0 {
-                return Ok(true);
-            }
-            if rc == 0 {
-                if deadline.is_some_and(|d| Instant::now() >= d) {
-                    return Ok(false);
+            let rc = unsafe {
+                libc::recv(
+                    self.fd.as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    capacity,
+                    libc::MSG_TRUNC | libc::MSG_DONTWAIT,
+                )
+            };
+            if let Ok(size) = usize::try_from(rc) {
+                if size > capacity {
+                    return Err(Error::Truncated { size, capacity });
                 }
-                continue;
+                return Ok(Some(size));
             }
             let e = io::Error::last_os_error();
-            if e.raw_os_error() != Some(libc::EINTR) {
-                return Err(Error::io("poll netlink socket", e));
+            match e.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(code) if code == libc::EAGAIN || code == libc::EWOULDBLOCK => return Ok(None),
+                _ => return Err(Error::io("receive netlink reply", e)),
             }
+        }
+    }
+
+    /// Waits until the socket is readable or `deadline` passes.
+    pub(crate) fn wait_readable(&self, deadline: Option<Instant>) -> Result<bool> {
+        wait_readable(self.fd.as_fd(), deadline)
+    }
+}
+
+/// Waits until `fd` is readable (or has an error to report), or until
+/// `deadline`; `None` waits for ever. Returns whether it is ready.
+fn wait_readable(fd: BorrowedFd<'_>, deadline: Option<Instant>) -> Result<bool> {
+    loop {
+        let timeout_ms: libc::c_int = match deadline {
+            None => -1,
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                // Round up so that a sub-millisecond remainder still waits.
+                let ms = left.as_millis() + u128::from(left.subsec_nanos() % 1_000_000 != 0);
+                libc::c_int::try_from(ms).unwrap_or(libc::c_int::MAX)
+            }
+        };
+        let mut pollfd = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: `pollfd` is one valid, writable struct for the duration of
+        // the call, matching `nfds = 1`; the fd is borrowed, so open meanwhile.
+        #[allow(unsafe_code)]
+        let rc = unsafe { libc::poll(&mut pollfd, 1, timeout_ms) };
+        if rc > 0 {
+            return Ok(true);
+        }
+        if rc == 0 {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(false);
+            }
+            continue;
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            return Err(Error::io("poll netlink socket", e));
         }
     }
 }

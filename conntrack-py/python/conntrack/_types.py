@@ -334,6 +334,8 @@ class DumpSummary(_Record):
     filtered: bool
     #: Whether the dump reached its end.
     complete: bool
+    #: Whether a prefetch thread received the datagrams (large tables).
+    prefetched: bool
 
 
 @dataclasses.dataclass(frozen=True)
