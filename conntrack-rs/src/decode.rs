@@ -1,12 +1,20 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! Decoding one ctnetlink flow message into a [`FlowRef`].
 //!
-//! Contract: [`decode_flow`] reads every attribute of the message once, in one
-//! pass, without allocating. Unknown attributes (at any level) are skipped;
-//! a known attribute with a payload of the wrong size, a framing error, a
-//! tuple without addresses or protocol, or mixed address families give a
-//! [`DecodeError`] naming the attribute and its offset. It never panics, whatever
-//! the bytes (the fuzz targets call it through [`crate::fuzzing`]).
+//! Contract: [`decode_flow`] decodes a message without allocating. Unknown
+//! attributes (at any level) are skipped; a known attribute with a payload of
+//! the wrong size, a framing error, a tuple without addresses or protocol, or
+//! mixed address families give a [`DecodeError`] naming the attribute and its
+//! offset. It never panics, whatever the bytes (the fuzz targets call it
+//! through [`crate::fuzzing`]).
+//!
+//! Two decoders implement it. A fast one reads the messages the kernel sends
+//! in one pass, with the attribute layouts of a dump entry recognised by their
+//! exact headers and read at fixed offsets; it builds no error and gives up on
+//! anything else. The general one walks every attribute with [`Attrs`] and
+//! the typed readers of [`Attr`]; it decodes again whatever the fast one gave
+//! up on, and so gives every error. They must agree wherever the fast one
+//! succeeds ([`fast_paths_agree`], asserted by the fuzz targets).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -21,10 +29,23 @@ const ATTRS_OFFSET: usize = NLMSG_HDRLEN + NFGENMSG_LEN;
 
 /// Decodes the payload of a flow message (everything after the `nlmsghdr`,
 /// starting with the `nfgenmsg`): a dump entry, a GET reply or an event.
-#[inline]
+// A `FlowRef` is 416 bytes: inlined, the flow is decoded in the caller's
+// frame rather than copied out of a call (`decode_flow_into` copies nothing).
+#[inline(always)]
 pub fn decode_flow(payload: &[u8]) -> Result<FlowRef<'_>, DecodeError> {
     let mut flow = FlowRef::default();
-    decode_fields(payload, &mut flow)?;
+    if decode_fields_fast(payload, &mut flow).is_none() {
+        decode_fields_again(payload, &mut flow)?;
+    }
+    // A no-op that saves a copy of the flow: `Result` keeps its `Err` in a
+    // spare value of the `labels` tag, which the decoders (out of line) might
+    // have written as far as the optimiser knows; re-reading the tag here
+    // shows the result is `Ok`. Without it, `decode_flow(..).expect(..)` in
+    // the decode bench copies the flow twice instead of once (callgrind).
+    #[allow(clippy::bind_instead_of_map)] // the no-op is the point
+    {
+        flow.labels = flow.labels.and_then(Some);
+    }
     Ok(flow)
 }
 
@@ -33,79 +54,189 @@ pub fn decode_flow(payload: &[u8]) -> Result<FlowRef<'_>, DecodeError> {
 #[inline]
 pub fn decode_flow_into<'a>(payload: &'a [u8], flow: &mut FlowRef<'a>) -> Result<(), DecodeError> {
     *flow = FlowRef::default();
-    decode_fields(payload, flow)
+    if decode_fields_fast(payload, flow).is_none() {
+        decode_fields_again(payload, flow)?;
+    }
+    Ok(())
 }
 
-/// Decodes into a flow whose fields are all at their defaults.
+/// The whole message again, from a default flow, through the general
+/// decoder: the result (and the error, for a malformed message) that
+/// [`decode_fields_fast`] gave up on.
+#[cold]
+#[inline(never)]
+fn decode_fields_again<'a>(payload: &'a [u8], flow: &mut FlowRef<'a>) -> Result<(), DecodeError> {
+    *flow = FlowRef::default();
+    decode_fields_general(payload, flow)
+}
+
+/// Decodes into a flow whose fields are all at their defaults, or gives up
+/// (`None`) on anything it does not expect: any error, and layouts it does not
+/// know. The caller then decodes the message again with the general decoder,
+/// which reports the error with its attribute and offset; so this path never
+/// builds an error, an offset or an [`Attr`] for the attributes of every dump
+/// entry. When it succeeds, the flow is the one the general decoder gives
+/// ([`fast_paths_agree`] checks it on fuzz input).
 ///
-/// The top-level attributes are walked by a plain loop over the bytes rather
-/// than the general [`Attrs`] iterator (the per-attribute `Result` costs about
-/// a tenth of a flow's decoding); the framing rule is the same, and a framing
-/// error is reported by the general walker itself ([`framing_error`]), so the
-/// result is identical ([`fast_paths_agree`] checks it on fuzz input).
-#[inline(always)]
-fn decode_fields<'a>(payload: &'a [u8], flow: &mut FlowRef<'a>) -> Result<(), DecodeError> {
-    let Some(attrs) = payload.get(NFGENMSG_LEN..) else {
-        return Err(framing_error(payload));
-    };
-    let mut seen = Seen::default();
-    let mut rest = attrs;
+/// The framing rule is the general walker's ([`Attrs`]): fewer bytes than a
+/// header at the end is padding; the last attribute may omit its padding.
+#[inline(never)]
+fn decode_fields_fast<'a>(payload: &'a [u8], flow: &mut FlowRef<'a>) -> Option<()> {
+    let mut rest = payload.get(NFGENMSG_LEN..)?;
+    let (mut orig, mut reply) = (false, false);
     // Fewer bytes than a header at the end is alignment padding (`nla_ok()`).
     while rest.len() >= NLA_HDRLEN {
-        let len = usize::from(u16::from_ne_bytes([rest[0], rest[1]]));
-        let raw_type = u16::from_ne_bytes([rest[2], rest[3]]);
-        if len < NLA_HDRLEN || len > rest.len() {
-            return Err(framing_error(payload));
+        let (raw_type, value, mut next) = split_attr(rest)?;
+        match raw_type & NLA_TYPE_MASK {
+            CTA_TUPLE_ORIG => {
+                decode_tuple_any(value, &mut flow.orig)?;
+                orig = true;
+                // The reply tuple follows in every message the kernel sends.
+                if let Some((raw_type, value, after)) = split_attr(next) {
+                    if raw_type & NLA_TYPE_MASK == CTA_TUPLE_REPLY {
+                        decode_tuple_any(value, &mut flow.reply)?;
+                        reply = true;
+                        next = after;
+                    }
+                }
+            }
+            CTA_TUPLE_REPLY => {
+                decode_tuple_any(value, &mut flow.reply)?;
+                reply = true;
+            }
+            CTA_STATUS => {
+                flow.status = Status::from_bits_retain(be32(value)?);
+                next = decode_info_run(next, flow);
+            }
+            CTA_TIMEOUT => flow.timeout = Some(be32(value)?),
+            CTA_MARK => flow.mark = Some(be32(value)?),
+            CTA_USE => flow.use_count = Some(be32(value)?),
+            CTA_ID => flow.id = Some(FlowId(value.try_into().ok()?)),
+            CTA_ZONE => flow.zone = Some(u16::from_be_bytes(value.try_into().ok()?)),
+            CTA_PROTOINFO => {
+                flow.protoinfo = match decode_tcp_protoinfo_fast(value) {
+                    Some(tcp) => Some(tcp),
+                    None => decode_protoinfo_general(&unplaced(raw_type, value)).ok()?,
+                }
+            }
+            CTA_SYNPROXY => {
+                flow.synproxy = Some(match decode_synproxy_fast(value) {
+                    Some(synproxy) => synproxy,
+                    None => decode_synproxy_general(&unplaced(raw_type, value)).ok()?,
+                })
+            }
+            _ => decode_other_attr(&unplaced(raw_type, value), flow)?,
         }
-        let kind = raw_type & NLA_TYPE_MASK;
-        // The scalars every dump entry carries, read directly when their size
-        // is right; anything else (or a wrong size, to report it) goes
-        // through the per-attribute decoder.
-        match (kind, len) {
-            (CTA_STATUS, 8) => flow.status = Status::from_bits_retain(be32_at(rest, 4)),
-            (CTA_TIMEOUT, 8) => flow.timeout = Some(be32_at(rest, 4)),
-            (CTA_MARK, 8) => flow.mark = Some(be32_at(rest, 4)),
-            (CTA_USE, 8) => flow.use_count = Some(be32_at(rest, 4)),
-            (CTA_ID, 8) => flow.id = Some(FlowId([rest[4], rest[5], rest[6], rest[7]])),
-            (CTA_ZONE, 6) => flow.zone = Some(u16::from_be_bytes([rest[4], rest[5]])),
-            _ => {
-                let attr = Attr {
-                    kind,
-                    nested: raw_type & NLA_F_NESTED != 0,
-                    payload: &rest[NLA_HDRLEN..len],
-                    offset: ATTRS_OFFSET + (attrs.len() - rest.len()),
-                };
-                decode_attr(&attr, flow, &mut seen)?;
+        rest = next;
+    }
+    (orig && reply).then_some(())
+}
+
+/// The attributes a dump entry has after `CTA_STATUS` (6.18's
+/// `ctnetlink_dump_info`): `CTA_MARK`, `CTA_ID`, `CTA_USE`, `CTA_TIMEOUT`, 8
+/// bytes each, then `CTA_PROTOINFO` for TCP and `CTA_SYNPROXY`, read at fixed
+/// offsets after one header compare each instead of one trip around the
+/// attribute loop each. Returns what it did not read: everything, if the four
+/// scalars are not there in this order (older kernels, events); the loop then
+/// reads the rest one attribute at a time, with the same result.
+#[inline(always)]
+fn decode_info_run<'a>(attrs: &'a [u8], flow: &mut FlowRef<'_>) -> &'a [u8] {
+    let Some((run, mut rest)) = attrs.split_first_chunk::<32>() else {
+        return attrs;
+    };
+    if nla(run, 0) != nla_is(8, CTA_MARK)
+        || nla(run, 8) != nla_is(8, CTA_ID)
+        || nla(run, 16) != nla_is(8, CTA_USE)
+        || nla(run, 24) != nla_is(8, CTA_TIMEOUT)
+    {
+        return attrs;
+    }
+    flow.mark = Some(be32_at(run, 4));
+    flow.id = Some(FlowId([run[12], run[13], run[14], run[15]]));
+    flow.use_count = Some(be32_at(run, 20));
+    flow.timeout = Some(be32_at(run, 28));
+    if let Some((protoinfo, after)) = rest.split_first_chunk::<48>() {
+        if nla(protoinfo, 0) == nla_is(48, CTA_PROTOINFO) {
+            if let Some(tcp) = decode_tcp_protoinfo_fast(&protoinfo[NLA_HDRLEN..]) {
+                flow.protoinfo = Some(tcp);
+                rest = after;
             }
         }
-        // Past the padding; the last attribute may omit it.
-        rest = rest.get((len + 3) & !3..).unwrap_or_default();
     }
-    seen.check()
+    if let Some((synproxy, after)) = rest.split_first_chunk::<28>() {
+        if nla(synproxy, 0) == nla_is(28, CTA_SYNPROXY) {
+            if let Some(synproxy) = decode_synproxy_fast(&synproxy[NLA_HDRLEN..]) {
+                flow.synproxy = Some(synproxy);
+                rest = after;
+            }
+        }
+    }
+    rest
+}
+
+/// The first attribute of `rest`: its type (flag bits included), its payload
+/// and what follows it (past the padding, which the last attribute may omit);
+/// `None` for a length that is below the header or beyond `rest`.
+#[inline(always)]
+fn split_attr(rest: &[u8]) -> Option<(u16, &[u8], &[u8])> {
+    let header: &[u8; NLA_HDRLEN] = rest.first_chunk()?;
+    let len = usize::from(u16::from_ne_bytes([header[0], header[1]]));
+    let raw_type = u16::from_ne_bytes([header[2], header[3]]);
+    let value = rest.get(NLA_HDRLEN..len)?;
+    Some((
+        raw_type,
+        value,
+        rest.get((len + 3) & !3..).unwrap_or_default(),
+    ))
+}
+
+/// An attribute for the general per-attribute decoders, on the fast path:
+/// its offset only serves error reports, which the fast path never keeps.
+#[inline(always)]
+fn unplaced(raw_type: u16, payload: &[u8]) -> Attr<'_> {
+    Attr {
+        kind: raw_type & NLA_TYPE_MASK,
+        nested: raw_type & NLA_F_NESTED != 0,
+        payload,
+        offset: 0,
+    }
+}
+
+/// The attributes a plain dump entry does not carry (counters, timestamps,
+/// labels, helper, ...), on the fast path.
+#[inline(never)]
+fn decode_other_attr<'a>(attr: &Attr<'a>, flow: &mut FlowRef<'a>) -> Option<()> {
+    // The mandatory tuples have their own arms: this never sees them.
+    let mut seen = Seen::default();
+    decode_attr(attr, flow, &mut seen).ok()
+}
+
+/// A tuple: the kernel's layout at fixed offsets, any other through the
+/// general decoder. Out of line: inlined twice, it would crowd the attribute
+/// loop's registers.
+#[inline(never)]
+fn decode_tuple_any(value: &[u8], out: &mut Tuple) -> Option<()> {
+    if decode_tuple_fast(value, out).is_some() {
+        return Some(());
+    }
+    *out = decode_tuple_general(&unplaced(0, value), "tuple").ok()?;
+    Some(())
+}
+
+/// A big-endian `u32` payload, or `None` for another size.
+#[inline(always)]
+fn be32(value: &[u8]) -> Option<u32> {
+    Some(u32::from_be_bytes(value.try_into().ok()?))
 }
 
 /// The same decoding driven by the general [`Attrs`] walker: the reference
-/// [`decode_fields`] must agree with.
+/// [`decode_fields_fast`] must agree with, and the source of every error.
 fn decode_fields_general<'a>(payload: &'a [u8], flow: &mut FlowRef<'a>) -> Result<(), DecodeError> {
     let mut seen = Seen::default();
     for attr in netfilter_attrs(payload, "ctattr_type")? {
         decode_attr(&attr?, flow, &mut seen)?;
     }
     seen.check()
-}
-
-/// The framing error the general walker reports for `payload` (cold: only
-/// malformed messages get here).
-#[cold]
-#[inline(never)]
-fn framing_error(payload: &[u8]) -> DecodeError {
-    let first_error =
-        netfilter_attrs(payload, "ctattr_type").map(|attrs| attrs.filter_map(Result::err).next());
-    match first_error {
-        Err(e) | Ok(Some(e)) => e,
-        // Unreachable: both walkers apply the same rule. Still an error, not a panic.
-        Ok(None) => DecodeError::new("ctattr_type", DecodeErrorKind::Invalid, NLMSG_HDRLEN),
-    }
 }
 
 /// Which mandatory attributes a message had.
@@ -213,65 +344,122 @@ const fn nla_is(len: u16, kind: u16) -> u32 {
     u32::from_ne_bytes([l[0], l[1], k[0], k[1]])
 }
 
+/// Two consecutive attribute headers at `at` as one native-endian word, flag
+/// bits masked off: compared with [`nla_pair_is`].
+#[inline(always)]
+fn nla_pair(b: &[u8], at: usize) -> u64 {
+    let mut words = [0u8; 8];
+    words.copy_from_slice(&b[at..at + 2 * NLA_HDRLEN]);
+    u64::from_ne_bytes(words) & NLA_PAIR_MASK
+}
+
+/// Keeps both lengths and both types without their flag bits.
+const NLA_PAIR_MASK: u64 = nla_pair_is((u16::MAX, NLA_TYPE_MASK), (u16::MAX, NLA_TYPE_MASK));
+
+/// The word [`nla_pair`] gives for two consecutive headers `(nla_len, type)`.
+const fn nla_pair_is(first: (u16, u16), second: (u16, u16)) -> u64 {
+    let (a, b) = (nla_is(first.0, first.1), nla_is(second.0, second.1));
+    let (a, b) = (a.to_ne_bytes(), b.to_ne_bytes());
+    u64::from_ne_bytes([a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3]])
+}
+
+/// The big-endian `u16` at `at` of a fixed-size array.
+#[inline(always)]
+fn be16_at(b: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([b[at], b[at + 1]])
+}
+
+/// `CTA_TUPLE_IP` with IPv4 source and destination: 20 bytes.
+const TUPLE_IP_V4: u64 = nla_pair_is((20, CTA_TUPLE_IP), (8, CTA_IP_V4_SRC));
+/// `CTA_TUPLE_IP` with IPv6 source and destination: 44 bytes.
+const TUPLE_IP_V6: u64 = nla_pair_is((44, CTA_TUPLE_IP), (20, CTA_IP_V6_SRC));
+/// `CTA_TUPLE_PROTO` with the protocol number and ports: 28 bytes.
+const TUPLE_PROTO_PORTS: u64 = nla_pair_is((28, CTA_TUPLE_PROTO), (5, CTA_PROTO_NUM));
+/// `CTA_TUPLE_PROTO` with the protocol number only: 12 bytes.
+const TUPLE_PROTO_NUM: u64 = nla_pair_is((12, CTA_TUPLE_PROTO), (5, CTA_PROTO_NUM));
+/// `CTA_TUPLE_PROTO` with the protocol number and an ICMP identity: 36 bytes.
+const TUPLE_PROTO_ICMP: u64 = nla_pair_is((36, CTA_TUPLE_PROTO), (5, CTA_PROTO_NUM));
+
 /// The tuple layouts the kernel emits (`ctnetlink_dump_tuples`): `CTA_TUPLE_IP`
 /// with source then destination, then `CTA_TUPLE_PROTO` with the protocol
 /// number then ports, or ICMP id, type and code, or nothing else. Recognised by
-/// exact lengths and types and read at fixed offsets of fixed-size arrays (one
-/// bounds check per nest); any other layout (a tuple zone, other orders,
-/// future attributes) returns `None` and takes the general path, which gives
-/// the same result.
-#[inline]
+/// the tuple's length and exact header words, read at fixed offsets of
+/// fixed-size arrays (one bounds check per tuple); any other layout (a tuple
+/// zone, other orders, future attributes) returns `None` and takes the general
+/// path, which gives the same result.
+#[inline(always)]
 fn decode_tuple_fast(p: &[u8], out: &mut Tuple) -> Option<()> {
-    let (src, dst, rest) = match nla(p.get(..NLA_HDRLEN)?, 0) {
-        x if x == nla_is(20, CTA_TUPLE_IP) => {
-            let ip: &[u8; 20] = p.get(..20)?.try_into().ok()?;
-            if nla(ip, 4) != nla_is(8, CTA_IP_V4_SRC) || nla(ip, 12) != nla_is(8, CTA_IP_V4_DST) {
-                return None;
-            }
-            let src = Ipv4Addr::new(ip[8], ip[9], ip[10], ip[11]);
-            let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
-            (IpAddr::V4(src), IpAddr::V4(dst), &p[20..])
-        }
-        x if x == nla_is(44, CTA_TUPLE_IP) => {
-            let ip: &[u8; 44] = p.get(..44)?.try_into().ok()?;
-            if nla(ip, 4) != nla_is(20, CTA_IP_V6_SRC) || nla(ip, 24) != nla_is(20, CTA_IP_V6_DST) {
-                return None;
-            }
-            let mut src = [0u8; 16];
-            let mut dst = [0u8; 16];
-            src.copy_from_slice(&ip[8..24]);
-            dst.copy_from_slice(&ip[28..44]);
-            (IpAddr::V6(src.into()), IpAddr::V6(dst.into()), &p[44..])
-        }
+    // The IP nest is 20 (IPv4) or 44 (IPv6) bytes, the protocol nest 12, 28
+    // or 36: every length but 56 names one layout.
+    let v6 = match p.len() {
+        32 | 48 => false,
+        72 | 80 => true,
+        56 => nla_pair(p, 0) == TUPLE_IP_V6,
         _ => return None,
     };
-    // CTA_TUPLE_PROTO is the rest of the tuple, exactly.
-    let (protocol, l4) = match rest.len() {
-        12 => {
-            let l4: &[u8; 12] = rest.try_into().ok()?;
-            if nla(l4, 0) != nla_is(12, CTA_TUPLE_PROTO) || nla(l4, 4) != nla_is(5, CTA_PROTO_NUM) {
-                return None;
-            }
-            (l4[8], L4::None)
+    // Each family writes its own tuple: merged, the IPv4 path would copy
+    // the 16 bytes of an IPv6 address.
+    if v6 {
+        let ip: &[u8; 44] = p[..44].try_into().ok()?;
+        if nla_pair(ip, 0) != TUPLE_IP_V6 || nla(ip, 24) != nla_is(20, CTA_IP_V6_DST) {
+            return None;
         }
+        let (protocol, l4) = decode_tuple_proto_fast(&p[44..])?;
+        let src: [u8; 16] = ip[8..24].try_into().ok()?;
+        let dst: [u8; 16] = ip[28..44].try_into().ok()?;
+        *out = Tuple {
+            src: IpAddr::V6(src.into()),
+            dst: IpAddr::V6(dst.into()),
+            protocol,
+            l4,
+            zone: None,
+        };
+    } else {
+        let ip: &[u8; 20] = p[..20].try_into().ok()?;
+        if nla_pair(ip, 0) != TUPLE_IP_V4 || nla(ip, 12) != nla_is(8, CTA_IP_V4_DST) {
+            return None;
+        }
+        let (protocol, l4) = decode_tuple_proto_fast(&p[20..])?;
+        *out = Tuple {
+            src: IpAddr::V4(Ipv4Addr::new(ip[8], ip[9], ip[10], ip[11])),
+            dst: IpAddr::V4(Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19])),
+            protocol,
+            l4,
+            zone: None,
+        };
+    }
+    Some(())
+}
+
+/// `CTA_TUPLE_PROTO`, which is the rest of the tuple exactly, in one of the
+/// kernel's three layouts.
+#[inline(always)]
+fn decode_tuple_proto_fast(l4: &[u8]) -> Option<(u8, L4)> {
+    match l4.len() {
         28 => {
-            let l4: &[u8; 28] = rest.try_into().ok()?;
-            if nla(l4, 0) != nla_is(28, CTA_TUPLE_PROTO)
-                || nla(l4, 4) != nla_is(5, CTA_PROTO_NUM)
+            let l4: &[u8; 28] = l4.try_into().ok()?;
+            if nla_pair(l4, 0) != TUPLE_PROTO_PORTS
                 || nla(l4, 12) != nla_is(6, CTA_PROTO_SRC_PORT)
                 || nla(l4, 20) != nla_is(6, CTA_PROTO_DST_PORT)
             {
                 return None;
             }
             let ports = L4::Ports {
-                src: u16::from_be_bytes([l4[16], l4[17]]),
-                dst: u16::from_be_bytes([l4[24], l4[25]]),
+                src: be16_at(l4, 16),
+                dst: be16_at(l4, 24),
             };
-            (l4[8], ports)
+            Some((l4[8], ports))
+        }
+        12 => {
+            let l4: &[u8; 12] = l4.try_into().ok()?;
+            if nla_pair(l4, 0) != TUPLE_PROTO_NUM {
+                return None;
+            }
+            Some((l4[8], L4::None))
         }
         36 => {
-            let l4: &[u8; 36] = rest.try_into().ok()?;
-            if nla(l4, 0) != nla_is(36, CTA_TUPLE_PROTO) || nla(l4, 4) != nla_is(5, CTA_PROTO_NUM) {
+            let l4: &[u8; 36] = l4.try_into().ok()?;
+            if nla_pair(l4, 0) != TUPLE_PROTO_ICMP {
                 return None;
             }
             let (id, kind, code) = (nla(l4, 12), nla(l4, 20), nla(l4, 28));
@@ -285,20 +473,14 @@ fn decode_tuple_fast(p: &[u8], out: &mut Tuple) -> Option<()> {
                 return None;
             }
             let icmp = L4::Icmp {
-                id: u16::from_be_bytes([l4[16], l4[17]]),
+                id: be16_at(l4, 16),
                 icmp_type: l4[24],
                 code: l4[32],
             };
-            (l4[8], icmp)
+            Some((l4[8], icmp))
         }
-        _ => return None,
-    };
-    out.src = src;
-    out.dst = dst;
-    out.protocol = protocol;
-    out.l4 = l4;
-    out.zone = None;
-    Some(())
+        _ => None,
+    }
 }
 
 #[inline(always)]
@@ -407,7 +589,7 @@ fn decode_tuple_general(tuple: &Attr<'_>, what: &'static str) -> Result<Tuple, D
 /// `CTA_PROTOINFO` as `tcp_to_nlattr` writes it (the `CTA_PROTOINFO_TCP` nest
 /// with state, both window scales and both flag pairs, in that order), read at
 /// fixed offsets.
-#[inline]
+#[inline(always)]
 fn decode_tcp_protoinfo_fast(p: &[u8]) -> Option<ProtoInfo> {
     let p: &[u8; 44] = p.try_into().ok()?;
     if nla(p, 0) != nla_is(44, CTA_PROTOINFO_TCP)
@@ -643,7 +825,16 @@ fn decode_synproxy_general(attr: &Attr<'_>) -> Result<Synproxy, DecodeError> {
 pub fn fast_paths_agree(payload: &[u8]) -> bool {
     let mut general = FlowRef::default();
     let general = decode_fields_general(payload, &mut general).map(|()| general);
+    // The fast path on its own: it may give up, but never decode otherwise.
+    let mut fast = FlowRef::default();
+    if decode_fields_fast(payload, &mut fast).is_some() && Ok(fast) != general {
+        return false;
+    }
     if decode_flow(payload) != general {
+        return false;
+    }
+    let mut into = used_flow();
+    if decode_flow_into(payload, &mut into).map(|()| into) != general {
         return false;
     }
     let Some(attrs) = payload.get(NFGENMSG_LEN..) else {
@@ -672,4 +863,246 @@ pub fn fast_paths_agree(payload: &[u8]) -> bool {
         }
     }
     true
+}
+
+/// A flow with every field set, to check that decoding into it overwrites them all.
+fn used_flow() -> FlowRef<'static> {
+    let tuple = Tuple::icmp(
+        Ipv6Addr::LOCALHOST.into(),
+        Ipv6Addr::LOCALHOST.into(),
+        1,
+        2,
+        3,
+    );
+    FlowRef {
+        orig: tuple,
+        reply: tuple,
+        status: Status::all(),
+        timeout: Some(1),
+        mark: Some(2),
+        use_count: Some(3),
+        id: Some(FlowId([4; 4])),
+        zone: Some(5),
+        protoinfo: Some(ProtoInfo::Sctp(SctpInfo::default())),
+        counters_orig: Some(Counters::default()),
+        counters_reply: Some(Counters::default()),
+        timestamp: Some(Timestamp::default()),
+        labels: Some(Labels(6)),
+        helper: Some("helper"),
+        secctx: Some("secctx"),
+        seqadj_orig: Some(SeqAdj::default()),
+        seqadj_reply: Some(SeqAdj::default()),
+        synproxy: Some(Synproxy::default()),
+        master: Some(tuple),
+        event_timestamp: Some(7),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::{put_dump_entry, FlowSpec};
+    use crate::wire::Encoder;
+
+    /// A TCP entry as a 6.18 kernel dumps an established flow: every
+    /// protoinfo field, zone 3, mark 7.
+    fn tcp_spec() -> FlowSpec {
+        let flags = (TcpFlags::from_bits_retain(0x23), TcpFlags::empty());
+        FlowSpec::new(Tuple::tcp(([10, 0, 0, 1], 1111), ([10, 0, 0, 2], 80)))
+            .timeout(3600)
+            .mark(7)
+            .zone(3)
+            .status(Status::SEEN_REPLY | Status::ASSURED)
+            .protoinfo(ProtoInfo::Tcp(TcpInfo {
+                state: Some(TcpState::Established),
+                wscale_orig: Some(7),
+                wscale_reply: Some(7),
+                flags_orig: Some(flags),
+                flags_reply: Some(flags),
+            }))
+    }
+
+    fn specs() -> Vec<FlowSpec> {
+        let v6 = |last: u16| IpAddr::from(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, last));
+        vec![
+            tcp_spec(),
+            FlowSpec::new(Tuple::udp((v6(1), 5353), (v6(2), 53))).timeout(30),
+            FlowSpec::new(Tuple::icmp(
+                [10, 0, 0, 1].into(),
+                [10, 0, 0, 2].into(),
+                9,
+                8,
+                0,
+            )),
+            FlowSpec::new(Tuple::icmp(v6(1), v6(2), 9, 128, 0)),
+            FlowSpec::new(Tuple::generic(
+                253,
+                [10, 0, 0, 1].into(),
+                [10, 0, 0, 2].into(),
+            )),
+            FlowSpec::new(Tuple::generic(253, v6(1), v6(2))),
+        ]
+    }
+
+    /// The top-level attributes of `spec`'s dump entry, each with its header
+    /// and padding.
+    fn entry_attrs(spec: &FlowSpec) -> Vec<Vec<u8>> {
+        let mut enc = Encoder::new();
+        put_dump_entry(&mut enc, spec, 1, FlowId([1, 2, 3, 4]));
+        let mut rest = &enc.as_bytes()[ATTRS_OFFSET..];
+        let mut attrs = Vec::new();
+        while !rest.is_empty() {
+            let len = (usize::from(u16::from_ne_bytes([rest[0], rest[1]])) + 3) & !3;
+            attrs.push(rest[..len].to_vec());
+            rest = &rest[len..];
+        }
+        attrs
+    }
+
+    /// A flow message payload (`nfgenmsg` and attributes).
+    fn payload(attrs: &[Vec<u8>]) -> Vec<u8> {
+        let mut bytes = vec![AF_INET, 0, 0, 0];
+        attrs.iter().for_each(|attr| bytes.extend_from_slice(attr));
+        bytes
+    }
+
+    fn kind(attr: &[u8]) -> u16 {
+        u16::from_ne_bytes([attr[2], attr[3]]) & NLA_TYPE_MASK
+    }
+
+    fn general(payload: &[u8]) -> Result<FlowRef<'_>, DecodeError> {
+        let mut flow = FlowRef::default();
+        decode_fields_general(payload, &mut flow).map(|()| flow)
+    }
+
+    fn fast(payload: &[u8]) -> Option<FlowRef<'_>> {
+        let mut flow = FlowRef::default();
+        decode_fields_fast(payload, &mut flow).map(|()| flow)
+    }
+
+    #[test]
+    fn kernel_layout_takes_the_fast_path() {
+        for spec in specs() {
+            let bytes = payload(&entry_attrs(&spec));
+            let flow = general(&bytes).expect("a dump entry decodes");
+            assert_eq!(fast(&bytes), Some(flow), "{spec:?}");
+            assert_eq!(decode_flow(&bytes), Ok(flow));
+            assert!(fast_paths_agree(&bytes));
+            // Everything after the status is read in one run.
+            let attrs = entry_attrs(&spec);
+            let status = attrs.iter().position(|a| kind(a) == CTA_STATUS).unwrap();
+            let after_status = attrs[status + 1..].concat();
+            let mut run = FlowRef::default();
+            assert!(
+                decode_info_run(&after_status, &mut run).is_empty(),
+                "{spec:?}"
+            );
+        }
+        let bytes = payload(&entry_attrs(&tcp_spec()));
+        let flow = decode_flow(&bytes).unwrap();
+        assert_eq!(
+            (flow.mark, flow.zone, flow.use_count),
+            (Some(7), Some(3), Some(1))
+        );
+        assert_eq!(flow.id, Some(FlowId([1, 2, 3, 4])));
+        assert_eq!(flow.tcp_state(), Some(TcpState::Established));
+        assert_eq!(flow.synproxy, Some(Synproxy::default()));
+    }
+
+    /// Other orders (older kernels put the timeout right after the status,
+    /// events differ) read one attribute at a time, with the same result.
+    #[test]
+    fn other_orders_decode_the_same() {
+        for spec in specs() {
+            let attrs = entry_attrs(&spec);
+            let original = payload(&attrs);
+            let want = general(&original).unwrap();
+            let mut reversed = attrs.clone();
+            reversed.reverse();
+            let mut timeout_first = attrs.clone();
+            let at = timeout_first
+                .iter()
+                .position(|a| kind(a) == CTA_TIMEOUT)
+                .unwrap();
+            let timeout = timeout_first.remove(at);
+            let status = timeout_first
+                .iter()
+                .position(|a| kind(a) == CTA_STATUS)
+                .unwrap();
+            timeout_first.insert(status + 1, timeout);
+            let mut without_mark = attrs.clone();
+            without_mark.retain(|a| kind(a) != CTA_MARK);
+            for (name, attrs) in [("reversed", reversed), ("timeout first", timeout_first)] {
+                let bytes = payload(&attrs);
+                assert_eq!(fast(&bytes), Some(want), "{name}: {spec:?}");
+                assert!(fast_paths_agree(&bytes), "{name}: {spec:?}");
+            }
+            let bytes = payload(&without_mark);
+            let want = FlowRef { mark: None, ..want };
+            assert_eq!(fast(&bytes), Some(want), "without mark: {spec:?}");
+        }
+    }
+
+    /// Every error comes from the general decoder, with its attribute and
+    /// offset, whether the fast path read that attribute in a run or alone.
+    #[test]
+    fn errors_are_the_general_decoders() {
+        let attrs = entry_attrs(&tcp_spec());
+        let offset_of = |attrs: &[Vec<u8>], kind_wanted: u16| {
+            let at = attrs.iter().position(|a| kind(a) == kind_wanted).unwrap();
+            ATTRS_OFFSET + attrs[..at].iter().map(Vec::len).sum::<usize>()
+        };
+        for wrong in [CTA_STATUS, CTA_MARK, CTA_ID, CTA_USE, CTA_TIMEOUT] {
+            // The same attribute with a 2-byte payload.
+            let mut bad = attrs.clone();
+            let at = bad.iter().position(|a| kind(a) == wrong).unwrap();
+            bad[at] = [nla_is(6, wrong).to_ne_bytes(), [0, 1, 0, 0]].concat();
+            let bytes = payload(&bad);
+            let err = decode_flow(&bytes).unwrap_err();
+            assert_eq!(Err(err), general(&bytes));
+            assert_eq!(
+                err.kind,
+                DecodeErrorKind::WrongSize {
+                    expected: 4,
+                    found: 2
+                }
+            );
+            assert_eq!(err.offset, offset_of(&bad, wrong));
+            assert!(fast_paths_agree(&bytes));
+        }
+        // A length beyond the message inside the run.
+        let mut bad = payload(&attrs);
+        let mark = offset_of(&attrs, CTA_MARK) - NLMSG_HDRLEN;
+        bad[mark..mark + 2].copy_from_slice(&1000u16.to_ne_bytes());
+        let err = decode_flow(&bad).unwrap_err();
+        assert_eq!(Err(err), general(&bad));
+        assert_eq!(err.offset, offset_of(&attrs, CTA_MARK));
+        // The message cut in the middle of the run, and right after it.
+        let bytes = payload(&attrs);
+        for cut in [mark + 12, mark + 32] {
+            assert_eq!(
+                decode_flow(&bytes[..cut]),
+                general(&bytes[..cut]),
+                "cut at {cut}"
+            );
+            assert!(fast_paths_agree(&bytes[..cut]));
+        }
+        // No reply tuple.
+        let mut no_reply = attrs.clone();
+        no_reply.retain(|a| kind(a) != CTA_TUPLE_REPLY);
+        assert_eq!(
+            decode_flow(&payload(&no_reply)).unwrap_err(),
+            missing("CTA_TUPLE_REPLY")
+        );
+    }
+
+    #[test]
+    fn decode_flow_into_overwrites_every_field() {
+        for spec in specs() {
+            let bytes = payload(&entry_attrs(&spec));
+            let mut flow = used_flow();
+            decode_flow_into(&bytes, &mut flow).unwrap();
+            assert_eq!(Ok(flow), decode_flow(&bytes));
+        }
+    }
 }

@@ -658,6 +658,7 @@ impl<S> Flow<S> {
             .unwrap_or(0)
     }
 
+    #[inline]
     pub(crate) fn map_strings<'a, T>(&'a self, mut f: impl FnMut(&'a S) -> T) -> Flow<T> {
         Flow {
             orig: self.orig,
@@ -686,6 +687,10 @@ impl<S> Flow<S> {
 
 impl Flow<&str> {
     /// Copies the view into an owned [`Flow`] (allocates only for helper/secctx).
+    // Inlined (across crates too): the fields then go straight from the view
+    // to where the caller keeps the owned flow, instead of through a return
+    // slot that the caller copies whole again.
+    #[inline]
     pub fn to_owned_flow(&self) -> Flow {
         self.map_strings(|s| (*s).to_owned())
     }
