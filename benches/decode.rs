@@ -19,6 +19,11 @@
 //! * `walk`: the message walk only ([`Messages`]), the floor of any decoder;
 //! * `borrowed`: [`conntrack::decode_flow`] per message (the `Dump::next_flow` path);
 //! * `owned`: the same plus `.to_owned_flow()` (the `Conntrack::flows` path);
+//! * `census`: `borrowed` plus the consumer side of the doctor's
+//!   [`conntrack::Conntrack::census`]: the same four [`GroupTally`]s (source;
+//!   protocol and destination port; protocol; TCP state) and an [`OrphanScan`]
+//!   with the default policy and the kernel's default timeouts, finished with
+//!   the doctor's top-N. Its cost minus `borrowed` is the census cost per flow;
 //! * `netlink_packet_netfilter`: the typed parse of the same messages by
 //!   `NetlinkMessage::<NetfilterMessage>::deserialize`, for comparison.
 //!
@@ -31,7 +36,7 @@
 //!
 //! Instruction counts (load-independent), one path over N flows under callgrind,
 //! counting only inside that path's function (`walk`, `borrowed`, `owned`,
-//! `netlink_packet_netfilter`):
+//! `census`, `netlink_packet_netfilter`):
 //!
 //! ```text
 //! CONNTRACK_DECODE_ONCE=borrowed:100000 valgrind --tool=callgrind \
@@ -44,8 +49,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use conntrack::consts::*;
 use conntrack::fuzzing::encode_dump_entry;
+use conntrack::sysctl::Timeouts;
 use conntrack::wire::{Encoder, Messages};
-use conntrack::{decode_flow, FlowId, FlowSpec, ProtoInfo, Status, TcpFlags, TcpState, Tuple};
+use conntrack::{
+    decode_flow, FlowId, FlowRef, FlowSpec, GroupBy, GroupTally, OrphanPolicy, OrphanScan,
+    ProtoInfo, Status, TcpFlags, TcpState, Tuple,
+};
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use netlink_packet_core::NetlinkMessage;
 use netlink_packet_netfilter::NetfilterMessage;
@@ -155,19 +164,27 @@ fn walk(datagrams: &[Vec<u8>]) -> usize {
     flows
 }
 
-fn borrowed(datagrams: &[Vec<u8>]) -> usize {
+/// Decodes every flow message (borrowed) and hands the view to `consume`.
+#[inline(always)]
+fn each_flow(datagrams: &[Vec<u8>], mut consume: impl FnMut(&FlowRef<'_>)) -> usize {
     let mut flows = 0;
     for datagram in datagrams {
         for message in Messages::new(datagram) {
             let message = message.expect("generated buffers frame");
             if message.kind == FLOW_MESSAGE {
                 let flow = decode_flow(message.payload).expect("generated flows decode");
-                black_box(&flow);
+                consume(&flow);
                 flows += 1;
             }
         }
     }
     flows
+}
+
+fn borrowed(datagrams: &[Vec<u8>]) -> usize {
+    each_flow(datagrams, |flow| {
+        black_box(flow);
+    })
 }
 
 fn owned(datagrams: &[Vec<u8>]) -> usize {
@@ -184,6 +201,36 @@ fn owned(datagrams: &[Vec<u8>]) -> usize {
             }
         }
     }
+    flows
+}
+
+/// The groupings of `examples/doctor.rs` (`--top 5`): keys and top-N.
+const DOCTOR_GROUPINGS: [(&[GroupBy], usize); 4] = [
+    (&[GroupBy::Source], 5),
+    (&[GroupBy::Protocol, GroupBy::DestinationPort], 5),
+    (&[GroupBy::Protocol], 8),
+    (&[GroupBy::TcpState], usize::MAX),
+];
+
+/// The consumer side of the doctor's census on borrowed flows: four tallies
+/// and an orphan scan per flow, then the top-N of each tally.
+fn census(datagrams: &[Vec<u8>]) -> usize {
+    let mut tallies: Vec<GroupTally> = DOCTOR_GROUPINGS
+        .iter()
+        .map(|(keys, _)| GroupTally::new(keys).expect("keys"))
+        .collect();
+    let policy = OrphanPolicy::new();
+    let mut scan = OrphanScan::new(&policy, Timeouts::kernel_defaults());
+    let flows = each_flow(datagrams, |flow| {
+        for tally in &mut tallies {
+            tally.add(flow);
+        }
+        black_box(scan.observe(flow));
+    });
+    for (tally, (_, top)) in tallies.into_iter().zip(DOCTOR_GROUPINGS) {
+        black_box(tally.finish(top));
+    }
+    black_box(scan.counts());
     flows
 }
 
@@ -212,10 +259,11 @@ fn netlink_packet_netfilter(datagrams: &[Vec<u8>]) -> usize {
 
 type Path = fn(&[Vec<u8>]) -> usize;
 
-const PATHS: [(&str, Path); 4] = [
+const PATHS: [(&str, Path); 5] = [
     ("walk", walk),
     ("borrowed", borrowed),
     ("owned", owned),
+    ("census", census),
     ("netlink_packet_netfilter", netlink_packet_netfilter),
 ];
 

@@ -552,6 +552,9 @@ impl OrphanCounts {
 pub struct OrphanScan<'p> {
     policy: &'p OrphanPolicy,
     prefilter: Option<Filter>,
+    /// `(mask, wanted)` when the prefilter only tests status bits (the default
+    /// policy: no NAT bit): tested inline instead of through [`Filter::matches`].
+    status_only: Option<(Status, Status)>,
     timeouts: Timeouts,
     now: SystemTime,
     counts: OrphanCounts,
@@ -562,9 +565,20 @@ impl<'p> OrphanScan<'p> {
     /// (from [`Sysctl::timeouts`] in that namespace; the policy's own
     /// [`timeouts`](OrphanPolicy::timeouts) are not consulted). "Now" is fixed here.
     pub fn new(policy: &'p OrphanPolicy, timeouts: Timeouts) -> Self {
+        let prefilter = policy.prefilter();
+        let status_only = prefilter.as_ref().and_then(|filter| {
+            let bare = Filter {
+                status_set: Status::empty(),
+                status_unset: Status::empty(),
+                ..filter.clone()
+            };
+            (bare == Filter::new())
+                .then_some((filter.status_set | filter.status_unset, filter.status_set))
+        });
         OrphanScan {
             policy,
-            prefilter: policy.prefilter(),
+            prefilter,
+            status_only,
             timeouts,
             now: SystemTime::now(),
             counts: OrphanCounts::default(),
@@ -585,10 +599,15 @@ impl<'p> OrphanScan<'p> {
         self.counts
     }
 
+    #[inline]
     fn judge<S>(&mut self, flow: &Flow<S>) -> Verdict {
-        match &self.prefilter {
-            Some(prefilter) if prefilter.matches(flow) => {}
-            _ => return Verdict::No,
+        let candidate = match (self.status_only, &self.prefilter) {
+            (Some((mask, wanted)), _) => flow.status & mask == wanted,
+            (None, Some(prefilter)) => prefilter.matches(flow),
+            (None, None) => false,
+        };
+        if !candidate {
+            return Verdict::No;
         }
         let verdict = self.policy.verdict(flow, &self.timeouts, self.now);
         self.counts.record(&verdict);
