@@ -62,7 +62,15 @@ fn sizes() -> Vec<u32> {
         Err(_) => SIZES.to_vec(),
     }
 }
+/// Interleaved rounds per size (`CONNTRACK_BENCH_ROUNDS` to change).
 const ROUNDS: usize = 5;
+
+fn rounds() -> usize {
+    std::env::var("CONNTRACK_BENCH_ROUNDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(ROUNDS)
+}
 
 fn median(mut times: Vec<Duration>) -> Duration {
     times.sort();
@@ -147,7 +155,8 @@ fn live_dump(c: &mut Criterion) {
 
         // Interleaved rounds: medians and the ratio to raw drain.
         let mut times = vec![Vec::new(); PATHS.len()];
-        for _ in 0..ROUNDS {
+        let rounds = rounds();
+        for _ in 0..rounds {
             for (i, &(name, path)) in PATHS.iter().enumerate() {
                 let started = Instant::now();
                 let seen = path(&mut ct, &mut raw);
@@ -170,7 +179,7 @@ fn live_dump(c: &mut Criterion) {
             })
             .collect();
         eprintln!(
-            "{flows} flows, median of {ROUNDS} interleaved rounds: {}",
+            "{flows} flows, median of {rounds} interleaved rounds: {}",
             line.join(", ")
         );
 

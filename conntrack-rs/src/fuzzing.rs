@@ -703,7 +703,7 @@ fn gen_features(input: &mut Input<'_>) -> KernelFeatures {
 /// remaining bytes as a flow message payload. Checks that
 /// [`Filter::matches`] agrees with a reference predicate written without the
 /// filter's data structures, and that the kernel-side part of the filter
-/// ([`Pushdown::plan`], for arbitrary kernel features, dump and flush) never
+/// (`Pushdown::plan`, for arbitrary kernel features, dump and flush) never
 /// rejects a flow the filter selects and, when the plan claims to be exact,
 /// selects exactly the same flows as the kernel would. Returns whether the
 /// flow matched (false when no flow could be built). Panics on any
