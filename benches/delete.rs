@@ -13,7 +13,10 @@
 //!
 //! * `set_dump_and_delete`: `delete_matching(Filter::new().src_any(victims))`,
 //!   a source-address set, which no kernel evaluates: the library's
-//!   `DeletePath::DumpAndDelete` (one streaming dump, pipelined deletes);
+//!   `DeletePath::DumpAndDelete` (one streaming dump, pipelined deletes),
+//!   with the default `Prefetch::Auto` (the dump received on a prefetch
+//!   thread); `set_dump_and_delete_one_thread`: the same with
+//!   `Prefetch::Never`;
 //! * `mark_kernel_flush`: `delete_matching(Filter::new().mark(0xde1e7e))`, a
 //!   single value the kernel evaluates itself: `DeletePath::KernelFlush` (one
 //!   filtered flush request, no dump);
@@ -26,6 +29,11 @@
 //!   (conntrack-tools, output to /dev/null), the reference DESIGN.md compares
 //!   with; includes starting two processes (a few ms).
 //!
+//! Before criterion's measurements, the paths also run interleaved
+//! (`CONNTRACK_BENCH_ROUNDS`, default 5, rounds of each in turn, so that load
+//! from elsewhere hits them alike) and the medians and ratios to
+//! `raw_dump_and_delete` are printed: the figures to read on a noisy machine.
+//!
 //! ```text
 //! sudo CARGO_TARGET_DIR=... cargo bench -p conntrack-rs --bench delete
 //! ```
@@ -37,7 +45,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use conntrack::consts::*;
-use conntrack::{AddrHasher, Conntrack, DeleteOptions, DeletePath, Filter};
+use conntrack::{AddrHasher, Conntrack, DeleteOptions, DeletePath, Filter, Prefetch};
 use criterion::{BenchmarkId, Criterion, Throughput};
 
 #[path = "support/live.rs"]
@@ -171,6 +179,15 @@ fn raw_dump_and_delete(dump: &mut RawSocket, del: &mut RawSocket, victims: &Keys
     deleted + flush(del, &mut batch, &mut pending, last)
 }
 
+/// The delete paths; the first is the baseline of the ratios.
+const PATHS: [&str; 5] = [
+    "raw_dump_and_delete",
+    "set_dump_and_delete",
+    "set_dump_and_delete_one_thread",
+    "mark_kernel_flush",
+    "conntrack_cli_mark",
+];
+
 fn delete(c: &mut Criterion) {
     let ns = BenchNs::new("delete");
     let mut ct = ns.conntrack();
@@ -202,12 +219,17 @@ fn delete(c: &mut Criterion) {
     // One way to delete the victims; returns how many were deleted.
     let mut delete_with = |ct: &mut Conntrack, path: &str| -> u64 {
         match path {
-            "set_dump_and_delete" | "mark_kernel_flush" => {
+            "set_dump_and_delete" | "set_dump_and_delete_one_thread" | "mark_kernel_flush" => {
                 let (filter, expected) = if path == "mark_kernel_flush" {
                     (&mark, DeletePath::KernelFlush)
                 } else {
                     (&set, DeletePath::DumpAndDelete)
                 };
+                ct.set_prefetch(if path == "set_dump_and_delete_one_thread" {
+                    Prefetch::Never
+                } else {
+                    Prefetch::Auto
+                });
                 let report = ct
                     .delete_matching(filter, DeleteOptions::default())
                     .expect("delete_matching");
@@ -231,29 +253,55 @@ fn delete(c: &mut Criterion) {
         }
     };
 
+    // One timed deletion of the victims, checked, then their re-creation.
+    let mut timed = |ct: &mut Conntrack, path: &str| -> Duration {
+        let started = Instant::now();
+        let deleted = delete_with(ct, path);
+        let elapsed = started.elapsed();
+        assert_eq!(deleted, u64::from(VICTIMS), "{path} deleted the victims");
+        assert_eq!(ct.count().expect("count"), FLOWS - VICTIMS, "{path}");
+        create(ct, 0..FLOWS, is_victim);
+        assert_eq!(ct.count().expect("count"), FLOWS, "refilled");
+        elapsed
+    };
+
+    // Interleaved rounds: medians and the ratio to the raw loop.
+    let rounds = std::env::var("CONNTRACK_BENCH_ROUNDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(5usize);
+    let mut times = vec![Vec::new(); PATHS.len()];
+    for _ in 0..rounds {
+        for (i, path) in PATHS.iter().enumerate() {
+            times[i].push(timed(&mut ct, path));
+        }
+    }
+    let medians: Vec<Duration> = times
+        .into_iter()
+        .map(|mut t| {
+            t.sort();
+            t[t.len() / 2]
+        })
+        .collect();
+    let line: Vec<String> = PATHS
+        .iter()
+        .zip(&medians)
+        .map(|(path, m)| {
+            format!(
+                "{path} {:.1} ms ({:.3}x)",
+                m.as_secs_f64() * 1e3,
+                m.as_secs_f64() / medians[0].as_secs_f64()
+            )
+        })
+        .collect();
+    eprintln!("median of {rounds} interleaved rounds: {}", line.join(", "));
+
     let mut group = c.benchmark_group("delete_10pct_of_100k");
     group.throughput(Throughput::Elements(u64::from(VICTIMS)));
     group.sample_size(10);
-    for path in [
-        "raw_dump_and_delete",
-        "set_dump_and_delete",
-        "mark_kernel_flush",
-        "conntrack_cli_mark",
-    ] {
+    for path in PATHS {
         group.bench_function(BenchmarkId::new(path, FLOWS), |b| {
-            b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    let started = Instant::now();
-                    let deleted = delete_with(&mut ct, path);
-                    total += started.elapsed();
-                    assert_eq!(deleted, u64::from(VICTIMS), "{path} deleted the victims");
-                    assert_eq!(ct.count().expect("count"), FLOWS - VICTIMS, "{path}");
-                    create(&mut ct, 0..FLOWS, is_victim);
-                    assert_eq!(ct.count().expect("count"), FLOWS, "refilled");
-                }
-                total
-            })
+            b.iter_custom(|iters| (0..iters).map(|_| timed(&mut ct, path)).sum())
         });
     }
     group.finish();
