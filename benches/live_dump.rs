@@ -48,7 +48,7 @@ use criterion::{BenchmarkId, Criterion, Throughput};
 #[path = "support/live.rs"]
 mod live;
 
-use live::{fill_mix, BenchNs, RawSocket};
+use live::{mix::create_mixed, BenchNs, RawSocket};
 
 const SIZES: [u32; 3] = [10_000, 100_000, 250_000];
 
@@ -144,7 +144,7 @@ fn live_dump(c: &mut Criterion) {
             "{flows} flows do not fit under nf_conntrack_max {limit} (a global sysctl this bench does not change)"
         );
         let started = Instant::now();
-        fill_mix(&mut ct, filled..flows);
+        create_mixed(&mut ct, filled..flows);
         eprintln!(
             "filled {} flows in {:.1} s",
             flows - filled,

@@ -101,11 +101,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
-        let mut value = |name: &str| {
-            it.next()
-                .cloned()
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
+        let mut value = |name: &str| cli::next_value(&mut it, name);
         match arg.as_str() {
             "--listen" => o.listen = value("--listen")?,
             "--netns" => o.namespaces.push(parse_netns(&value("--netns")?)),

@@ -89,11 +89,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
-        let mut value = |name: &str| {
-            it.next()
-                .cloned()
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
+        let mut value = |name: &str| cli::next_value(&mut it, name);
         match arg.as_str() {
             "--netns" => o.netns = parse_netns(&value("--netns")?),
             "--interval" => {

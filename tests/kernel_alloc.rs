@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use common::TestNs;
 use conntrack::Prefetch;
-use mix::mixed_flow;
+use mix::create_mixed;
 
 /// Counts allocations (and reallocations) made by threads that asked for it.
 struct CountingAllocator;
@@ -75,10 +75,7 @@ fn borrowed_dump_of_120k_flows_allocates_nothing_per_flow() {
     require_root!();
     let ns = TestNs::new("alloc");
     let mut ct = ns.conntrack();
-    for i in 0..FLOWS {
-        ct.create(&mixed_flow(i).timeout(3600))
-            .unwrap_or_else(|e| panic!("create flow {i}: {e}"));
-    }
+    create_mixed(&mut ct, 0..FLOWS);
     assert_eq!(ct.count().unwrap(), FLOWS);
     // Leave nothing lazily initialised for the measured dump to set up.
     let mut dump = ct.dump().unwrap();

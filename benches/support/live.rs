@@ -99,18 +99,6 @@ impl Drop for BenchNs {
     }
 }
 
-/// Creates flows `range` of `fill --mix` (timeout 3600 s) exactly as the `fill`
-/// example does: one `Conntrack::create` per flow. Existing flows are skipped.
-pub fn fill_mix(ct: &mut Conntrack, range: std::ops::Range<u32>) {
-    for i in range {
-        match ct.create(&mix::mixed_flow(i).timeout(3600)) {
-            Ok(()) => {}
-            Err(e) if e.errno() == Some(libc::EEXIST) => {}
-            Err(e) => panic!("create flow {i}: {e}"),
-        }
-    }
-}
-
 /// A `NETLINK_NETFILTER` socket opened directly with `netlink-sys`, with the
 /// same 64 KiB receive buffer as a `Conntrack` handle.
 pub struct RawSocket {

@@ -436,7 +436,7 @@ struct Layout {
 #[derive(Debug, Clone)]
 enum Counts {
     /// Codes of at most [`DENSE_BITS`] bits (protocol, TCP state): one counter per code.
-    Dense { counts: Box<[u64]>, groups: usize },
+    Dense { counts: Box<[u64]> },
     /// Codes packed into a `u64` (ports, marks, zones and combinations).
     Numbers(Tally<u64>),
     /// One address plus codes packed into a `u64`, one map per family so that
@@ -510,7 +510,6 @@ impl Hash for V6Key {
 #[derive(Debug, Clone)]
 struct Tally<K> {
     cache: Box<[(K, u64)]>,
-    cached: usize,
     sip: RandomState,
     map: HashMap<Hashed<K>, u64, BuildHasherDefault<StoredHash>>,
 }
@@ -580,7 +579,6 @@ impl<K: CompactKeyBits> Tally<K> {
     fn new() -> Self {
         Tally {
             cache: vec![(K::default(), 0); CACHE_SLOTS].into_boxed_slice(),
-            cached: 0,
             sip: RandomState::new(),
             map: HashMap::default(),
         }
@@ -598,7 +596,6 @@ impl<K: CompactKeyBits> Tally<K> {
             if *n == 0 {
                 // A free slot: this key was never seen (it would have taken it).
                 (*cached, *n) = (key, 1);
-                self.cached += 1;
                 return;
             }
         }
@@ -607,7 +604,7 @@ impl<K: CompactKeyBits> Tally<K> {
     }
 
     fn groups(&self) -> usize {
-        self.cached + self.map.len()
+        self.cache.iter().filter(|(_, n)| *n != 0).count() + self.map.len()
     }
 
     fn iter(&self) -> impl Iterator<Item = (K, u64)> + '_ {
@@ -768,7 +765,6 @@ impl GroupTally {
         let counts = match (addresses, bits) {
             (0, 0..=DENSE_BITS) => Counts::Dense {
                 counts: vec![0; 1 << bits].into_boxed_slice(),
-                groups: 0,
             },
             (0, 0..=64) => Counts::Numbers(Tally::new()),
             (1, 0..=64) => Counts::Address {
@@ -793,10 +789,9 @@ impl GroupTally {
         self.total += 1;
         let layout = &self.layout;
         match &mut self.counts {
-            Counts::Dense { counts, groups } => {
+            Counts::Dense { counts } => {
                 // The index has at most DENSE_BITS bits: always in range.
                 if let Some(n) = counts.get_mut(layout.numbers(flow) as usize) {
-                    *groups += usize::from(*n == 0);
                     *n += 1;
                 }
             }
@@ -842,7 +837,7 @@ impl GroupTally {
     /// Distinct groups so far.
     pub fn groups(&self) -> usize {
         match &self.counts {
-            Counts::Dense { groups, .. } => *groups,
+            Counts::Dense { counts } => counts.iter().filter(|n| **n != 0).count(),
             Counts::Numbers(counts) => counts.groups(),
             Counts::Address { v4, v6 } => v4.groups() + v6.groups(),
             Counts::General { counts, .. } => counts.len(),
@@ -868,7 +863,7 @@ impl GroupTally {
             numbers,
         };
         match self.counts {
-            Counts::Dense { ref counts, .. } => compact(
+            Counts::Dense { ref counts } => compact(
                 &mut (0..)
                     .zip(counts.iter())
                     .filter(|(_, n)| **n != 0)

@@ -40,6 +40,13 @@ pub fn parse_args<O>(
     }
 }
 
+/// The value after option `name` on the command line, or the usage error.
+pub fn next_value(args: &mut std::slice::Iter<'_, String>, name: &str) -> Result<String, String> {
+    args.next()
+        .cloned()
+        .ok_or_else(|| format!("{name} needs a value"))
+}
+
 /// `1234567` → `"1,234,567"`.
 pub fn thousands(n: u64) -> String {
     let digits = n.to_string();

@@ -6,7 +6,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use conntrack::{FlowSpec, Status, TcpState, Tuple};
+use conntrack::{Conntrack, FlowSpec, Status, TcpState, Tuple};
 
 /// `base` + `i` as an IPv4 address.
 pub fn v4(base: [u8; 4], i: u32) -> IpAddr {
@@ -77,4 +77,17 @@ pub fn mixed_flow(i: u32) -> FlowSpec {
         spec = spec.zone(1 + (i / 50 % 3) as u16);
     }
     spec
+}
+
+/// Creates flows `range` of the `--mix` table with a one-hour timeout, one
+/// `Conntrack::create` per flow as `fill` does; flows that already exist are
+/// kept. Panics on any other error (for tests and benches).
+pub fn create_mixed(ct: &mut Conntrack, range: std::ops::Range<u32>) {
+    for i in range {
+        match ct.create(&mixed_flow(i).timeout(3600)) {
+            Ok(()) => {}
+            Err(e) if e.errno() == Some(libc::EEXIST) => {}
+            Err(e) => panic!("create flow {i}: {e}"),
+        }
+    }
 }
