@@ -254,8 +254,7 @@ fn reference(s: &Spec, flow: &Flow) -> bool {
                 && flow.tcp_state().is_some_and(|st| s.states.contains(&st))))
         && flow.status.contains(s.status_set)
         && (flow.status & s.status_unset).is_empty()
-        && s.mark
-            .map_or(true, |(v, m)| flow.mark.unwrap() & m == v & m)
+        && s.mark.map_or(true, |(v, m)| flow.mark.unwrap() & m == v)
         && s.zone.map_or(true, |z| flow.zone.unwrap_or(0) == z)
 }
 
@@ -300,6 +299,15 @@ fn pushed_down_userspace_and_reference_select_the_same_flows() {
             by_matches, expected,
             "round {round}: Filter::matches vs reference for {spec:?}"
         );
+        if let Err(refusal) = filter.validate() {
+            // Only a filter that selects nothing is refused.
+            assert!(expected.is_empty(), "round {round}: {refusal} for {spec:?}");
+            assert!(matches!(
+                ct.dump_filtered(&filter),
+                Err(Error::InvalidInput(_))
+            ));
+            continue;
+        }
         let mut dump = ct.dump_filtered(&filter).unwrap();
         let mut pushed = BTreeSet::new();
         while let Some(flow) = dump.next_flow() {
@@ -356,6 +364,18 @@ fn delete_by_filter_leaves_exactly_the_complement() {
             .filter(|f| !reference(&spec, f))
             .map(key)
             .collect();
+        if filter.validate().is_err() {
+            assert_eq!(keep.len(), all.len(), "round {round}: refused but selects");
+            assert!(ct
+                .delete_matching(&filter, DeleteOptions::default())
+                .is_err());
+            let left: BTreeSet<Key> = ct.flows().unwrap().map(|f| key(&f.unwrap())).collect();
+            assert_eq!(
+                left, keep,
+                "round {round}: a refused delete changed the table"
+            );
+            continue;
+        }
         let report = ct
             .delete_matching(&filter, DeleteOptions::default())
             .unwrap();
@@ -723,4 +743,250 @@ fn delete_rate_is_respected() {
         elapsed >= std::time::Duration::from_millis(180),
         "{elapsed:?}"
     );
+}
+
+/// Issue 12, cases 1 to 5: deletes that used to remove more than asked.
+#[test]
+fn no_delete_removes_more_than_its_filter_says() {
+    require_root!();
+    let ns = TestNs::new("narrow");
+    let mut ct = ns.conntrack();
+    let mut specs = Vec::new();
+    for (i, mark) in [0u32, 0, 0, 0x100, 42].into_iter().enumerate() {
+        specs.push(
+            FlowSpec::new(Tuple::tcp((v4(1 + i as u32), 1000), (v4(100), 80)))
+                .timeout(600)
+                .tcp_state(TcpState::Established)
+                .mark(mark),
+        );
+    }
+    // A GRE flow whose destination key is 0x35 (53), where ports would be.
+    specs.push(
+        FlowSpec::new(Tuple {
+            l4: L4::Ports { src: 7, dst: 0x35 },
+            ..Tuple::generic(proto::GRE, v4(20), v4(21))
+        })
+        .timeout(600),
+    );
+    specs.push(FlowSpec::new(Tuple::udp((v4(30), 5000), (v4(31), 53))).timeout(600));
+    fill(&mut ct, &specs);
+    let all = |ct: &mut Conntrack| -> BTreeSet<Key> {
+        ct.flows().unwrap().map(|f| key(&f.unwrap())).collect()
+    };
+    let before = all(&mut ct);
+    assert_eq!(before.len(), specs.len());
+    let cli_count = |args: &[&str]| {
+        let mut full = vec!["-L"];
+        full.extend_from_slice(args);
+        ns.conntrack_cli(&full).lines().count()
+    };
+    for ct in [&mut ct, &mut {
+        let mut old = ns.conntrack();
+        old.assume_features(KernelFeatures::default());
+        old
+    }] {
+        // 1. A mark value with bits outside its mask: refused, as it selects nothing.
+        assert_eq!(cli_count(&["--mark", "0x100/0xff"]), 0, "conntrack-tools");
+        for (value, mask) in [(0x100, 0xff), (42, 0xf)] {
+            let filter = Filter::new().mark_masked(value, mask);
+            let err = ct
+                .delete_matching(&filter, DeleteOptions::default())
+                .unwrap_err();
+            assert!(matches!(err, Error::InvalidInput(_)), "{err}");
+            assert!(
+                err.to_string().contains(&format!("{value:#x}/{mask:#x}")),
+                "{err}"
+            );
+            assert!(ct.count_matching(&filter).is_err());
+            assert_eq!(all(ct), before, "nothing deleted");
+        }
+        // 2. A zero mask holds for every flow: the empty-filter guard applies.
+        for filter in [
+            Filter::new().mark_masked(0, 0),
+            Filter::new().mark_masked(7, 0),
+        ] {
+            assert!(ct
+                .delete_matching(&filter, DeleteOptions::default())
+                .is_err());
+            assert_eq!(all(ct), before, "{filter:?} deleted something");
+        }
+        // 3. limit 0 deletes nothing.
+        let report = ct
+            .delete_matching(
+                &Filter::new().protocol(proto::TCP),
+                DeleteOptions {
+                    limit: Some(0),
+                    ..DeleteOptions::default()
+                },
+            )
+            .unwrap();
+        assert_eq!((report.matched, report.deleted), (0, 0));
+        assert_eq!(all(ct), before, "limit 0");
+        // 4. A port condition never matches a GRE key.
+        let dns = Filter::new().dst_port(53);
+        let report = ct
+            .delete_matching(
+                &dns,
+                DeleteOptions {
+                    dry_run: true,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(report.matched, 1, "only the UDP flow: {report:?}");
+        // 5. A contradiction asks nothing of the kernel: a clear refusal, not EINVAL.
+        let v6: Cidr = "2001:db8:1::1".parse().unwrap();
+        let contradiction = Filter::new().family(Family::Ipv4).src(v6);
+        for err in [
+            ct.count_matching(&contradiction).unwrap_err(),
+            ct.delete_matching(&contradiction, DeleteOptions::default())
+                .unwrap_err(),
+        ] {
+            assert!(matches!(err, Error::InvalidInput(_)), "{err}");
+            assert!(err.to_string().contains("family ipv4"), "{err}");
+        }
+        assert_eq!(all(ct), before);
+    }
+    // 4, for real: deleting port 53 leaves the GRE flow.
+    let report = ct
+        .delete_matching(&Filter::new().dst_port(53), DeleteOptions::default())
+        .unwrap();
+    assert_eq!(report.deleted, 1, "{report:?}");
+    assert!(all(&mut ct).iter().any(|(t, _)| t.protocol == proto::GRE));
+    // 1, for real: the masked value the kernel means.
+    let report = ct
+        .delete_matching(
+            &Filter::new().mark_masked(0xa, 0xf),
+            DeleteOptions::default(),
+        )
+        .unwrap();
+    assert_eq!(report.deleted, 1, "mark 42 & 0xf == 0xa: {report:?}");
+}
+
+/// Issue 12, case 6: updates add status bits, as `conntrack -U -u` does.
+#[test]
+fn updates_add_status_bits_like_conntrack_tools() {
+    require_root!();
+    let ns = TestNs::new("status");
+    let mut ct = ns.conntrack();
+    let orig = Tuple::tcp((v4(1), 1000), (v4(2), 80));
+    let spec = FlowSpec::new(orig)
+        .timeout(600)
+        .tcp_state(TcpState::Established)
+        .status(Status::SEEN_REPLY | Status::ASSURED);
+    ct.create(&spec).unwrap();
+    let status = |ct: &mut Conntrack| ct.get(&orig, 0).unwrap().unwrap().status;
+    ct.update(&FlowSpec::new(orig).status(Status::FIXED_TIMEOUT))
+        .unwrap();
+    assert_eq!(
+        status(&mut ct),
+        Status::CONFIRMED | Status::SEEN_REPLY | Status::ASSURED | Status::FIXED_TIMEOUT
+    );
+    // conntrack-tools agrees on the same kind of flow.
+    let other = Tuple::tcp((v4(3), 1000), (v4(2), 80));
+    let mut copy = spec.clone();
+    copy.orig = other;
+    copy.reply = other.reversed();
+    ct.create(&copy).unwrap();
+    ns.conntrack_cli(&[
+        "-U",
+        "-p",
+        "tcp",
+        "-s",
+        "10.0.0.3",
+        "-d",
+        "10.0.0.2",
+        "--sport",
+        "1000",
+        "--dport",
+        "80",
+        "-u",
+        "FIXED_TIMEOUT",
+    ]);
+    assert!(ct
+        .get(&other, 0)
+        .unwrap()
+        .unwrap()
+        .status
+        .contains(Status::FIXED_TIMEOUT));
+
+    // ASSURED on a flow that has only SEEN_REPLY.
+    let replied = Tuple::udp((v4(4), 53), (v4(5), 53));
+    ct.create(
+        &FlowSpec::new(replied)
+            .timeout(600)
+            .status(Status::SEEN_REPLY),
+    )
+    .unwrap();
+    ct.update(&FlowSpec::new(replied).status(Status::ASSURED))
+        .unwrap();
+    assert!(ct
+        .get(&replied, 0)
+        .unwrap()
+        .unwrap()
+        .status
+        .contains(Status::SEEN_REPLY | Status::ASSURED));
+
+    // create_or_update on an existing flow adds too.
+    ct.create_or_update(
+        &FlowSpec::new(replied)
+            .timeout(900)
+            .status(Status::FIXED_TIMEOUT),
+    )
+    .unwrap();
+    let flow = ct.get(&replied, 0).unwrap().unwrap();
+    assert!(flow
+        .status
+        .contains(Status::SEEN_REPLY | Status::ASSURED | Status::FIXED_TIMEOUT));
+
+    // The word as given is still available, with the kernel's rule explained.
+    let err = ct
+        .update(&FlowSpec::new(orig).status_word(Status::FIXED_TIMEOUT))
+        .unwrap_err();
+    assert_eq!(err.errno(), Some(libc::EBUSY));
+    let text = err.to_string();
+    assert!(
+        text.contains("SEEN_REPLY") && !text.contains("dump is already running"),
+        "{text}"
+    );
+    ct.update(&FlowSpec::new(replied).status_word(Status::SEEN_REPLY | Status::ASSURED))
+        .unwrap();
+    assert!(
+        ct.get(&replied, 0)
+            .unwrap()
+            .unwrap()
+            .status
+            .contains(Status::FIXED_TIMEOUT),
+        "the kernel clears no bit"
+    );
+
+    // Updating a flow that does not exist is still ENOENT.
+    let missing = Tuple::tcp((v4(9), 1), (v4(9), 2));
+    let err = ct
+        .update(&FlowSpec::new(missing).status(Status::ASSURED))
+        .unwrap_err();
+    assert!(err.is_not_found(), "{err}");
+}
+
+/// Issue 12, case 8: status words beyond the kernel's 16 bits are refused at the edge.
+#[test]
+fn out_of_range_status_is_refused_before_the_kernel() {
+    require_root!();
+    let ns = TestNs::new("bounds");
+    let mut ct = ns.conntrack();
+    let orig = Tuple::tcp((v4(1), 1000), (v4(2), 80));
+    let err = ct
+        .create(
+            &FlowSpec::new(orig)
+                .timeout(60)
+                .status(Status::from_bits_retain(0xffff_ffff)),
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidInput(_)), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("0xffffffff") && text.contains("0xffff0000"),
+        "{text}"
+    );
+    assert_eq!(ct.count_matching(&Filter::new()).unwrap(), 0);
 }

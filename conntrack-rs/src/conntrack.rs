@@ -11,9 +11,12 @@ use crate::dump::{Dump, DumpSummary, Flows, Prefetch, PREFETCH_MIN_FLOWS};
 use crate::error::{Error, Result};
 use crate::flow::{Flow, FlowRef, Tuple};
 use crate::netns::{Netns, NetnsFile};
-use crate::request::{check_tuple, put_flow_spec, put_tuple, FlowSpec, WriteMode};
+use crate::request::{
+    check_status, check_tuple, put_flow_spec, put_tuple, FlowSpec, StatusChange, WriteMode,
+};
 use crate::socket::{NlSocket, RECV_BUFFER_SIZE};
 use crate::stats::{decode_cpu_stats, decode_table_stats, KernelStats, TableStats};
+use crate::status::Status;
 use crate::wire::{parse_error, Encoder, Message, Messages};
 
 /// Checks that a reply message has the ctnetlink type the request implies.
@@ -319,15 +322,68 @@ impl Conntrack {
         self.write(spec, WriteMode::Create, "create flow")
     }
 
-    /// Changes an existing flow (timeout, status bits to add, mark, protoinfo,
+    /// Changes an existing flow (timeout, status bits, mark, protoinfo,
     /// labels); fails with `ENOENT` if it does not exist.
+    ///
+    /// Status bits are added to the flow's own ([`StatusChange::Add`], like
+    /// `conntrack -U -u`): the flow is read first and its status sent back
+    /// with the bits added, since the kernel takes a whole word and refuses
+    /// (`EBUSY`) one that would clear `SEEN_REPLY` or `ASSURED`. If the flow
+    /// gains such a bit between the read and the write, the update is retried.
+    /// [`FlowSpec::status_word`] sends the word as given.
     pub fn update(&mut self, spec: &FlowSpec) -> Result<()> {
-        self.write(spec, WriteMode::Update, "update flow")
+        self.update_as(spec, "update flow")
     }
 
-    /// Creates the flow, or updates it if it exists.
+    /// Creates the flow, or updates it if it exists (status bits then added,
+    /// as for [`Conntrack::update`], unless [`FlowSpec::status_word`]).
     pub fn create_or_update(&mut self, spec: &FlowSpec) -> Result<()> {
-        self.write(spec, WriteMode::CreateOrUpdate, "create or update flow")
+        if spec.status.is_none() || spec.status_change == StatusChange::Word {
+            return self.write(spec, WriteMode::CreateOrUpdate, "create or update flow");
+        }
+        match self.write(spec, WriteMode::Create, "create or update flow") {
+            Err(e) if e.errno() == Some(libc::EEXIST) => {
+                self.update_as(spec, "create or update flow")
+            }
+            other => other,
+        }
+    }
+
+    fn update_as(&mut self, spec: &FlowSpec, operation: &'static str) -> Result<()> {
+        let Some(bits) = spec
+            .status
+            .filter(|_| spec.status_change == StatusChange::Add)
+        else {
+            return self.write(spec, WriteMode::Update, operation);
+        };
+        check_status(bits, "status")?;
+        let zone = spec.zone.unwrap_or(0);
+        let mut attempts = 0;
+        loop {
+            let Some(current) = self.get(&spec.orig, zone)? else {
+                return Err(Error::Kernel {
+                    operation,
+                    errno: libc::ENOENT,
+                    message: None,
+                    offset: None,
+                });
+            };
+            // Send back only the bits the kernel defines: the flow's own
+            // (unchanged, so never refused) plus the new ones.
+            let word = Status::from_bits_retain(
+                (current.status | bits).bits() & crate::request::KNOWN_STATUS_BITS,
+            );
+            let merged = FlowSpec {
+                status: Some(word),
+                status_change: StatusChange::Word,
+                ..spec.clone()
+            };
+            match self.write(&merged, WriteMode::Update, operation) {
+                // The flow gained SEEN_REPLY/ASSURED since it was read.
+                Err(e) if e.errno() == Some(libc::EBUSY) && attempts < 3 => attempts += 1,
+                other => return other,
+            }
+        }
     }
 
     /// Makes the kernel size dump batches from our 64 KiB buffer, including the

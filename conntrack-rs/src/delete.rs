@@ -41,7 +41,8 @@ const BATCH: usize = 128;
 pub struct DeleteOptions {
     /// Only count what would be deleted.
     pub dry_run: bool,
-    /// Stop after this many matching flows.
+    /// Stop after this many matching flows (`Some(0)`: none; nothing is
+    /// dumped or deleted).
     pub limit: Option<u64>,
     /// Delete at most this many flows per second.
     pub rate: Option<u32>,
@@ -215,12 +216,16 @@ impl Conntrack {
         filter: &Filter,
         options: DeleteOptions,
     ) -> Result<DeleteReport> {
+        filter.validate()?;
         if filter.is_empty() {
             return Err(Error::InvalidInput(
-                "an empty filter selects every flow: call flush() to delete them all".into(),
+                "the filter has no condition that excludes any flow, so it would delete every \
+                 flow: refused (to empty the table on purpose, flush it: Conntrack::flush, \
+                 conntrack -F)"
+                    .into(),
             ));
         }
-        let flush_plan = self.plan(filter, true);
+        let flush_plan = self.plan(filter, true)?;
         if !options.dry_run && options.limit.is_none() && options.rate.is_none() && flush_plan.exact
         {
             let before = self.count()?;
@@ -275,9 +280,12 @@ impl Conntrack {
                 buf: vec![0; 64 * 1024],
             })
         };
-        let plan = self.plan(prefilter, false);
+        let plan = self.plan(prefilter, false)?;
         let started = Instant::now();
         let outcome = (|| -> Result<()> {
+            if options.limit == Some(0) {
+                return Ok(());
+            }
             let mut dump = self.dump_pushdown(&plan)?;
             while let Some(flow) = dump.next_flow_where(|f| prefilter.matches(f) && keep(f)) {
                 let flow = match flow {

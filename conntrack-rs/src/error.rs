@@ -18,7 +18,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum Error {
     /// The kernel answered a request with an error (`NLMSG_ERROR` with a negative code).
-    #[error("{operation}: {}", kernel_text(*.errno, .message.as_deref()))]
+    #[error("{operation}: {}", kernel_text(operation, *.errno, .message.as_deref()))]
     Kernel {
         /// What was asked (e.g. "dump", "create flow").
         operation: &'static str,
@@ -161,11 +161,20 @@ impl Error {
     }
 }
 
-fn kernel_text(errno: i32, message: Option<&str>) -> KernelErrorText<'_> {
-    KernelErrorText { errno, message }
+fn kernel_text<'a>(
+    operation: &'a str,
+    errno: i32,
+    message: Option<&'a str>,
+) -> KernelErrorText<'a> {
+    KernelErrorText {
+        operation,
+        errno,
+        message,
+    }
 }
 
 struct KernelErrorText<'a> {
+    operation: &'a str,
     errno: i32,
     message: Option<&'a str>,
 }
@@ -187,10 +196,11 @@ impl fmt::Display for KernelErrorText<'_> {
                 " — the kernel does not support this request, or the nf_conntrack_netlink \
                  module is not loaded (modprobe nf_conntrack_netlink)"
             }
-            libc::EBUSY => {
-                " — a dump is already running on this socket, or the status change is not \
-                 allowed (a created flow must be CONFIRMED; SEEN_REPLY/ASSURED cannot be cleared)"
+            libc::EBUSY if self.operation.contains("flow") => {
+                " — the kernel refused the status change: SEEN_REPLY and ASSURED can only be \
+                 set, never cleared (add bits with FlowSpec::status, which keeps the flow's own)"
             }
+            libc::EBUSY => " — a dump is already running on this socket",
             libc::ENOMEM => " — the conntrack table is full (nf_conntrack_max) or memory is short",
             libc::EINVAL => " — the kernel rejected the request as malformed",
             _ => "",

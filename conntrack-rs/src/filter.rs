@@ -18,7 +18,7 @@ use std::str::FromStr;
 
 use crate::conntrack::Family;
 use crate::error::{Error, Result};
-use crate::flow::{Flow, Labels, TcpState, Tuple};
+use crate::flow::{proto, Flow, Labels, TcpState, Tuple};
 use crate::status::Status;
 
 /// An address with a prefix length: `10.0.0.0/8`, `2001:db8::/32`, or one host.
@@ -237,6 +237,46 @@ impl AddrSet {
         })
     }
 
+    /// Which families the entries cover: bit 0 IPv4, bit 1 IPv6.
+    fn family_bits(&self) -> u8 {
+        self.groups
+            .iter()
+            .filter(|g| !g.2.is_empty())
+            .fold(0, |bits, g| bits | if g.0 { 0b10 } else { 0b01 })
+    }
+
+    /// Whether every address of both families is in the set (`0.0.0.0/0` and `::/0`).
+    fn is_universal(&self) -> bool {
+        let has_default = |v6: bool| {
+            self.groups
+                .iter()
+                .any(|g| g.0 == v6 && g.1 == 0 && !g.2.is_empty())
+        };
+        has_default(false) && has_default(true)
+    }
+
+    /// The entries for a message: up to three, then how many more.
+    fn describe(&self) -> String {
+        let mut shown = Vec::new();
+        for (v6, prefix, set) in &self.groups {
+            for bits in set.iter().take(3 - shown.len().min(3)) {
+                shown.push(
+                    Cidr {
+                        addr: bits_addr(*bits, *v6),
+                        prefix: *prefix,
+                    }
+                    .to_string(),
+                );
+            }
+        }
+        let more = self.len.saturating_sub(shown.len());
+        if more > 0 {
+            format!("{} (and {more} more)", shown.join(","))
+        } else {
+            shown.join(",")
+        }
+    }
+
     /// Whether every entry is of one family (`Some(true)` = all IPv6).
     pub(crate) fn family(&self) -> Option<bool> {
         let mut families = self.groups.iter().filter(|g| !g.2.is_empty()).map(|g| g.0);
@@ -404,8 +444,10 @@ impl Filter {
         self
     }
 
-    /// Original source port; several calls select any of them. Flows without
-    /// ports (ICMP, generic) never match. CLI: `--sport PORT`. Kernel:
+    /// Original source port; several calls select any of them. Only TCP, UDP,
+    /// UDP-Lite, SCTP and DCCP flows have ports: flows of any other protocol
+    /// (ICMP, GRE, whose keys sit where ports would, generic) never match a
+    /// port condition. CLI: `--sport PORT`. Kernel:
     /// `CTA_FILTER` (5.8+) for one port with protocol TCP or UDP only (the
     /// kernel ignores port filters for other protocols); userspace otherwise.
     pub fn src_port(mut self, port: u16) -> Self {
@@ -469,10 +511,18 @@ impl Filter {
         self.mark_masked(mark, u32::MAX)
     }
 
-    /// Mark under a mask: `(flow.mark & mask) == value & mask`. CLI: `-m MARK/MASK`.
+    /// Mark under a mask: `(flow.mark & mask) == value`, as the kernel,
+    /// `conntrack -m MARK/MASK` and ti-mo/conntrack evaluate it.
     /// Kernel: as [`Filter::mark`].
+    ///
+    /// A `value` with bits outside `mask` could never match: such a filter is
+    /// refused by every operation with [`Error::InvalidInput`] naming both
+    /// numbers (see [`Filter::validate`]) rather than silently selecting
+    /// nothing. A zero mask with a zero value holds for every flow, so it is
+    /// no condition at all (and an otherwise empty filter stays empty: a delete
+    /// refuses it).
     pub fn mark_masked(mut self, value: u32, mask: u32) -> Self {
-        self.mark = Some((value & mask, mask));
+        self.mark = (mask != 0 || value != 0).then_some((value, mask));
         self
     }
 
@@ -484,14 +534,117 @@ impl Filter {
     }
 
     /// Labels that must all be set. CLI: `-l LABEL,...`. Kernel: none; userspace.
+    /// No label (`Labels(0)`) is no condition.
     pub fn labels(mut self, labels: Labels) -> Self {
-        self.labels = Some(labels);
+        self.labels = (labels.0 != 0).then_some(labels);
         self
     }
 
-    /// True when the filter selects every flow.
+    /// True when the filter selects every flow: it has no condition, or only
+    /// conditions every flow satisfies (every protocol number, `0.0.0.0/0`
+    /// together with `::/0`). [`Conntrack::delete_matching`](crate::Conntrack::delete_matching)
+    /// refuses such a filter.
     pub fn is_empty(&self) -> bool {
-        *self == Filter::default()
+        self.family.is_none()
+            && self.protocols.map_or(true, |set| set == [u64::MAX; 4])
+            && [
+                &self.orig_src,
+                &self.orig_dst,
+                &self.reply_src,
+                &self.reply_dst,
+            ]
+            .into_iter()
+            .all(|set| set.as_ref().map_or(true, AddrSet::is_universal))
+            && self.src_ports.is_none()
+            && self.dst_ports.is_none()
+            && self.tcp_states.is_none()
+            && self.status_set.is_empty()
+            && self.status_unset.is_empty()
+            && self.mark.is_none()
+            && self.zone.is_none()
+            && self.labels.is_none()
+    }
+
+    /// Checks that the filter means something: every operation taking a
+    /// filter calls this first and sends nothing to the kernel when it fails.
+    /// Refused with [`Error::InvalidInput`], naming the conditions involved:
+    /// * a mark value with bits outside its mask (it could never match);
+    /// * conditions that no flow can satisfy together: an address family and
+    ///   addresses of the other family, address conditions of different
+    ///   families (both directions of a flow have one family), a TCP state
+    ///   with protocols that do not include TCP, ports with protocols none of
+    ///   which has ports (only TCP, UDP, UDP-Lite, SCTP and DCCP do), a TCP
+    ///   state number the kernel never uses.
+    ///
+    /// A filter that can match nothing is a mistake in the caller's
+    /// conditions; saying so beats answering "0 matched" (or, for the kernel,
+    /// `EINVAL`).
+    pub fn validate(&self) -> Result<()> {
+        if let Some((value, mask)) = self.mark {
+            if value & !mask != 0 {
+                return Err(Error::InvalidInput(format!(
+                    "mark {value:#x}/{mask:#x}: the value has bits outside the mask, so \
+                     (mark & {mask:#x}) can never equal {value:#x} and the filter would select \
+                     nothing (did you mean {:#x}/{mask:#x}?)",
+                    value & mask
+                )));
+            }
+        }
+        // Bit 0: IPv4 possible, bit 1: IPv6 possible.
+        let mut families = match self.family {
+            None | Some(Family::All) => 0b11u8,
+            Some(Family::Ipv4) => 0b01,
+            Some(Family::Ipv6) => 0b10,
+        };
+        let mut reasons = Vec::new();
+        if let Some(family) = self.family {
+            reasons.push(format!("family {}", family_name(family)));
+        }
+        for (name, set) in [
+            ("src", &self.orig_src),
+            ("dst", &self.orig_dst),
+            ("reply_src", &self.reply_src),
+            ("reply_dst", &self.reply_dst),
+        ] {
+            let Some(set) = set else { continue };
+            families &= set.family_bits();
+            reasons.push(format!("{name} {}", set.describe()));
+            if families == 0 {
+                return Err(Error::InvalidInput(format!(
+                    "{} cannot hold together: no flow has addresses of both families \
+                     (both directions of a flow share one family)",
+                    reasons.join(" and ")
+                )));
+            }
+        }
+        if let Some(states) = self.tcp_states {
+            if states == 0 {
+                return Err(Error::InvalidInput(
+                    "TCP state: the kernel's states are 0 to 9 (NONE to SYN_SENT2)".into(),
+                ));
+            }
+            if let Some(set) = self.protocols {
+                if !protocol_in(&set, proto::TCP) {
+                    return Err(Error::InvalidInput(format!(
+                        "a TCP state condition with protocol {} selects nothing: TCP states \
+                         belong to TCP flows (add tcp or drop the state)",
+                        protocol_list(&set)
+                    )));
+                }
+            }
+        }
+        if self.src_ports.is_some() || self.dst_ports.is_some() {
+            if let Some(set) = self.protocols {
+                if !PORT_PROTOCOLS.iter().any(|&p| protocol_in(&set, p)) {
+                    return Err(Error::InvalidInput(format!(
+                        "a port condition with protocol {} selects nothing: only tcp, udp, \
+                         udplite, sctp and dccp have ports",
+                        protocol_list(&set)
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The address family every matching flow must have, stated or implied by
@@ -556,7 +709,7 @@ impl Filter {
         }
         if let Some(states) = self.tcp_states {
             match flow.tcp_state() {
-                Some(state) if flow.protocol() == crate::proto::TCP => {
+                Some(state) if flow.protocol() == proto::TCP => {
                     let raw = state.raw();
                     if raw >= 32 || states >> raw & 1 == 0 {
                         return false;
@@ -596,10 +749,50 @@ fn addr_ok(set: &Option<AddrSet>, addr: IpAddr) -> bool {
     }
 }
 
+/// The protocols whose tuples carry ports: a port condition never matches
+/// another protocol (GRE keys and ICMP ids sit in the same place but are not ports).
+pub(crate) const PORT_PROTOCOLS: [u8; 5] = [
+    proto::TCP,
+    proto::UDP,
+    proto::UDPLITE,
+    proto::SCTP,
+    proto::DCCP,
+];
+
+/// Whether flows of `protocol` have ports.
+#[inline]
+pub(crate) fn has_ports(protocol: u8) -> bool {
+    PORT_PROTOCOLS.contains(&protocol)
+}
+
+fn protocol_in(set: &[u64; 4], protocol: u8) -> bool {
+    set[usize::from(protocol >> 6)] >> (protocol & 63) & 1 == 1
+}
+
+fn protocol_list(set: &[u64; 4]) -> String {
+    (0..=255u8)
+        .filter(|&p| protocol_in(set, p))
+        .map(|p| match proto::name(p) {
+            "unknown" => p.to_string(),
+            name => name.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn family_name(family: Family) -> &'static str {
+    match family {
+        Family::All => "all",
+        Family::Ipv4 => "ipv4",
+        Family::Ipv6 => "ipv6",
+    }
+}
+
 #[inline]
 fn port_ok(set: &Option<PortSet>, tuple: &Tuple, source: bool) -> bool {
     match set {
         None => true,
+        Some(_) if !has_ports(tuple.protocol) => false,
         Some(set) => {
             let port = if source {
                 tuple.src_port()
@@ -614,7 +807,7 @@ fn port_ok(set: &Option<PortSet>, tuple: &Tuple, source: bool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flow::{proto, ProtoInfo, TcpInfo};
+    use crate::flow::{ProtoInfo, TcpInfo, L4};
 
     fn flow(orig: Tuple) -> Flow {
         Flow {
@@ -727,5 +920,173 @@ mod tests {
             Filter::new().protocol(6).protocol(17).single_protocol(),
             None
         );
+    }
+    #[test]
+    fn a_mark_value_outside_its_mask_never_widens() {
+        let mut f = flow(Tuple::tcp(([10, 0, 0, 1], 1111), ([10, 0, 0, 2], 80)));
+        f.mark = Some(0);
+        // (0 & 0xff) != 0x100: the kernel and conntrack -m 0x100/0xff select nothing.
+        let wide = Filter::new().mark_masked(0x100, 0xff);
+        assert!(
+            !wide.matches(&f),
+            "value bits outside the mask must not be dropped"
+        );
+        let err = wide.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("0x100/0xff") && err.contains("0x0/0xff"),
+            "{err}"
+        );
+        f.mark = Some(42);
+        assert!(!Filter::new().mark_masked(42, 0xf).matches(&f));
+        assert!(Filter::new().mark_masked(42, 0xf).validate().is_err());
+        assert!(Filter::new().mark_masked(0xa, 0xf).matches(&f));
+        assert!(Filter::new().mark_masked(0xa, 0xf).validate().is_ok());
+    }
+
+    #[test]
+    fn conditions_every_flow_satisfies_leave_the_filter_empty() {
+        assert!(Filter::new().mark_masked(0, 0).is_empty());
+        assert!(!Filter::new().mark_masked(7, 0).is_empty());
+        assert!(Filter::new().mark_masked(7, 0).validate().is_err());
+        assert!(Filter::new().labels(Labels(0)).is_empty());
+        assert!(Filter::new().family(Family::All).is_empty());
+        assert!(Filter::new().status(Status::empty()).is_empty());
+        let everything = (0..=255u8).fold(Filter::new(), Filter::protocol);
+        assert!(everything.is_empty());
+        let both: [Cidr; 2] = ["0.0.0.0/0".parse().unwrap(), "::/0".parse().unwrap()];
+        assert!(Filter::new().src_any(both).is_empty());
+        assert!(!Filter::new().src(both[0]).is_empty(), "IPv4 only");
+        assert!(
+            !Filter::new().dst_ports(0..=65535).is_empty(),
+            "flows with ports only"
+        );
+    }
+
+    #[test]
+    fn ports_belong_to_port_protocols_only() {
+        let gre = flow(Tuple {
+            l4: L4::Ports { src: 0, dst: 0x35 },
+            ..Tuple::generic(proto::GRE, [10, 0, 0, 1].into(), [10, 0, 0, 2].into())
+        });
+        assert_eq!(
+            gre.orig.dst_port(),
+            Some(0x35),
+            "GRE keys sit where ports would"
+        );
+        assert!(!Filter::new().dst_port(53).matches(&gre));
+        assert!(!Filter::new().src_ports(0..=65535).matches(&gre));
+        for protocol in PORT_PROTOCOLS {
+            let f = flow(Tuple {
+                l4: L4::Ports { src: 1, dst: 53 },
+                ..Tuple::generic(protocol, [10, 0, 0, 1].into(), [10, 0, 0, 2].into())
+            });
+            assert!(
+                Filter::new().dst_port(53).matches(&f),
+                "protocol {protocol}"
+            );
+        }
+    }
+
+    #[test]
+    fn contradictions_are_refused_with_their_conditions() {
+        let v6: Cidr = "2001:db8:1::1".parse().unwrap();
+        let refused = |f: Filter, needles: &[&str]| {
+            let text = f.validate().expect_err("contradiction").to_string();
+            for needle in needles {
+                assert!(text.contains(needle), "{needle:?} not in {text:?}");
+            }
+        };
+        refused(
+            Filter::new().family(Family::Ipv4).src(v6),
+            &["family ipv4", "2001:db8:1::1"],
+        );
+        refused(
+            Filter::new().family(Family::Ipv6).dst([10, 0, 0, 1]),
+            &["ipv6", "10.0.0.1"],
+        );
+        refused(
+            Filter::new().src([10, 0, 0, 1]).reply_dst(v6),
+            &["src 10.0.0.1", "reply_dst"],
+        );
+        refused(
+            Filter::new()
+                .protocol(proto::UDP)
+                .tcp_state(TcpState::Established),
+            &["TCP state", "udp"],
+        );
+        refused(
+            Filter::new().protocol(proto::GRE).dst_port(53),
+            &["port", "gre"],
+        );
+        refused(
+            Filter::new().protocol(proto::ICMP).protocol(47).src_port(1),
+            &["icmp,gre"],
+        );
+        // Not contradictions: one of the alternatives can match.
+        let ok = |f: Filter| f.validate().unwrap();
+        ok(Filter::new()
+            .family(Family::Ipv4)
+            .src([10, 0, 0, 1])
+            .src(v6));
+        ok(Filter::new()
+            .protocol(proto::UDP)
+            .protocol(proto::TCP)
+            .tcp_state(TcpState::Close));
+        ok(Filter::new()
+            .protocol(proto::GRE)
+            .protocol(proto::SCTP)
+            .dst_port(3868));
+        ok(Filter::new().tcp_state(TcpState::Established).dst_port(22));
+        ok(Filter::new());
+    }
+
+    #[test]
+    fn names_conntrack_tools_takes() {
+        assert_eq!(TcpState::from_name("LISTEN"), Some(TcpState::SynSent2));
+        assert_eq!(TcpState::from_name("syn_sent2"), Some(TcpState::SynSent2));
+        assert_eq!(
+            TcpState::SynSent2.name(),
+            "SYN_SENT2",
+            "printed as the kernel names it"
+        );
+        let err = TcpState::parse_named("--state", "ESTABLISH")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--state") && err.contains("TIME_WAIT") && err.contains("LISTEN"));
+        let err = Status::parse_named("--status", "ASURED")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("ASSURED") && err.contains("SEEN_REPLY"),
+            "{err}"
+        );
+        let table = proto::parse_protocols(
+            "# comment\nip\t0\tIP\t\t# internet protocol\nigmp 2 IGMP\nipv6-icmp 58 IPv6-ICMP\n\
+             bad x\nbig 300 BIG\n",
+        );
+        assert_eq!(
+            table,
+            [
+                ("ip", 0),
+                ("IP", 0),
+                ("igmp", 2),
+                ("IGMP", 2),
+                ("ipv6-icmp", 58),
+                ("IPv6-ICMP", 58)
+            ]
+            .map(|(n, p)| (n.to_owned(), p))
+        );
+        assert_eq!(proto::from_name("256"), None);
+        let err = proto::parse_named("-p", "nonsense-proto")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("-p") && err.contains("tcp") && err.contains("0-255"),
+            "{err}"
+        );
+        if std::path::Path::new("/etc/protocols").exists() {
+            assert_eq!(proto::from_name("igmp"), Some(2));
+            assert_eq!(proto::from_name("IPv6-ICMP"), Some(58));
+        }
     }
 }

@@ -41,8 +41,11 @@ pub mod proto {
             .map_or("unknown", |(name, _)| name)
     }
 
-    /// The protocol number of a name of [`NAMED`] (any case) or of a decimal
-    /// number (`"tcp"` → 6, `"47"` → 47).
+    /// The protocol number of a name (any case) or of a decimal number
+    /// 0-255 (`"tcp"` → 6, `"47"` → 47, `"igmp"` → 2): the names of
+    /// [`NAMED`], then every name and alias of the system's protocol database
+    /// (`/etc/protocols`, as `getprotobyname(3)` reads it and conntrack-tools
+    /// resolves `-p`), read once per process.
     pub fn from_name(text: &str) -> Option<u8> {
         let text = text.trim();
         NAMED
@@ -50,6 +53,52 @@ pub mod proto {
             .find(|(name, _)| name.eq_ignore_ascii_case(text))
             .map(|(_, number)| *number)
             .or_else(|| text.parse().ok())
+            .or_else(|| {
+                system_protocols()
+                    .iter()
+                    .find(|(name, _)| name.eq_ignore_ascii_case(text))
+                    .map(|(_, number)| *number)
+            })
+    }
+
+    /// Parses a protocol like [`from_name`], or says what is accepted: `what`
+    /// names the argument in the message (`"-p"`, `"proto"`).
+    pub fn parse_named(what: &str, text: &str) -> crate::Result<u8> {
+        from_name(text).ok_or_else(|| {
+            crate::Error::InvalidInput(format!(
+                "{what}: unknown protocol {text:?} (a number 0-255, or a name: {}, or any \
+                 other name of /etc/protocols)",
+                NAMED.map(|(name, _)| name).join(", ")
+            ))
+        })
+    }
+
+    /// Names and aliases of `/etc/protocols` (empty when it cannot be read).
+    fn system_protocols() -> &'static [(String, u8)] {
+        static TABLE: std::sync::OnceLock<Vec<(String, u8)>> = std::sync::OnceLock::new();
+        TABLE.get_or_init(|| {
+            std::fs::read("/etc/protocols")
+                .map(|bytes| parse_protocols(&String::from_utf8_lossy(&bytes)))
+                .unwrap_or_default()
+        })
+    }
+
+    /// Parses `protocols(5)`: `name number [alias...] [# comment]` per line.
+    pub(crate) fn parse_protocols(text: &str) -> Vec<(String, u8)> {
+        let mut table = Vec::new();
+        for line in text.lines() {
+            let line = line.split('#').next().unwrap_or("");
+            let mut fields = line.split_whitespace();
+            let (Some(name), Some(number)) = (fields.next(), fields.next()) else {
+                continue;
+            };
+            let Ok(number) = number.parse::<u8>() else {
+                continue;
+            };
+            table.push((name.to_owned(), number));
+            table.extend(fields.map(|alias| (alias.to_owned(), number)));
+        }
+        table
     }
 }
 
@@ -242,6 +291,10 @@ impl Default for Tuple {
 
 macro_rules! kernel_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $value:expr, $text:expr;)* }) => {
+        kernel_enum! { $(#[$meta])* $name { $($(#[$vmeta])* $variant = $value, $text;)* } aliases {} }
+    };
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $value:expr, $text:expr;)* }
+     aliases { $($alias:expr => $aliased:ident;)* }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         #[non_exhaustive]
@@ -276,13 +329,38 @@ macro_rules! kernel_enum {
                 }
             }
 
-            /// The value of a name conntrack-tools prints (any case;
-            /// `"UNKNOWN"` is no name).
+            /// The value of a name conntrack-tools prints or takes as input
+            /// (any case; `"UNKNOWN"` is no name).
             pub fn from_name(text: &str) -> Option<Self> {
                 let text = text.trim();
                 [$($name::$variant),*]
                     .into_iter()
                     .find(|value| value.name().eq_ignore_ascii_case(text))
+                    .or_else(|| {
+                        let aliases: &[(&str, $name)] = &[$(($alias, $name::$aliased)),*];
+                        aliases
+                            .iter()
+                            .copied()
+                            .find(|(alias, _)| alias.eq_ignore_ascii_case(text))
+                            .map(|(_, value)| value)
+                    })
+            }
+
+            /// Every name [`from_name`](Self::from_name) takes, printed names
+            /// first, for messages that list the valid ones.
+            pub fn names() -> &'static [&'static str] {
+                &[$($text,)* $($alias,)*]
+            }
+
+            /// Parses a name, or says which names exist: `what` names the
+            /// argument in the message (`"--state"`, `"state"`).
+            pub fn parse_named(what: &str, text: &str) -> crate::Result<Self> {
+                Self::from_name(text).ok_or_else(|| {
+                    crate::Error::InvalidInput(format!(
+                        "{what}: unknown value {text:?} (one of {})",
+                        Self::names().join(", ")
+                    ))
+                })
             }
         }
 
@@ -316,7 +394,11 @@ kernel_enum! {
         /// `TCP_CONNTRACK_CLOSE`.
         Close = 8, "CLOSE";
         /// `TCP_CONNTRACK_SYN_SENT2` (formerly `LISTEN`): simultaneous open.
+        /// conntrack-tools takes `LISTEN` for it as input.
         SynSent2 = 9, "SYN_SENT2";
+    }
+    aliases {
+        "LISTEN" => SynSent2;
     }
 }
 

@@ -71,7 +71,7 @@ pub use crate::flow::{
 pub use crate::netns::Netns;
 pub use crate::orphans::{Orphan, OrphanCategory, OrphanCounts, OrphanPolicy, OrphanScan};
 pub use crate::pushdown::KernelFeatures;
-pub use crate::request::FlowSpec;
+pub use crate::request::{FlowSpec, StatusChange};
 pub use crate::select::{
     Census, FilteredDump, GroupBy, GroupCounts, GroupTally, GroupValue, Grouping,
 };

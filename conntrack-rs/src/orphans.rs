@@ -640,11 +640,12 @@ impl Conntrack {
         policy: &OrphanPolicy,
         mut found: impl FnMut(&FlowRef<'_>, OrphanCategory, Duration, Option<Duration>),
     ) -> Result<OrphanCounts> {
+        policy.filter.validate()?;
         let mut scan = OrphanScan::new(policy, self.orphan_timeouts(policy)?);
         let Some(prefilter) = scan.prefilter.clone() else {
             return Ok(scan.counts);
         };
-        let plan = self.plan(&prefilter, false);
+        let plan = self.plan(&prefilter, false)?;
         let mut dump = self.dump_pushdown(&plan)?;
         loop {
             let mut verdict = Verdict::No;
@@ -719,6 +720,7 @@ impl Conntrack {
         policy: &OrphanPolicy,
         options: DeleteOptions,
     ) -> Result<(DeleteReport, OrphanCounts)> {
+        policy.filter.validate()?;
         let mut scan = OrphanScan::new(policy, self.orphan_timeouts(policy)?);
         let Some(prefilter) = scan.prefilter.clone() else {
             let report = DeleteReport {

@@ -19,9 +19,10 @@
 //! filter (the condition for a kernel-side filtered flush). The library still
 //! evaluates the whole filter in userspace on every flow a dump returns.
 
-#![allow(unsafe_code)] // unshare(2) for the private probe namespace
+#![allow(unsafe_code)] // unshare(2) for the private probe namespace, geteuid(2)
 
 use std::net::IpAddr;
+use std::path::Path;
 use std::sync::OnceLock;
 
 use crate::conntrack::{Conntrack, Family};
@@ -174,11 +175,49 @@ fn flags_of(f: &KernelFeatures) -> [bool; 8] {
 
 /// Cache format, one line: `v1 <flush probed 0|1> <8 flags as 0|1> <identity>`.
 fn read_cache(identity: &str, need_flush: bool) -> Option<KernelFeatures> {
-    parse_cache(
-        &std::fs::read_to_string(CACHE_PATH).ok()?,
-        identity,
-        need_flush,
-    )
+    parse_cache(&read_trusted(Path::new(CACHE_PATH))?, identity, need_flush)
+}
+
+/// Whether a cache file or its directory can only have been written by root
+/// or by the user running this process: owned by one of them, writable by
+/// nobody else, and of the expected kind (no symbolic link).
+///
+/// The cache decides whether a filtered flush is exact, i.e. whether a
+/// delete can widen: a file planted by a less privileged writer (a service or
+/// a container sharing `/run`) must never be believed.
+fn trusted(meta: &std::fs::Metadata, directory: bool) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let kind = if directory {
+        meta.file_type().is_dir()
+    } else {
+        meta.file_type().is_file()
+    };
+    kind && (meta.uid() == 0 || meta.uid() == me) && meta.mode() & 0o022 == 0
+}
+
+/// The cache's text, when the file and its directory are [`trusted`]. The
+/// file's own metadata is read from the opened file (`O_NOFOLLOW`), so it
+/// cannot be swapped between the check and the read.
+fn read_trusted(path: &Path) -> Option<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let directory = path.parent()?;
+    if !trusted(&std::fs::symlink_metadata(directory).ok()?, true) {
+        return None;
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .ok()?;
+    if !trusted(&file.metadata().ok()?, false) {
+        return None;
+    }
+    let mut text = String::new();
+    file.take(4096).read_to_string(&mut text).ok()?;
+    Some(text)
 }
 
 fn parse_cache(text: &str, identity: &str, need_flush: bool) -> Option<KernelFeatures> {
@@ -215,14 +254,33 @@ fn cache_line(identity: &str, flush: bool, features: &KernelFeatures) -> String 
 }
 
 fn write_cache(identity: &str, flush: bool, features: &KernelFeatures) {
-    let line = cache_line(identity, flush, features);
-    let dir = std::path::Path::new(CACHE_PATH)
-        .parent()
-        .expect("constant path has a parent");
+    write_cache_at(
+        Path::new(CACHE_PATH),
+        &cache_line(identity, flush, features),
+    );
+}
+
+/// Writes `line` to `path`: the directory is created `0755` and the file
+/// `0644`, so that only their owner can change them; into a directory that
+/// is not [`trusted`] nothing is written (readers would ignore it anyway).
+fn write_cache_at(path: &Path, line: &str) {
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let Some(dir) = path.parent() else { return };
+    let _ = std::fs::DirBuilder::new().mode(0o755).create(dir);
+    if !std::fs::symlink_metadata(dir).is_ok_and(|meta| trusted(&meta, true)) {
+        return;
+    }
     let temporary = dir.join(format!(".kernel-features.{}", std::process::id()));
-    let written = std::fs::create_dir_all(dir)
-        .and_then(|()| std::fs::write(&temporary, line))
-        .and_then(|()| std::fs::rename(&temporary, CACHE_PATH));
+    let _ = std::fs::remove_file(&temporary);
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&temporary)
+        .and_then(|mut file| file.write_all(line.as_bytes()))
+        .and_then(|()| std::fs::rename(&temporary, path));
     if written.is_err() {
         let _ = std::fs::remove_file(&temporary);
     }
@@ -425,7 +483,7 @@ impl Pushdown {
                              source: bool| {
             let Some(set) = set else { return };
             match set.single() {
-                Some(cidr) if tuple_ok && v4 && cidr.is_host() => {
+                Some(cidr) if tuple_ok && v4 && cidr.is_host() && cidr.addr().is_ipv4() => {
                     tuple.flags |= flag;
                     if source {
                         tuple.src = Some(cidr.addr());
@@ -567,6 +625,86 @@ mod tests {
         );
         assert!(parse_cache(&dump_only, "boot-a 6.18.1", false).is_some());
         assert_eq!(parse_cache("garbage", "boot-a 6.18.1", false), None);
+    }
+
+    /// A private directory under the system temporary directory, removed on drop.
+    struct TempDir(std::path::PathBuf);
+
+    impl TempDir {
+        fn new(tag: &str) -> TempDir {
+            use std::os::unix::fs::DirBuilderExt;
+            let path = std::env::temp_dir().join(format!(
+                "conntrack-rs-{tag}-{}-{:?}",
+                std::process::id(),
+                std::thread::current().id()
+            ));
+            let _ = std::fs::remove_dir_all(&path);
+            std::fs::DirBuilder::new()
+                .mode(0o755)
+                .create(&path)
+                .unwrap();
+            TempDir(path)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn a_cache_anyone_else_could_have_written_is_ignored() {
+        use std::os::unix::fs::PermissionsExt;
+        let line = cache_line("boot-a 6.18.1", true, &all());
+        let root = TempDir::new("cache");
+        let dir = root.0.join("conntrack-rs");
+        let path = dir.join("kernel-features");
+        write_cache_at(&path, &line);
+        let text = read_trusted(&path).expect("a cache this process wrote is trusted");
+        assert_eq!(parse_cache(&text, "boot-a 6.18.1", true), Some(all()));
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir) & 0o022, 0, "directory writable by others");
+        assert_eq!(mode(&path) & 0o022, 0, "file writable by others");
+
+        // A file anyone may write: ignored, and so is a directory anyone may write.
+        let set_mode = |p: &Path, m: u32| {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+        };
+        set_mode(&path, 0o666);
+        assert_eq!(read_trusted(&path), None, "world-writable file");
+        set_mode(&path, 0o664);
+        assert_eq!(read_trusted(&path), None, "group-writable file");
+        set_mode(&path, 0o644);
+        set_mode(&dir, 0o777);
+        assert_eq!(read_trusted(&path), None, "world-writable directory");
+        write_cache_at(&path, "v1 0 00000000 x\n");
+        assert_eq!(
+            read_trusted(&path).map(|t| t.contains("boot-a")),
+            None,
+            "nothing written into an untrusted directory"
+        );
+        set_mode(&dir, 0o755);
+        assert!(read_trusted(&path).is_some());
+
+        // A symbolic link to a trusted file is not followed.
+        let link = dir.join("link");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        assert_eq!(read_trusted(&link), None, "symbolic link");
+
+        // Owned by another (unprivileged) user: ignored. Needs root to chown.
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped the ownership half: changing a file's owner needs root");
+            return;
+        }
+        std::os::unix::fs::chown(&path, Some(65534), Some(65534)).unwrap();
+        assert_eq!(read_trusted(&path), None, "file owned by nobody");
+        std::os::unix::fs::chown(&path, Some(0), Some(0)).unwrap();
+        std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
+        assert_eq!(read_trusted(&path), None, "directory owned by nobody");
+        std::os::unix::fs::chown(&dir, Some(0), Some(0)).unwrap();
+        assert!(read_trusted(&path).is_some());
     }
 
     #[test]

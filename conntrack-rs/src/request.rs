@@ -39,10 +39,13 @@ pub struct FlowSpec {
     pub reply: Tuple,
     /// Timeout in seconds; required to create.
     pub timeout: Option<u32>,
-    /// Status bits; `CONFIRMED` is always added. On an existing flow bits can
-    /// only be added: a status without `SEEN_REPLY`/`ASSURED` that the flow has
-    /// is refused with `EBUSY`.
+    /// Status bits; `CONFIRMED` is always added. On create this is the new
+    /// flow's status; on an existing flow [`FlowSpec::status_change`] says
+    /// whether the bits are added (the default) or the word is sent as given.
+    /// Only the kernel's 16 status bits (`0x0001`-`0x8000`) are accepted.
     pub status: Option<Status>,
+    /// How [`FlowSpec::status`] applies to an existing flow.
+    pub status_change: StatusChange,
     /// Connection mark.
     pub mark: Option<u32>,
     /// Zone (both directions); also selects the flow on update.
@@ -74,6 +77,7 @@ impl FlowSpec {
             orig,
             timeout: None,
             status: None,
+            status_change: StatusChange::Add,
             mark: None,
             zone: None,
             protoinfo: None,
@@ -98,9 +102,26 @@ impl FlowSpec {
         self
     }
 
-    /// Sets status bits (`SEEN_REPLY`, `ASSURED`, ...).
+    /// Sets status bits (`SEEN_REPLY`, `ASSURED`, `FIXED_TIMEOUT`, ...): the
+    /// status of a created flow; on an existing flow (update,
+    /// create-or-update) the bits are added to those it has, as
+    /// `conntrack -U -u BITS` does ([`StatusChange::Add`]).
     pub fn status(mut self, status: Status) -> Self {
         self.status = Some(status);
+        self.status_change = StatusChange::Add;
+        self
+    }
+
+    /// Sends `status` as the status word, also to an existing flow
+    /// ([`StatusChange::Word`]), without reading the flow first. The kernel's
+    /// rules apply to the word as given: it refuses (`EBUSY`) a word lacking
+    /// `SEEN_REPLY` or `ASSURED` when the flow has them, ignores the bits it
+    /// keeps for itself ([`Status::UNCHANGEABLE`]: NAT, `EXPECTED`,
+    /// `CONFIRMED`, `DYING`, ...) and adds the others; current kernels (6.x)
+    /// clear no bit this way.
+    pub fn status_word(mut self, status: Status) -> Self {
+        self.status = Some(status);
+        self.status_change = StatusChange::Word;
         self
     }
 
@@ -243,6 +264,44 @@ fn ipv6_octets(addr: IpAddr) -> [u8; 16] {
     }
 }
 
+/// How [`FlowSpec::status`] changes an existing flow's status.
+///
+/// The kernel takes a whole status word (`ctnetlink_change_status`): it
+/// refuses (`EBUSY`) a word that lacks `SEEN_REPLY` or `ASSURED` when the
+/// flow has them (those bits can only be set), ignores the bits it keeps for
+/// itself ([`Status::UNCHANGEABLE`]), and sets the others; current kernels
+/// clear none. So sending only the wanted bits to a flow that has seen a
+/// reply fails: [`StatusChange::Add`] reads the flow's status first and sends
+/// it back with the bits added, as conntrack-tools does for `-U -u`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum StatusChange {
+    /// Add the bits to the flow's current status (read just before; retried
+    /// if the flow gained `SEEN_REPLY`/`ASSURED` in between). `conntrack -U -u BITS`.
+    #[default]
+    Add,
+    /// Send the status word as given, in one request with no read; the
+    /// kernel's rules above apply to it.
+    Word,
+}
+
+/// The status bits the kernel defines (`__IPS_MAX_BIT` = 16).
+pub(crate) const KNOWN_STATUS_BITS: u32 = 0xffff;
+
+/// Refuses status bits the kernel does not define.
+pub(crate) fn check_status(status: Status, what: &str) -> Result<()> {
+    let unknown = status.bits() & !KNOWN_STATUS_BITS;
+    if unknown != 0 {
+        return Err(Error::InvalidInput(format!(
+            "{what} {:#x}: bits {unknown:#x} are not status bits (the kernel defines 16: \
+             0x1-0x8000, {})",
+            status.bits(),
+            Status::names().collect::<Vec<_>>().join(", ")
+        )));
+    }
+    Ok(())
+}
+
 /// How `IPCTNL_MSG_CT_NEW` treats an existing / missing flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum WriteMode {
@@ -275,6 +334,9 @@ pub(crate) fn put_flow_spec(enc: &mut Encoder, spec: &FlowSpec, mode: WriteMode)
         return Err(Error::InvalidInput(
             "original and reply tuples must have the same address family and protocol".into(),
         ));
+    }
+    if let Some(status) = spec.status {
+        check_status(status, "status")?;
     }
     if mode != WriteMode::Update && spec.timeout.is_none() {
         return Err(Error::InvalidInput(

@@ -172,7 +172,16 @@ impl Conntrack {
     /// a flush, only when the whole filter could be evaluated by the kernel).
     /// A probe walks the host's whole conntrack table several times, so a CIDR
     /// or set filter, which the kernel cannot evaluate anyway, never pays for one.
-    pub(crate) fn plan(&mut self, filter: &Filter, for_flush: bool) -> Pushdown {
+    ///
+    /// Every request carrying a filter is planned here, so this is where a
+    /// filter that makes no sense ([`Filter::validate`]) is refused, before
+    /// anything reaches the kernel.
+    pub(crate) fn plan(&mut self, filter: &Filter, for_flush: bool) -> Result<Pushdown> {
+        filter.validate()?;
+        Ok(self.plan_valid(filter, for_flush))
+    }
+
+    fn plan_valid(&mut self, filter: &Filter, for_flush: bool) -> Pushdown {
         if let Some(features) = self.features {
             return Pushdown::plan(filter, &features, for_flush);
         }
@@ -220,7 +229,7 @@ impl Conntrack {
 
     /// Dumps the flows `filter` selects, with the kernel filtering what it can.
     pub fn dump_filtered<'h, 'f>(&'h mut self, filter: &'f Filter) -> Result<FilteredDump<'h, 'f>> {
-        let plan = self.plan(filter, false);
+        let plan = self.plan(filter, false)?;
         Ok(FilteredDump {
             dump: self.dump_pushdown(&plan)?,
             filter,

@@ -43,6 +43,26 @@ bitflags::bitflags! {
 }
 
 impl Status {
+    /// The names of the status bits (`EXPECTED`, `SEEN_REPLY`, ...), lowest bit first.
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        <Status as bitflags::Flags>::FLAGS
+            .iter()
+            .map(bitflags::Flag::name)
+            .filter(|name| !name.is_empty())
+    }
+
+    /// Parses a status bit name (any case), or says which names exist: `what`
+    /// names the argument in the message (`"--status"`, `"status"`).
+    pub fn parse_named(what: &str, text: &str) -> crate::Result<Status> {
+        let name = text.trim().to_ascii_uppercase();
+        Status::from_name(&name).ok_or_else(|| {
+            crate::Error::InvalidInput(format!(
+                "{what}: unknown status bit {text:?} (one of {})",
+                Status::names().collect::<Vec<_>>().join(", ")
+            ))
+        })
+    }
+
     /// `IPS_NAT_CLASH`, the kernel's alias of `IPS_UNTRACKED`.
     pub const NAT_CLASH: Status = Status::UNTRACKED;
 
