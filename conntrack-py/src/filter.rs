@@ -8,13 +8,13 @@
 
 use std::str::FromStr;
 
-use conntrack::{Cidr, Family, Filter, GroupBy, Labels, Status, TcpState};
+use conntrack::{proto, Cidr, Family, Filter, GroupBy, Labels, Status, TcpState};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyString};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyInt, PyString, PyTuple};
 
 use crate::errors::{invalid, to_py_err};
-use crate::flow::{extract_protocol, PyFlow};
+use crate::flow::PyFlow;
 
 /// The keyword criteria, in the order the docs list them.
 pub(crate) const CRITERIA: [&str; 14] = [
@@ -63,11 +63,94 @@ fn for_each_value<'py>(
     }
 }
 
+/// `repr(value)` and its type's name, for messages about a wrong value.
+fn shown(value: &Bound<'_, PyAny>) -> String {
+    let repr = value
+        .repr()
+        .map(|r| r.to_string())
+        .unwrap_or_else(|_| "<unrepresentable>".into());
+    let kind = value
+        .get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_default();
+    // A hostile value could have a huge repr: the message stays readable.
+    if repr.chars().count() > 80 {
+        let short: String = repr.chars().take(77).collect();
+        format!("{short}... ({kind})")
+    } else {
+        format!("{repr} ({kind})")
+    }
+}
+
+/// The `TypeError` for a value of the wrong type: the argument, what it
+/// takes and what it got.
+pub(crate) fn wrong_type(name: &str, expected: &str, value: &Bound<'_, PyAny>) -> PyErr {
+    PyTypeError::new_err(format!("{name}: expected {expected}, got {}", shown(value)))
+}
+
+/// An integer argument in `min..=max`: a `TypeError` naming the argument for
+/// anything but an `int` (`bool` included: `True` is no port, zone or mark),
+/// an `InvalidInputError` (a `ValueError`) naming it and the allowed range
+/// for a number outside it, however large.
+pub(crate) fn extract_bounded(
+    name: &str,
+    value: &Bound<'_, PyAny>,
+    min: u64,
+    max: u64,
+    expected: &str,
+) -> PyResult<u64> {
+    let py = value.py();
+    if value.is_instance_of::<PyBool>() || !value.is_instance_of::<PyInt>() {
+        return Err(wrong_type(name, expected, value));
+    }
+    let in_range = value
+        .extract::<i128>()
+        .ok()
+        .and_then(|n| u64::try_from(n).ok())
+        .filter(|n| (min..=max).contains(n));
+    in_range.ok_or_else(|| {
+        invalid(
+            py,
+            format!(
+                "{name}: {} is out of range ({min}-{max})",
+                value.repr().map(|r| r.to_string()).unwrap_or_default()
+            ),
+        )
+    })
+}
+
+pub(crate) fn extract_u16(name: &str, value: &Bound<'_, PyAny>) -> PyResult<u16> {
+    let n = extract_bounded(name, value, 0, 65535, "an int 0-65535")?;
+    Ok(n as u16)
+}
+
+pub(crate) fn extract_u32(name: &str, value: &Bound<'_, PyAny>) -> PyResult<u32> {
+    let n = extract_bounded(name, value, 0, u64::from(u32::MAX), "an int 0-0xffffffff")?;
+    Ok(n as u32)
+}
+
 /// A CIDR or address given as text or an `ipaddress` object (address,
 /// network or interface).
-fn extract_cidr(value: &Bound<'_, PyAny>) -> PyResult<Cidr> {
+fn extract_cidr(name: &str, value: &Bound<'_, PyAny>) -> PyResult<Cidr> {
+    let py = value.py();
+    let is_ipaddress = value.hasattr("version").unwrap_or(false)
+        && value.hasattr("max_prefixlen").unwrap_or(false);
+    if !value.is_instance_of::<PyString>() && !is_ipaddress {
+        return Err(wrong_type(
+            name,
+            "an address or network (str or ipaddress object)",
+            value,
+        ));
+    }
     let text = value.str()?;
-    Cidr::from_str(&text.to_cow()?).map_err(|e| to_py_err(value.py(), e))
+    let text = text.to_cow()?;
+    Cidr::from_str(&text).map_err(|_| {
+        invalid(
+            py,
+            format!("{name}: {text:?} is not an address or network (e.g. '10.0.0.1', '10.0.0.0/8', '2001:db8::/32')"),
+        )
+    })
 }
 
 fn extract_family(value: &Bound<'_, PyAny>) -> PyResult<Family> {
@@ -79,56 +162,92 @@ fn extract_family(value: &Bound<'_, PyAny>) -> PyResult<Family> {
             "all" | "any" => Ok(Family::All),
             other => Err(invalid(
                 py,
-                format!("unknown family {other:?} (ipv4 or ipv6)"),
+                format!("family: unknown family {other:?} (ipv4, ipv6 or all)"),
             )),
         };
+    }
+    if value.is_instance_of::<PyBool>() || !value.is_instance_of::<PyInt>() {
+        return Err(wrong_type(
+            "family",
+            "'ipv4', 'ipv6', 'all', 4, 6, socket.AF_INET or socket.AF_INET6",
+            value,
+        ));
     }
     match value.extract::<i64>() {
         // 4 and 6, or socket.AF_INET (2) and socket.AF_INET6 (10).
         Ok(n) if n == 4 || n == i64::from(libc::AF_INET) => Ok(Family::Ipv4),
         Ok(n) if n == 6 || n == i64::from(libc::AF_INET6) => Ok(Family::Ipv6),
-        Ok(other) => Err(invalid(py, format!("unknown family {other} (4 or 6)"))),
-        Err(_) => Err(PyTypeError::new_err("family is 'ipv4', 'ipv6', 4 or 6")),
+        _ => Err(invalid(
+            py,
+            format!(
+                "family: unknown family {} (4, 6, socket.AF_INET or socket.AF_INET6)",
+                value.repr()?
+            ),
+        )),
     }
 }
 
-/// A TCP state given as a name (`"ESTABLISHED"`, any case), a `TcpState`
-/// member or its number.
+/// A TCP state given as a name (`"ESTABLISHED"`, any case; `"LISTEN"` as
+/// conntrack-tools takes it), a `TcpState` member or its number (0-9).
 pub(crate) fn extract_tcp_state(value: &Bound<'_, PyAny>) -> PyResult<TcpState> {
+    extract_tcp_state_named("state", value)
+}
+
+fn extract_tcp_state_named(name: &str, value: &Bound<'_, PyAny>) -> PyResult<TcpState> {
     let py = value.py();
     if let Ok(text) = value.cast::<PyString>() {
-        let wanted = text.to_cow()?;
-        return TcpState::from_name(&wanted)
-            .ok_or_else(|| invalid(py, format!("unknown TCP state {:?}", wanted.trim())));
+        return TcpState::parse_named(name, &text.to_cow()?).map_err(|e| to_py_err(py, e));
     }
-    // Enum members carry their number in `.value`.
+    // Enum members carry their number in `.value` (an IntEnum is also an int).
     let number = match value.getattr("value") {
-        Ok(inner) if !value.is_instance_of::<pyo3::types::PyInt>() => inner.extract::<u8>(),
-        _ => value.extract::<u8>(),
+        Ok(inner) if !value.is_instance_of::<PyInt>() => inner,
+        _ => value.clone(),
     };
-    number.map(TcpState::from_raw).map_err(|_| {
-        PyTypeError::new_err("a TCP state is a name ('ESTABLISHED'), a TcpState or a number")
-    })
+    let raw = extract_bounded(
+        name,
+        &number,
+        0,
+        9,
+        "a TCP state name ('ESTABLISHED'), a TcpState or its number",
+    )?;
+    Ok(TcpState::from_raw(raw as u8))
 }
 
 /// Status bits given as an int (a `Status` flag is one), a bit name
 /// (`"ASSURED"`) or a collection of them.
 pub(crate) fn extract_status(value: &Bound<'_, PyAny>) -> PyResult<Status> {
+    extract_status_named("status", value)
+}
+
+pub(crate) fn extract_status_named(name: &str, value: &Bound<'_, PyAny>) -> PyResult<Status> {
     let py = value.py();
     let mut status = Status::empty();
     for_each_value(value, |item| {
         if let Ok(text) = item.cast::<PyString>() {
-            let name = text.to_cow()?.trim().to_ascii_uppercase();
-            let bit = Status::from_name(&name)
-                .ok_or_else(|| invalid(py, format!("unknown status bit {name:?}")))?;
-            status |= bit;
+            status |= Status::parse_named(name, &text.to_cow()?).map_err(|e| to_py_err(py, e))?;
         } else {
-            let bits = item.extract::<u32>().map_err(|_| {
-                PyTypeError::new_err(
-                    "status is a Status flag, an int, a bit name or a list of them",
-                )
+            let bits = extract_bounded(
+                name,
+                item,
+                0,
+                0xffff,
+                "a Status flag, an int, a bit name or a list of them",
+            )
+            .map_err(|e| {
+                if e.is_instance_of::<PyTypeError>(py) {
+                    e
+                } else {
+                    invalid(
+                        py,
+                        format!(
+                            "{name}: {} has bits the kernel does not define (its 16 status \
+                             bits are 0x1-0x8000)",
+                            item.repr().map(|r| r.to_string()).unwrap_or_default()
+                        ),
+                    )
+                }
             })?;
-            status |= Status::from_bits_retain(bits);
+            status |= Status::from_bits_retain(bits as u32);
         }
         Ok(())
     })?;
@@ -137,14 +256,16 @@ pub(crate) fn extract_status(value: &Bound<'_, PyAny>) -> PyResult<Status> {
 
 /// Label bits given as one bit number or a collection of them.
 pub(crate) fn extract_labels(value: &Bound<'_, PyAny>) -> PyResult<Labels> {
-    let py = value.py();
     let mut labels = Labels::default();
     for_each_value(value, |item| {
-        let bit = item.extract::<u32>()?;
-        if bit >= Labels::BITS {
-            return Err(invalid(py, format!("label bit {bit} is not below 128")));
-        }
-        labels = labels.with(bit);
+        let bit = extract_bounded(
+            "labels",
+            item,
+            0,
+            u64::from(Labels::BITS - 1),
+            "a label bit number 0-127 or a list of them",
+        )?;
+        labels = labels.with(bit as u32);
         Ok(())
     })?;
     Ok(labels)
@@ -160,11 +281,22 @@ fn apply(filter: Filter, name: &str, value: &Bound<'_, PyAny>) -> PyResult<Filte
     match name {
         "family" => filter = filter.family(extract_family(value)?),
         "proto" => for_each_value(value, |v| {
-            filter = std::mem::take(&mut filter).protocol(extract_protocol(v)?);
+            let protocol = if let Ok(text) = v.cast::<PyString>() {
+                proto::parse_named("proto", &text.to_cow()?).map_err(|e| to_py_err(py, e))?
+            } else {
+                extract_bounded(
+                    "proto",
+                    v,
+                    0,
+                    255,
+                    "a protocol name ('tcp') or number 0-255",
+                )? as u8
+            };
+            filter = std::mem::take(&mut filter).protocol(protocol);
             Ok(())
         })?,
         "src" | "dst" | "reply_src" | "reply_dst" => for_each_value(value, |v| {
-            let cidr = extract_cidr(v)?;
+            let cidr = extract_cidr(name, v)?;
             let f = std::mem::take(&mut filter);
             filter = match name {
                 "src" => f.src(cidr),
@@ -174,35 +306,41 @@ fn apply(filter: Filter, name: &str, value: &Bound<'_, PyAny>) -> PyResult<Filte
             };
             Ok(())
         })?,
-        "src_port" | "dst_port" => for_each_value(value, |v| {
-            let port = v
-                .extract::<u16>()
-                .map_err(|_| invalid(py, format!("{v} is not a port (0-65535)")))?;
-            let f = std::mem::take(&mut filter);
-            filter = if name == "src_port" {
-                f.src_port(port)
-            } else {
-                f.dst_port(port)
-            };
-            Ok(())
-        })?,
+        "src_port" | "dst_port" => {
+            // A range is taken as the set of its ports (empty ranges select nothing).
+            for_each_value(value, |v| {
+                let port = extract_u16(name, v)?;
+                let f = std::mem::take(&mut filter);
+                filter = if name == "src_port" {
+                    f.src_port(port)
+                } else {
+                    f.dst_port(port)
+                };
+                Ok(())
+            })?
+        }
         "state" => for_each_value(value, |v| {
-            filter = std::mem::take(&mut filter).tcp_state(extract_tcp_state(v)?);
+            filter = std::mem::take(&mut filter).tcp_state(extract_tcp_state_named(name, v)?);
             Ok(())
         })?,
-        "status" => filter = filter.status(extract_status(value)?),
-        "status_unset" => filter = filter.status_unset(extract_status(value)?),
+        "status" => filter = filter.status(extract_status_named(name, value)?),
+        "status_unset" => filter = filter.status_unset(extract_status_named(name, value)?),
         "mark" => {
-            filter = if let Ok((mark, mask)) = value.extract::<(u32, u32)>() {
+            filter = if let Ok(pair) = value.cast::<PyTuple>() {
+                if pair.len() != 2 {
+                    return Err(wrong_type(name, "an int or a (value, mask) pair", value));
+                }
+                let mark = extract_u32("mark value", &pair.get_item(0)?)?;
+                let mask = extract_u32("mark mask", &pair.get_item(1)?)?;
                 filter.mark_masked(mark, mask)
             } else {
-                let mark = value
-                    .extract::<u32>()
-                    .map_err(|_| PyTypeError::new_err("mark is an int or a (value, mask) pair"))?;
-                filter.mark(mark)
+                if value.is_instance_of::<PyBool>() || !value.is_instance_of::<PyInt>() {
+                    return Err(wrong_type(name, "an int or a (value, mask) pair", value));
+                }
+                filter.mark(extract_u32(name, value)?)
             }
         }
-        "zone" => filter = filter.zone(value.extract::<u16>()?),
+        "zone" => filter = filter.zone(extract_u16(name, value)?),
         "labels" => filter = filter.labels(extract_labels(value)?),
         other => {
             return Err(PyTypeError::new_err(format!(
@@ -215,12 +353,19 @@ fn apply(filter: Filter, name: &str, value: &Bound<'_, PyAny>) -> PyResult<Filte
 }
 
 /// Builds a filter from keyword criteria.
+/// The filter is checked as a whole here, at the edge: a contradiction (a
+/// TCP state with `proto="udp"`, ports with `proto="gre"`, an IPv6 address
+/// with `family="ipv4"`, a mark value with bits outside its mask) raises
+/// `InvalidInputError` naming the conditions, never a silent 0.
 pub(crate) fn from_criteria(criteria: Option<&Bound<'_, PyDict>>) -> PyResult<Filter> {
     let mut filter = Filter::new();
     if let Some(criteria) = criteria {
         for (name, value) in criteria.iter() {
             let name = name.extract::<String>()?;
             filter = apply(filter, &name, &value)?;
+        }
+        if let Some(py) = criteria.iter().next().map(|(name, _)| name.py()) {
+            filter.validate().map_err(|e| to_py_err(py, e))?;
         }
     }
     Ok(filter)
@@ -260,9 +405,13 @@ pub(crate) fn group_keys(keys: &Bound<'_, PyAny>) -> PyResult<Vec<GroupBy>> {
     let py = keys.py();
     let mut parsed = Vec::new();
     for_each_value(keys, |key| {
-        let name = key
-            .extract::<String>()
-            .map_err(|_| PyTypeError::new_err("count_by keys are names such as 'src'"))?;
+        let name = key.extract::<String>().map_err(|_| {
+            wrong_type(
+                "count_by keys",
+                "names such as 'src' or a list of them",
+                key,
+            )
+        })?;
         let key = GroupBy::from_name(&name).ok_or_else(|| {
             let names: Vec<&str> = GroupBy::ALL.iter().map(|k| k.name()).collect();
             invalid(

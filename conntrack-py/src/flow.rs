@@ -17,37 +17,27 @@ use std::time::Duration;
 use conntrack::text::{self, TextOptions};
 use conntrack::{proto, Flow, OrphanCategory, ProtoInfo, Status, Tuple, L4};
 use pyo3::basic::CompareOp;
-use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyFrozenSet, PyString};
 
-use crate::errors::invalid;
+use crate::errors::{invalid, to_py_err};
 use crate::pytypes;
 
 /// A protocol given as a number, a `Protocol` member or a name (`"tcp"`).
 pub(crate) fn extract_protocol(value: &Bound<'_, PyAny>) -> PyResult<u8> {
     let py = value.py();
     if let Ok(text) = value.cast::<PyString>() {
-        let text = text.to_cow()?;
-        return proto::from_name(&text).ok_or_else(|| {
-            invalid(
-                py,
-                format!(
-                    "unknown protocol {text:?} (a number 0-255 or one of tcp, udp, udplite, \
-                     icmp, icmpv6, sctp, dccp, gre)"
-                ),
-            )
-        });
+        return proto::parse_named("protocol", &text.to_cow()?).map_err(|e| to_py_err(py, e));
     }
-    match value.extract::<i64>() {
-        Ok(number) => u8::try_from(number)
-            .map_err(|_| invalid(py, format!("protocol number {number} is not in 0-255"))),
-        Err(_) => Err(PyTypeError::new_err(format!(
-            "a protocol is a name ('tcp') or a number, not {}",
-            value.get_type().name()?
-        ))),
-    }
+    let number = crate::filter::extract_bounded(
+        "protocol",
+        value,
+        0,
+        255,
+        "a protocol name ('tcp') or number 0-255",
+    )?;
+    Ok(number as u8)
 }
 
 /// An address given as text or an `ipaddress` address.

@@ -26,7 +26,10 @@ use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
 use crate::dump::DumpIter;
 use crate::errors::{closed_error, detached, invalid};
-use crate::filter::{extract_labels, extract_status, extract_tcp_state, group_keys, resolve};
+use crate::filter::{
+    extract_bounded, extract_labels, extract_status, extract_tcp_state, extract_u16, extract_u32,
+    group_keys, resolve,
+};
 use crate::flow::{flow_object, FlowTuple, PyFlow, PyOrphan};
 use crate::pytypes;
 
@@ -51,6 +54,25 @@ pub(crate) fn extract_netns(value: Option<&Bound<'_, PyAny>>) -> PyResult<Netns>
         .extract::<PathBuf>()
         .map(Netns::Path)
         .map_err(|_| PyTypeError::new_err("netns is None, a namespace name, a path or a pid"))
+}
+
+/// `limit=` of the deleting calls: `None`, or a count 0-2**64-1 (0 deletes nothing).
+pub(crate) fn extract_limit(value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<u64>> {
+    value
+        .filter(|v| !v.is_none())
+        .map(|v| extract_bounded("limit", v, 0, u64::MAX, "an int >= 0 or None"))
+        .transpose()
+}
+
+/// `rate=` of the deleting calls: `None`, or deletes per second 1-2**32-1.
+pub(crate) fn extract_rate(value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<u32>> {
+    value
+        .filter(|v| !v.is_none())
+        .map(|v| {
+            extract_bounded("rate", v, 1, u64::from(u32::MAX), "an int > 0 or None")
+                .map(|n| n as u32)
+        })
+        .transpose()
 }
 
 /// Idle library handles of one namespace.
@@ -330,17 +352,17 @@ impl PyConntrack {
         if let Some(reply) = options.reply {
             spec = spec.reply(reply.get().tuple);
         }
-        if let Some(timeout) = options.timeout {
-            spec = spec.timeout(timeout);
+        if let Some(timeout) = options.timeout.filter(|v| !v.is_none()) {
+            spec = spec.timeout(extract_u32("timeout", timeout)?);
         }
-        if let Some(status) = options.status {
+        if let Some(status) = options.status.filter(|v| !v.is_none()) {
             spec = spec.status(extract_status(status)?);
         }
-        if let Some(mark) = options.mark {
-            spec = spec.mark(mark);
+        if let Some(mark) = options.mark.filter(|v| !v.is_none()) {
+            spec = spec.mark(extract_u32("mark", mark)?);
         }
-        if let Some(zone) = options.zone {
-            spec = spec.zone(zone);
+        if let Some(zone) = options.zone.filter(|v| !v.is_none()) {
+            spec = spec.zone(extract_u16("zone", zone)?);
         }
         if let Some(state) = options.state {
             spec = match orig.protocol {
@@ -380,10 +402,10 @@ impl PyConntrack {
 /// The optional parts of a flow to create or update.
 struct SpecOptions<'a, 'py> {
     reply: Option<&'a Bound<'py, FlowTuple>>,
-    timeout: Option<u32>,
+    timeout: Option<&'a Bound<'py, PyAny>>,
     status: Option<&'a Bound<'py, PyAny>>,
-    mark: Option<u32>,
-    zone: Option<u16>,
+    mark: Option<&'a Bound<'py, PyAny>>,
+    zone: Option<&'a Bound<'py, PyAny>>,
     state: Option<&'a Bound<'py, PyAny>>,
     labels: Option<&'a Bound<'py, PyAny>>,
     helper: Option<String>,
@@ -540,10 +562,11 @@ impl PyConntrack {
         py: Python<'py>,
         filter: Option<&Bound<'py, PyAny>>,
         dry_run: bool,
-        limit: Option<u64>,
-        rate: Option<u32>,
+        limit: Option<&Bound<'py, PyAny>>,
+        rate: Option<&Bound<'py, PyAny>>,
         criteria: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        let (limit, rate) = (extract_limit(limit)?, extract_rate(rate)?);
         if let Some(target) = filter {
             if target.is_instance_of::<PyFlow>() || target.is_instance_of::<FlowTuple>() {
                 return Err(PyTypeError::new_err(
@@ -569,8 +592,12 @@ impl PyConntrack {
         &self,
         py: Python<'_>,
         target: &Bound<'_, PyAny>,
-        zone: Option<u16>,
+        zone: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<bool> {
+        let zone = zone
+            .filter(|z| !z.is_none())
+            .map(|z| extract_u16("zone", z))
+            .transpose()?;
         if let Ok(flow) = target.cast::<PyFlow>() {
             let flow = &flow.get().flow;
             if zone.is_some() {
@@ -602,10 +629,10 @@ impl PyConntrack {
         py: Python<'_>,
         orig: &Bound<'_, FlowTuple>,
         reply: Option<&Bound<'_, FlowTuple>>,
-        timeout: Option<u32>,
+        timeout: Option<&Bound<'_, PyAny>>,
         status: Option<&Bound<'_, PyAny>>,
-        mark: Option<u32>,
-        zone: Option<u16>,
+        mark: Option<&Bound<'_, PyAny>>,
+        zone: Option<&Bound<'_, PyAny>>,
         state: Option<&Bound<'_, PyAny>>,
         labels: Option<&Bound<'_, PyAny>>,
         helper: Option<String>,
@@ -631,10 +658,10 @@ impl PyConntrack {
         &self,
         py: Python<'_>,
         orig: &Bound<'_, FlowTuple>,
-        timeout: Option<u32>,
+        timeout: Option<&Bound<'_, PyAny>>,
         status: Option<&Bound<'_, PyAny>>,
-        mark: Option<u32>,
-        zone: Option<u16>,
+        mark: Option<&Bound<'_, PyAny>>,
+        zone: Option<&Bound<'_, PyAny>>,
         state: Option<&Bound<'_, PyAny>>,
         labels: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
@@ -659,10 +686,10 @@ impl PyConntrack {
         py: Python<'_>,
         orig: &Bound<'_, FlowTuple>,
         reply: Option<&Bound<'_, FlowTuple>>,
-        timeout: Option<u32>,
+        timeout: Option<&Bound<'_, PyAny>>,
         status: Option<&Bound<'_, PyAny>>,
-        mark: Option<u32>,
-        zone: Option<u16>,
+        mark: Option<&Bound<'_, PyAny>>,
+        zone: Option<&Bound<'_, PyAny>>,
         state: Option<&Bound<'_, PyAny>>,
         labels: Option<&Bound<'_, PyAny>>,
         helper: Option<String>,
@@ -774,8 +801,8 @@ impl PyConntrack {
         &self,
         py: Python<'py>,
         dry_run: bool,
-        limit: Option<u64>,
-        rate: Option<u32>,
+        limit: Option<&Bound<'py, PyAny>>,
+        rate: Option<&Bound<'py, PyAny>>,
         idle: Option<&Bound<'py, PyAny>>,
         unreplied: Option<&Bound<'py, PyAny>>,
         half_closed: Option<&Bound<'py, PyAny>>,
@@ -800,8 +827,8 @@ impl PyConntrack {
         )?;
         let options = DeleteOptions {
             dry_run,
-            limit,
-            rate,
+            limit: extract_limit(limit)?,
+            rate: extract_rate(rate)?,
         };
         let report = self.with_handle(py, |ct| ct.delete_orphans(&policy, options))?;
         delete_report(py, &report)

@@ -19,6 +19,7 @@ use std::str::FromStr;
 use crate::conntrack::Family;
 use crate::error::{Error, Result};
 use crate::flow::{proto, Flow, Labels, TcpState, Tuple};
+use crate::request::KNOWN_STATUS_BITS;
 use crate::status::Status;
 
 /// An address with a prefix length: `10.0.0.0/8`, `2001:db8::/32`, or one host.
@@ -483,8 +484,9 @@ impl Filter {
     /// CLI: `-p tcp --state ESTABLISHED`. Kernel: none can filter on it; userspace.
     pub fn tcp_state(mut self, state: TcpState) -> Self {
         let raw = state.raw();
-        // States are < 16 in every kernel; an out-of-range value can never match.
-        let bit = if raw < 32 { 1u32 << raw } else { 0 };
+        // The kernel's states are 0-9; a larger one can never match and is
+        // refused by `validate` (bit 31 stands for all those beyond 31).
+        let bit = 1u32 << raw.min(31);
         *self.tcp_states.get_or_insert(0) |= bit;
         self
     }
@@ -617,11 +619,19 @@ impl Filter {
                 )));
             }
         }
+        let unknown = (self.status_set | self.status_unset).bits() & !KNOWN_STATUS_BITS;
+        if unknown != 0 {
+            return Err(Error::InvalidInput(format!(
+                "status: bits {unknown:#x} are not status bits (the kernel defines 16: 0x1-0x8000)"
+            )));
+        }
         if let Some(states) = self.tcp_states {
-            if states == 0 {
-                return Err(Error::InvalidInput(
-                    "TCP state: the kernel's states are 0 to 9 (NONE to SYN_SENT2)".into(),
-                ));
+            if states & !KNOWN_TCP_STATES != 0 {
+                return Err(Error::InvalidInput(format!(
+                    "TCP state {}: the kernel's states are 0 to 9 ({})",
+                    (states & !KNOWN_TCP_STATES).trailing_zeros(),
+                    TcpState::names().join(", ")
+                )));
             }
             if let Some(set) = self.protocols {
                 if !protocol_in(&set, proto::TCP) {
@@ -748,6 +758,9 @@ fn addr_ok(set: &Option<AddrSet>, addr: IpAddr) -> bool {
         Some(set) => set.contains(addr),
     }
 }
+
+/// TCP states 0-9 (`TCP_CONNTRACK_NONE` to `TCP_CONNTRACK_SYN_SENT2`) as bits.
+const KNOWN_TCP_STATES: u32 = 0x3ff;
 
 /// The protocols whose tuples carry ports: a port condition never matches
 /// another protocol (GRE keys and ICMP ids sit in the same place but are not ports).
@@ -1038,6 +1051,22 @@ mod tests {
             .dst_port(3868));
         ok(Filter::new().tcp_state(TcpState::Established).dst_port(22));
         ok(Filter::new());
+        refused(
+            Filter::new().tcp_state(TcpState::from_raw(12)),
+            &["TCP state 12", "SYN_SENT2"],
+        );
+        refused(
+            Filter::new().tcp_state(TcpState::from_raw(200)),
+            &["TCP state"],
+        );
+        refused(
+            Filter::new().status(Status::from_bits_retain(0x1_0000)),
+            &["0x10000"],
+        );
+        refused(
+            Filter::new().status_unset(Status::from_bits_retain(0x8000_0000)),
+            &["0x80000000"],
+        );
     }
 
     #[test]

@@ -418,7 +418,14 @@ class Conntrack:
         state: str | TcpState | SctpState | None = None,
         labels: int | Iterable[int] | None = None,
     ) -> None:
-        """Changes an existing flow (``FileNotFoundError`` if none)."""
+        """Changes an existing flow (``FileNotFoundError`` if none).
+
+        ``status`` bits are *added* to the flow's own, as ``conntrack -U -u``
+        does: the flow is read and its status sent back with the bits added,
+        because the kernel takes a whole status word and refuses (``EBUSY``)
+        one that would clear ``SEEN_REPLY`` or ``ASSURED`` (those bits can
+        only be set; current kernels clear no status bit on update). Only the
+        kernel's 16 status bits are accepted."""
     def create_or_update(
         self,
         orig: Tuple,
@@ -433,7 +440,8 @@ class Conntrack:
         labels: int | Iterable[int] | None = None,
         helper: str | None = None,
     ) -> None:
-        """Creates the flow, or updates it if it exists."""
+        """Creates the flow, or updates it if it exists (``status`` bits then
+        added to the flow's own, as for ``update``)."""
     def get(self, orig: Tuple, /, *, zone: int = 0) -> Flow | None:
         """Looks one flow up by its original tuple; ``None`` if absent."""
     def orphans(
