@@ -46,17 +46,23 @@ const USAGE: &str = "usage: gc [--netns NAME] [--yes] [--json] [--limit N] [--ra
 [--family ipv4|ipv6] [-p PROTO] [-s CIDR]... [-d CIDR]... [--sport P[-P]]... [--dport P[-P]]... \
 [--state STATE]... [--status BIT]... [--no-status BIT]... [--mark M[/MASK]] [--zone Z]";
 
-fn status_bit(text: &str) -> Option<Status> {
-    Status::from_name(&text.to_ascii_uppercase())
-}
-
-fn ports(text: &str) -> Option<std::ops::RangeInclusive<u16>> {
+/// `PORT` or `LOW-HIGH` (0-65535, LOW <= HIGH), for `option`.
+fn ports(option: &str, text: &str) -> Result<std::ops::RangeInclusive<u16>, String> {
+    let port = |p: &str| {
+        p.parse::<u16>()
+            .map_err(|_| format!("{option}: {p:?} is not a port (0-65535) in {text:?}"))
+    };
     match text.split_once('-') {
-        Some((lo, hi)) => Some(lo.parse().ok()?..=hi.parse().ok()?),
-        None => {
-            let p = text.parse().ok()?;
-            Some(p..=p)
+        Some((lo, hi)) => {
+            let (lo, hi) = (port(lo)?, port(hi)?);
+            if lo > hi {
+                return Err(format!(
+                    "{option}: the range {text:?} is reversed (write {hi}-{lo})"
+                ));
+            }
+            Ok(lo..=hi)
         }
+        None => port(text).map(|p| p..=p),
     }
 }
 
@@ -161,58 +167,63 @@ fn parse(args: &[String]) -> Result<Options, String> {
             }
             "--rate" => {
                 let v = value("--rate")?;
-                o.delete.rate = Some(v.parse().map_err(|_| bad("--rate", &v))?);
+                let rate = v.parse().ok().filter(|&r: &u32| r > 0).ok_or_else(|| {
+                    format!("--rate: {v:?} is not a number of deletes per second (1-4294967295)")
+                })?;
+                o.delete.rate = Some(rate);
                 f
             }
             "--family" => match value("--family")?.as_str() {
                 "ipv4" => f.family(Family::Ipv4),
                 "ipv6" => f.family(Family::Ipv6),
-                v => return Err(bad("--family", v)),
+                v => return Err(format!("--family: unknown family {v:?} (ipv4 or ipv6)")),
             },
             "-p" | "--proto" => {
-                let v = value("-p")?;
-                f.protocol(conntrack::proto::from_name(&v).ok_or_else(|| bad("-p", &v))?)
+                let v = value(arg)?;
+                f.protocol(conntrack::proto::parse_named(arg, &v).map_err(|e| e.to_string())?)
             }
-            "-s" | "--src" => f.src(value("-s")?.parse::<Cidr>().map_err(|e| e.to_string())?),
-            "-d" | "--dst" => f.dst(value("-d")?.parse::<Cidr>().map_err(|e| e.to_string())?),
-            "--sport" => {
-                let v = value("--sport")?;
-                f.src_ports(ports(&v).ok_or_else(|| bad("--sport", &v))?)
-            }
-            "--dport" => {
-                let v = value("--dport")?;
-                f.dst_ports(ports(&v).ok_or_else(|| bad("--dport", &v))?)
-            }
-            "--state" => {
-                let v = value("--state")?;
-                f.tcp_state(TcpState::from_name(&v).ok_or_else(|| bad("--state", &v))?)
-            }
-            "--status" => {
-                let v = value("--status")?;
-                f.status(status_bit(&v).ok_or_else(|| bad("--status", &v))?)
-            }
-            "--no-status" => {
-                let v = value("--no-status")?;
-                f.status_unset(status_bit(&v).ok_or_else(|| bad("--no-status", &v))?)
-            }
+            "-s" | "--src" => f.src(cidr(arg, &value(arg)?)?),
+            "-d" | "--dst" => f.dst(cidr(arg, &value(arg)?)?),
+            "--sport" => f.src_ports(ports("--sport", &value("--sport")?)?),
+            "--dport" => f.dst_ports(ports("--dport", &value("--dport")?)?),
+            "--state" => f.tcp_state(
+                TcpState::parse_named("--state", &value("--state")?).map_err(|e| e.to_string())?,
+            ),
+            "--status" => f.status(
+                Status::parse_named("--status", &value("--status")?).map_err(|e| e.to_string())?,
+            ),
+            "--no-status" => f.status_unset(
+                Status::parse_named("--no-status", &value("--no-status")?)
+                    .map_err(|e| e.to_string())?,
+            ),
             "--mark" => {
                 let v = value("--mark")?;
                 let (mark, mask) = match v.split_once('/') {
                     Some((m, k)) => (parse_u32(m), parse_u32(k)),
                     None => (parse_u32(&v), Some(u32::MAX)),
                 };
-                f.mark_masked(
-                    mark.ok_or_else(|| bad("--mark", &v))?,
-                    mask.ok_or_else(|| bad("--mark", &v))?,
-                )
+                let (Some(mark), Some(mask)) = (mark, mask) else {
+                    return Err(format!(
+                        "--mark: {v:?} is not MARK or MARK/MASK (numbers 0-0xffffffff, decimal or 0x hex)"
+                    ));
+                };
+                f.mark_masked(mark, mask)
             }
             "--zone" => {
                 let v = value("--zone")?;
-                f.zone(v.parse().map_err(|_| bad("--zone", &v))?)
+                f.zone(
+                    v.parse()
+                        .map_err(|_| format!("--zone: {v:?} is not a zone (0-65535)"))?,
+                )
             }
             other => return Err(format!("unknown argument {other:?}")),
         };
     }
+    // A filter that can match nothing is a mistake in the options: say which.
+    o.filter.validate().map_err(|e| match e {
+        conntrack::Error::InvalidInput(text) => text,
+        other => other.to_string(),
+    })?;
     o.delete.dry_run = !o.yes;
     if orphans.on {
         o.orphans = Some(orphans);
@@ -220,6 +231,13 @@ fn parse(args: &[String]) -> Result<Options, String> {
         return Err(format!("{option} needs --orphans"));
     }
     Ok(o)
+}
+
+/// An address or network for `option`.
+fn cidr(option: &str, text: &str) -> Result<Cidr, String> {
+    text.parse::<Cidr>().map_err(|_| {
+        format!("{option}: {text:?} is not an address or network (e.g. 10.0.0.1, 10.0.0.0/8, 2001:db8::/32)")
+    })
 }
 
 fn parse_u32(text: &str) -> Option<u32> {

@@ -988,5 +988,29 @@ fn out_of_range_status_is_refused_before_the_kernel() {
         text.contains("0xffffffff") && text.contains("0xffff0000"),
         "{text}"
     );
+    // Within the 16 bits, EXPECTED and DYING are what the kernel answers EBUSY to.
+    for bits in [
+        Status::EXPECTED,
+        Status::DYING,
+        Status::from_bits_retain(0xffff),
+    ] {
+        let err = ct
+            .create(&FlowSpec::new(orig).timeout(60).status(bits))
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidInput(_)), "{bits:?}: {err}");
+        assert!(err.to_string().contains("refuses"), "{err}");
+    }
     assert_eq!(ct.count_matching(&Filter::new()).unwrap(), 0);
+    // Bits the kernel keeps for itself otherwise are ignored, as it does.
+    ct.create(
+        &FlowSpec::new(orig)
+            .timeout(60)
+            .status(Status::SEEN_REPLY | Status::SRC_NAT | Status::FIXED_TIMEOUT),
+    )
+    .unwrap();
+    let flow = ct.get(&orig, 0).unwrap().unwrap();
+    assert_eq!(
+        flow.status,
+        Status::CONFIRMED | Status::SEEN_REPLY | Status::FIXED_TIMEOUT
+    );
 }

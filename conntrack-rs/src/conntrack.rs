@@ -356,7 +356,7 @@ impl Conntrack {
         else {
             return self.write(spec, WriteMode::Update, operation);
         };
-        check_status(bits, "status")?;
+        check_status(bits, "status", StatusChange::Add)?;
         let zone = spec.zone.unwrap_or(0);
         let mut attempts = 0;
         loop {

@@ -288,8 +288,12 @@ pub enum StatusChange {
 /// The status bits the kernel defines (`__IPS_MAX_BIT` = 16).
 pub(crate) const KNOWN_STATUS_BITS: u32 = 0xffff;
 
-/// Refuses status bits the kernel does not define.
-pub(crate) fn check_status(status: Status, what: &str) -> Result<()> {
+/// Refuses status bits the kernel does not define and, unless the word is
+/// sent as given ([`StatusChange::Word`]), the two it refuses (`EBUSY`) to
+/// see set by a request: `EXPECTED` (a flow becomes expected through
+/// [`FlowSpec::master`]) and `DYING`. The other bits the kernel keeps for
+/// itself ([`Status::UNCHANGEABLE`]) it ignores.
+pub(crate) fn check_status(status: Status, what: &str, change: StatusChange) -> Result<()> {
     let unknown = status.bits() & !KNOWN_STATUS_BITS;
     if unknown != 0 {
         return Err(Error::InvalidInput(format!(
@@ -297,6 +301,13 @@ pub(crate) fn check_status(status: Status, what: &str) -> Result<()> {
              0x1-0x8000, {})",
             status.bits(),
             Status::names().collect::<Vec<_>>().join(", ")
+        )));
+    }
+    let refused = status & (Status::EXPECTED | Status::DYING);
+    if change == StatusChange::Add && !refused.is_empty() {
+        return Err(Error::InvalidInput(format!(
+            "{what}: the kernel refuses to set {refused:?} from a request (EXPECTED comes \
+             with a master flow, FlowSpec::master; DYING with a delete)"
         )));
     }
     Ok(())
@@ -336,7 +347,7 @@ pub(crate) fn put_flow_spec(enc: &mut Encoder, spec: &FlowSpec, mode: WriteMode)
         ));
     }
     if let Some(status) = spec.status {
-        check_status(status, "status")?;
+        check_status(status, "status", spec.status_change)?;
     }
     if mode != WriteMode::Update && spec.timeout.is_none() {
         return Err(Error::InvalidInput(
