@@ -25,6 +25,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
 use crate::dump::DumpIter;
+use crate::events::PyEvents;
 use crate::errors::{closed_error, detached, invalid};
 use crate::filter::{extract_labels, extract_status, extract_tcp_state, group_keys, resolve};
 use crate::flow::{flow_object, FlowTuple, PyFlow, PyOrphan};
@@ -82,6 +83,11 @@ impl Pool {
                 .unwrap_or_else(PoisonError::into_inner)
                 .push(ct);
         }
+    }
+
+    /// The namespace of the pool's handles.
+    pub(crate) fn netns(&self) -> &Netns {
+        &self.netns
     }
 
     fn close(&self) {
@@ -508,6 +514,32 @@ impl PyConntrack {
             return Err(closed_error());
         }
         DumpIter::start(self.pool.clone(), resolve(filter, criteria)?)
+    }
+
+    /// Subscribes to the events of the namespace (flows created, updated,
+    /// destroyed) that the filter or criteria select.
+    #[pyo3(signature = (filter = None, /, *, kinds = None, timeout = None, receive_buffer = None, **criteria))]
+    fn events(
+        &self,
+        py: Python<'_>,
+        filter: Option<&Bound<'_, PyAny>>,
+        kinds: Option<&Bound<'_, PyAny>>,
+        timeout: Option<f64>,
+        receive_buffer: Option<usize>,
+        criteria: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<PyEvents> {
+        if self.closed() {
+            return Err(closed_error());
+        }
+        let filter = resolve(filter, criteria)?;
+        PyEvents::open(
+            py,
+            self.pool.clone(),
+            filter,
+            kinds,
+            timeout,
+            receive_buffer,
+        )
     }
 
     /// Counts the selected flows grouped by `keys` (`"src"`, `"dst"`,

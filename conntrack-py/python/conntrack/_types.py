@@ -20,6 +20,9 @@ __all__ = [
     "DccpState",
     "DeleteReport",
     "DumpSummary",
+    "EventKind",
+    "EventStats",
+    "EventsLost",
     "GroupCounts",
     "OrphanCategory",
     "OrphanCounts",
@@ -186,6 +189,21 @@ class OrphanCategory(enum.Enum):
 
     def __str__(self) -> str:
         return self.value
+
+
+class EventKind(enum.Enum):
+    """What happened to a flow (``Event.kind``). ``str()`` is the name
+    ``conntrack -E`` prints (``"NEW"``)."""
+
+    #: Created (a NEW event).
+    NEW = "new"
+    #: Changed: state, status, mark, labels, ... (UPDATE).
+    UPDATE = "update"
+    #: Destroyed: expired, deleted or flushed (DESTROY).
+    DESTROY = "destroy"
+
+    def __str__(self) -> str:
+        return self._name_
 
 
 # ---- records -----------------------------------------------------------------
@@ -431,3 +449,39 @@ class GroupCounts(Dict[Any, int]):
 
     def __repr__(self) -> str:
         return f"GroupCounts({dict.__repr__(self)}, total={self.total})"
+
+
+@dataclasses.dataclass(frozen=True)
+class EventsLost(_Record):
+    """An item of an event stream saying that the kernel dropped events for
+    this subscriber (its receive queue was full, ``ENOBUFS``). State built
+    from events is incomplete from here on: rebuild it with
+    ``Events.resync()``. The stream goes on."""
+
+    #: Events dropped since the previous report (the socket's ``SO_MEMINFO``
+    #: drop counter); ``None`` when the kernel cannot tell.
+    dropped: Optional[int]
+
+
+@dataclasses.dataclass(frozen=True)
+class EventStats(_Record):
+    """Totals of an event subscription (``Events.stats()``)."""
+
+    #: NEW events received (before the filter).
+    new: int
+    #: UPDATE events received.
+    update: int
+    #: DESTROY events received.
+    destroy: int
+    #: ``EventsLost`` reports.
+    lost_reports: int
+    #: Events the kernel dropped, summed over the reports.
+    dropped: int
+    #: Events that failed to decode (skipped).
+    decode_errors: int
+    #: Datagrams received.
+    datagrams: int
+    #: Datagrams thrown away unread by ``resync()``.
+    discarded: int
+    #: Items handed out (events that passed the filter, and lost reports).
+    delivered: int
