@@ -22,11 +22,11 @@ use conntrack::{
 };
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyBool, PyDict, PyList, PyString, PyTuple};
 
 use crate::dump::DumpIter;
-use crate::events::PyEvents;
 use crate::errors::{closed_error, detached, invalid};
+use crate::events::PyEvents;
 use crate::filter::{extract_labels, extract_status, extract_tcp_state, group_keys, resolve};
 use crate::flow::{flow_object, FlowTuple, PyFlow, PyOrphan};
 use crate::pytypes;
@@ -37,8 +37,27 @@ pub(crate) fn extract_netns(value: Option<&Bound<'_, PyAny>>) -> PyResult<Netns>
     let Some(value) = value.filter(|v| !v.is_none()) else {
         return Ok(Netns::Current);
     };
+    let py = value.py();
+    // `True` is an int to Python, but never a pid: `netns=True` would be pid 1,
+    // the host's namespace.
+    if value.is_instance_of::<PyBool>() {
+        return Err(PyTypeError::new_err(format!(
+            "netns: {} is not a namespace (give None, a name, a path or a pid)",
+            value.repr()?
+        )));
+    }
+    let nul = |text: &str| -> PyResult<()> {
+        if text.contains('\0') {
+            return Err(invalid(
+                py,
+                format!("netns: {} contains a NUL character", value.repr()?),
+            ));
+        }
+        Ok(())
+    };
     if let Ok(text) = value.cast::<PyString>() {
         let text = text.to_cow()?;
+        nul(&text)?;
         return Ok(if text.contains('/') {
             Netns::Path(PathBuf::from(text.as_ref()))
         } else {
@@ -48,11 +67,20 @@ pub(crate) fn extract_netns(value: Option<&Bound<'_, PyAny>>) -> PyResult<Netns>
     if let Ok(pid) = value.extract::<u32>() {
         return Ok(Netns::Pid(pid));
     }
-    value
-        .extract::<PathBuf>()
-        .map(Netns::Path)
-        .map_err(|_| PyTypeError::new_err("netns is None, a namespace name, a path or a pid"))
+    let path = value.extract::<PathBuf>().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "netns: expected None, a namespace name, a path or a pid, not {}",
+            value.repr().map(|r| r.to_string()).unwrap_or_default()
+        ))
+    })?;
+    nul(&path.to_string_lossy())?;
+    Ok(Netns::Path(path))
 }
+
+/// Idle handles a pool keeps: enough for a few threads taking turns; the
+/// sockets of a burst of concurrent calls beyond that are closed when the
+/// calls end.
+pub(crate) const MAX_IDLE: usize = 4;
 
 /// Idle library handles of one namespace.
 pub(crate) struct Pool {
@@ -75,13 +103,14 @@ impl Pool {
         }
     }
 
-    /// Returns a handle (dropped instead once the pool is closed).
+    /// Returns a handle (dropped instead once the pool is closed or holds
+    /// [`MAX_IDLE`] idle ones already).
     pub(crate) fn put(&self, ct: Conntrack) {
         if !self.closed.load(Ordering::Acquire) {
-            self.idle
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(ct);
+            let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+            if idle.len() < MAX_IDLE {
+                idle.push(ct);
+            }
         }
     }
 
@@ -119,7 +148,16 @@ fn orphan_category(value: &Bound<'_, PyAny>) -> PyResult<OrphanCategory> {
     // `OrphanCategory` members carry their name in `.value`.
     let name = match value.cast::<PyString>() {
         Ok(text) => text.to_cow()?.into_owned(),
-        Err(_) => value.getattr("value")?.extract::<String>()?,
+        Err(_) if value.is_instance(pytypes::ORPHAN_CATEGORY.get(value.py())?)? => {
+            value.getattr("value")?.extract::<String>()?
+        }
+        Err(_) => {
+            return Err(PyTypeError::new_err(format!(
+                "categories: expected an OrphanCategory, a category name or a collection of \
+                 them, not {}",
+                value.repr()?
+            )))
+        }
     };
     OrphanCategory::ALL
         .into_iter()
@@ -204,7 +242,6 @@ fn group_counts<'py>(
     py: Python<'py>,
     keys: &[conntrack::GroupBy],
     counts: &GroupCounts,
-    with_other: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     let items = PyList::empty(py);
     for (values, count) in &counts.groups {
@@ -219,9 +256,6 @@ fn group_counts<'py>(
             PyTuple::new(py, parts)?.into_any()
         };
         items.append((key, count))?;
-    }
-    if with_other {
-        items.append(("other", counts.other))?;
     }
     let kwargs = PyDict::new(py);
     kwargs.set_item("total", counts.total)?;
@@ -561,7 +595,7 @@ impl PyConntrack {
             let keys = keys.clone();
             self.with_handle(py, move |ct| ct.count_by(&keys, &filter, limit))?
         };
-        group_counts(py, &keys, &counts, top.is_some())
+        group_counts(py, &keys, &counts)
     }
 
     /// Deletes the selected flows by the fastest correct path and reports

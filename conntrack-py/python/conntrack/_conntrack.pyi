@@ -479,7 +479,8 @@ class Conntrack:
         """Counts the selected flows grouped by ``keys`` (``"src"``, ``"dst"``,
         ``"src_port"``, ``"dst_port"``, ``"proto"``, ``"state"``, ``"zone"``,
         ``"mark"``; a list gives tuple keys), in one pass in Rust. With
-        ``top``: the largest groups, largest first, plus ``"other"``."""
+        ``top``: only the largest groups; the rest is summed in ``other``
+        (and counted in ``other_groups``), never mixed into ``groups``."""
     def delete(
         self,
         filter: Filter | None = None,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from typing import Any, Dict, Iterable, Mapping, NamedTuple, Optional, Tuple, Union
+from typing import Any, Dict, Iterable, Iterator, Mapping, NamedTuple, Optional, Tuple, Union
 
 __all__ = [
     "Capacity",
@@ -423,10 +423,28 @@ class PersistReport(_Record):
 GroupKey = Union[Any, Tuple[Any, ...]]
 
 
-class GroupCounts(Dict[Any, int]):
-    """``{key: count}`` from ``Conntrack.count_by``, largest first, plus the
-    ``"other"`` entry when ``top`` was given. Also carries the totals."""
+class GroupCounts:
+    """What ``Conntrack.count_by`` returns: the groups, largest first, and
+    what ``top`` left out, kept apart so that the keys of ``groups`` are all
+    of one type (addresses, ports, ...)::
 
+        counts = ct.count_by("src", top=3)
+        for address, flows in counts:          # (key, count) pairs
+            ...
+        counts.groups                          # {IPv4Address(...): 12, ...}
+        counts.other, counts.other_groups      # beyond the top 3
+        counts.total                           # every flow counted
+
+    Iteration, ``len()`` and ``dict(counts)`` cover the groups only.
+    (Before 0.2 this was a ``dict`` with an extra ``"other"`` key when
+    ``top`` was given: use ``counts.groups`` for the dict and
+    ``counts.other`` for that remainder.)
+    """
+
+    __slots__ = ("groups", "total", "other", "other_groups")
+
+    #: ``{key: count}``, largest first (ties by key).
+    groups: Dict[Any, int]
     #: Flows counted (matching the filter).
     total: int
     #: Flows in the groups beyond the top ones.
@@ -442,13 +460,52 @@ class GroupCounts(Dict[Any, int]):
         other: int = 0,
         other_groups: int = 0,
     ) -> None:
-        super().__init__(items)
+        self.groups = dict(items)
         self.total = total
         self.other = other
         self.other_groups = other_groups
 
+    def __iter__(self) -> Iterator[Tuple[Any, int]]:
+        return iter(self.groups.items())
+
+    def __len__(self) -> int:
+        return len(self.groups)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, GroupCounts):
+            return NotImplemented
+        return (self.groups, self.total, self.other, self.other_groups) == (
+            other.groups,
+            other.total,
+            other.other,
+            other.other_groups,
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def to_dict(self) -> Dict[str, Any]:
+        """``{"groups": [[key, count], ...], "total", "other", "other_groups"}``
+        (keys as text, JSON-ready)."""
+        return {
+            "groups": [[_key_text(key), count] for key, count in self.groups.items()],
+            "total": self.total,
+            "other": self.other,
+            "other_groups": self.other_groups,
+        }
+
     def __repr__(self) -> str:
-        return f"GroupCounts({dict.__repr__(self)}, total={self.total})"
+        return (
+            f"GroupCounts({self.groups!r}, total={self.total}, other={self.other}, "
+            f"other_groups={self.other_groups})"
+        )
+
+
+def _key_text(key: Any) -> Any:
+    if isinstance(key, tuple):
+        return [_key_text(part) for part in key]
+    if key is None or isinstance(key, (bool, int)) and not isinstance(key, enum.Enum):
+        return key
+    return str(key)
 
 
 @dataclasses.dataclass(frozen=True)
