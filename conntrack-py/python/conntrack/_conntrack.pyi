@@ -3,7 +3,9 @@
 
 This stub is the API reference of the native classes; ``mypy.stubtest``
 checks it against the built module. Filters appear in many signatures as
-``**criteria`` (see :class:`Filter` for the names and what they accept).
+``**criteria``, typed by ``FilterCriteria`` (see :class:`Filter` for the
+names and what they accept): a misspelled criterion or a value of the wrong
+type fails type checking.
 """
 
 import datetime
@@ -12,7 +14,7 @@ import os
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, ClassVar, Final, Literal, Union
 
-from typing_extensions import disjoint_base, final
+from typing_extensions import Unpack, disjoint_base, final
 
 from ._aio import AsyncEvents
 
@@ -25,6 +27,7 @@ from ._types import (
     EventKind,
     EventsLost,
     EventStats,
+    FilterCriteria,
     GroupCounts,
     OrphanCategory,
     OrphanCounts,
@@ -279,24 +282,7 @@ class Filter:
     answer is the same on every kernel.
     """
 
-    def __new__(
-        cls,
-        *,
-        family: str | int | None = ...,
-        proto: _ProtocolLike | Iterable[_ProtocolLike] | None = ...,
-        src: Any = ...,
-        dst: Any = ...,
-        reply_src: Any = ...,
-        reply_dst: Any = ...,
-        src_port: int | Iterable[int] | None = ...,
-        dst_port: int | Iterable[int] | None = ...,
-        state: str | TcpState | int | Iterable[str | TcpState | int] | None = ...,
-        status: _StatusLike | None = ...,
-        status_unset: _StatusLike | None = ...,
-        mark: int | tuple[int, int] | None = ...,
-        zone: int | None = ...,
-        labels: int | Iterable[int] | None = ...,
-    ) -> Filter: ...
+    def __new__(cls, **criteria: Unpack[FilterCriteria]) -> Filter: ...
     def matches(self, flow: Flow) -> bool:
         """Whether ``flow`` satisfies every condition (evaluated in Rust,
         exactly as a dump evaluates it)."""
@@ -437,7 +423,7 @@ class Conntrack:
         progress run to their end."""
     def __enter__(self) -> Conntrack: ...
     def __exit__(self, *_args: object) -> None: ...
-    def count(self, filter: Filter | None = None, /, **criteria: Any) -> int:
+    def count(self, filter: Filter | None = None, /, **criteria: Unpack[FilterCriteria]) -> int:
         """Number of entries. Without criteria: kernel statistics, O(1)
         (expired entries not yet reaped included). With a filter: the flows
         a dump selects, counted in Rust in one pass."""
@@ -445,7 +431,7 @@ class Conntrack:
         """The table limit (``nf_conntrack_max``)."""
     def stats(self) -> Stats:
         """Entries, limit, and the kernel's per-CPU counters with totals."""
-    def dump(self, filter: Filter | None = None, /, **criteria: Any) -> Dump:
+    def dump(self, filter: Filter | None = None, /, **criteria: Unpack[FilterCriteria]) -> Dump:
         """Iterates over the flows (all, or those selected)."""
     def events(
         self,
@@ -455,7 +441,7 @@ class Conntrack:
         kinds: str | EventKind | Iterable[str | EventKind] | None = None,
         timeout: float | None = None,
         receive_buffer: int | None = None,
-        **criteria: Any,
+        **criteria: Unpack[FilterCriteria],
     ) -> Events:
         """Subscribes to the events of this namespace: flows created
         (``"new"``), changed (``"update"``), destroyed (``"destroy"``);
@@ -474,7 +460,7 @@ class Conntrack:
         filter: Filter | None = None,
         *,
         top: int | None = None,
-        **criteria: Any,
+        **criteria: Unpack[FilterCriteria],
     ) -> GroupCounts:
         """Counts the selected flows grouped by ``keys`` (``"src"``, ``"dst"``,
         ``"src_port"``, ``"dst_port"``, ``"proto"``, ``"state"``, ``"zone"``,
@@ -489,7 +475,7 @@ class Conntrack:
         dry_run: bool = False,
         limit: int | None = None,
         rate: int | None = None,
-        **criteria: Any,
+        **criteria: Unpack[FilterCriteria],
     ) -> DeleteReport:
         """Deletes the selected flows by the fastest correct path (a kernel
         flush when the kernel evaluates the whole filter, else one dump with
@@ -559,7 +545,7 @@ class Conntrack:
         exclude_assured: bool = False,
         timeouts: Mapping[str, _Duration] | None = None,
         filter: Filter | None = None,
-        **criteria: Any,
+        **criteria: Unpack[FilterCriteria],
     ) -> list[Orphan]:
         """Orphaned flows: TCP ESTABLISHED idle for at least ``idle``
         (default 3600 s), unreplied for at least ``unreplied`` (60 s),
@@ -579,7 +565,7 @@ class Conntrack:
         exclude_assured: bool = False,
         timeouts: Mapping[str, _Duration] | None = None,
         filter: Filter | None = None,
-        **criteria: Any,
+        **criteria: Unpack[FilterCriteria],
     ) -> OrphanCounts:
         """Orphans per category, counted in one pass."""
     def delete_orphans(
@@ -596,7 +582,7 @@ class Conntrack:
         exclude_assured: bool = False,
         timeouts: Mapping[str, _Duration] | None = None,
         filter: Filter | None = None,
-        **criteria: Any,
+        **criteria: Unpack[FilterCriteria],
     ) -> DeleteReport:
         """Deletes the orphans (a dry run unless ``dry_run=False``), each by
         tuple, zone and id."""

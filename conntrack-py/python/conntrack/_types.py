@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from typing import Any, Dict, Iterable, Iterator, Mapping, NamedTuple, Optional, Tuple, Union
+import ipaddress
+from typing import Any, Dict, Iterable, Iterator, Mapping, NamedTuple, Optional, Tuple, TypedDict, Union
 
 __all__ = [
     "Capacity",
@@ -23,6 +24,7 @@ __all__ = [
     "EventKind",
     "EventStats",
     "EventsLost",
+    "FilterCriteria",
     "GroupCounts",
     "OrphanCategory",
     "OrphanCounts",
@@ -542,3 +544,40 @@ class EventStats(_Record):
     discarded: int
     #: Items handed out (events that passed the filter, and lost reports).
     delivered: int
+
+
+_Address = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+_Network = Union[
+    str,
+    ipaddress.IPv4Address,
+    ipaddress.IPv6Address,
+    ipaddress.IPv4Network,
+    ipaddress.IPv6Network,
+    ipaddress.IPv4Interface,
+    ipaddress.IPv6Interface,
+]
+_ProtocolLike = Union[str, int, Protocol]
+_StateLike = Union[str, TcpState, int]
+_StatusLike = Union[Status, int, str, Iterable[Union[Status, int, str]]]
+
+
+class FilterCriteria(TypedDict, total=False):
+    """The keyword criteria of ``Filter`` and of every selecting method, for
+    type checkers (``**criteria: Unpack[FilterCriteria]``): a misspelled
+    name or a value of the wrong type is an error before the code runs.
+    See ``Filter`` for what each accepts; ``None`` adds no condition."""
+
+    family: Union[str, int, None]
+    proto: Union[_ProtocolLike, Iterable[_ProtocolLike], None]
+    src: Union[_Network, Iterable[_Network], None]
+    dst: Union[_Network, Iterable[_Network], None]
+    reply_src: Union[_Network, Iterable[_Network], None]
+    reply_dst: Union[_Network, Iterable[_Network], None]
+    src_port: Union[int, Iterable[int], None]
+    dst_port: Union[int, Iterable[int], None]
+    state: Union[_StateLike, Iterable[_StateLike], None]
+    status: Optional[_StatusLike]
+    status_unset: Optional[_StatusLike]
+    mark: Union[int, Tuple[int, int], None]
+    zone: Optional[int]
+    labels: Union[int, Iterable[int], None]
