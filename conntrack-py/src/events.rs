@@ -46,7 +46,7 @@ use crate::handle::Pool;
 use crate::pytypes;
 
 /// Items taken from the socket per release of the interpreter.
-const BATCH: usize = 256;
+const BATCH: usize = 1024;
 
 /// How often a waiting consumer looks for signals (Ctrl-C).
 const SIGNAL_POLL: Duration = Duration::from_millis(100);
