@@ -438,9 +438,9 @@ class GroupCounts:
         counts.total                           # every flow counted
 
     Iteration, ``len()`` and ``dict(counts)`` cover the groups only.
-    (Before 0.2 this was a ``dict`` with an extra ``"other"`` key when
-    ``top`` was given: use ``counts.groups`` for the dict and
-    ``counts.other`` for that remainder.)
+    (Earlier versions returned a ``dict`` with an extra ``"other"`` key
+    when ``top`` was given: use ``counts.groups`` for the dict and
+    ``counts.other`` for that remainder; see the CHANGELOG.)
     """
 
     __slots__ = ("groups", "total", "other", "other_groups")
