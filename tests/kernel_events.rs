@@ -331,6 +331,36 @@ fn subscribe_then_dump_loses_nothing_under_concurrent_churn() {
 }
 
 #[test]
+fn discard_queued_drops_what_is_queued_and_keeps_the_subscription() {
+    require_root!();
+    let ns = events_ns("ev-discard");
+    let mut events = EventOptions::new(EventMask::NEW)
+        .receive_buffer(4 << 20)
+        .open_in(&ns.netns())
+        .unwrap();
+    let mut ct = ns.conntrack();
+    for i in 0..50 {
+        ct.create(&udp(i)).unwrap();
+    }
+    // Read one, so that part of a datagram is left in the buffer too.
+    let first = next_event(&mut events);
+    assert_eq!(first.flow.orig, udp(0).orig);
+    events.discard_queued().unwrap();
+    assert!(
+        drain(&mut events).is_empty(),
+        "nothing left after the discard"
+    );
+    let stats = events.stats();
+    assert_eq!(
+        stats.new, 1,
+        "discarded events are not delivered: {stats:?}"
+    );
+    // The subscription goes on.
+    ct.create(&udp(50)).unwrap();
+    assert_eq!(next_event(&mut events).flow.orig, udp(50).orig);
+}
+
+#[test]
 fn reliable_mode_delivers_every_destroy_and_holds_flows_until_read() {
     require_root!();
     let ns = events_ns("ev-reliable");

@@ -176,11 +176,16 @@ pub(crate) struct DumpIter {
     /// `None` once the dump ended or was closed.
     receiver: Option<Mutex<Receiver<Message>>>,
     totals: Option<Totals>,
+    /// Flows handed out so far.
+    handed_out: u64,
+    /// The namespace, for `repr`.
+    netns: String,
 }
 
 impl DumpIter {
     /// Starts a dump of `filter` on a handle of `pool`.
     pub(crate) fn start(pool: Arc<Pool>, filter: Filter) -> PyResult<Self> {
+        let netns = pool.netns().to_string();
         let (sender, receiver) = sync_channel(BATCHES_IN_FLIGHT);
         std::thread::Builder::new()
             .name("conntrack-dump".into())
@@ -190,6 +195,8 @@ impl DumpIter {
             batch: Vec::new().into_iter(),
             receiver: Some(Mutex::new(receiver)),
             totals: None,
+            handed_out: 0,
+            netns,
         })
     }
 
@@ -226,6 +233,7 @@ impl DumpIter {
     fn __next__(&mut self, py: Python<'_>) -> PyResult<Option<Py<PyFlow>>> {
         loop {
             if let Some(flow) = self.batch.next() {
+                self.handed_out += 1;
                 return Py::new(py, PyFlow::new(flow)).map(Some);
             }
             match self.receive(py)? {
@@ -265,6 +273,27 @@ impl DumpIter {
     #[pyo3(signature = (*_args))]
     fn __exit__(&mut self, _args: &Bound<'_, pyo3::types::PyTuple>) {
         self.close();
+    }
+
+    fn __repr__(&self) -> String {
+        let state = match (&self.receiver, &self.totals) {
+            (Some(_), _) => "running".to_owned(),
+            (None, Some(totals)) => format!(
+                "ended: {} flows read, {} matched{}",
+                totals.summary.flows,
+                totals.matched,
+                if totals.summary.complete {
+                    ""
+                } else {
+                    ", incomplete"
+                }
+            ),
+            (None, None) => "closed".to_owned(),
+        };
+        format!(
+            "<conntrack.Dump {}: {} flows handed out, {state}>",
+            self.netns, self.handed_out
+        )
     }
 
     /// Totals once the dump has ended (`DumpSummary`), else `None`.

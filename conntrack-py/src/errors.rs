@@ -55,9 +55,28 @@ fn library_error(
     }
 }
 
+/// The library's message without the errno repeated: Python prints
+/// `[Errno N]` itself, while the Rust text names it again as
+/// `kernel error N (Strerror (os error N))` or `Strerror (os error N)`.
+/// What is left is one sentence: what failed, the system's words for why,
+/// the kernel's extended-ack message if any, and the advice.
+pub(crate) fn os_message(errno: i32, message: &str) -> String {
+    let os = std::io::Error::from_raw_os_error(errno).to_string();
+    let suffix = format!(" (os error {errno})");
+    let strerror = os.strip_suffix(suffix.as_str()).unwrap_or(&os);
+    message
+        .replace(&format!("kernel error {errno} ({os})"), strerror)
+        .replace(&suffix, "")
+}
+
 /// An `OSError` (the errno's subclass) carrying `errno`, the library's message
-/// and, when the failure concerns a file, its path as `filename`.
+/// (errno not repeated) and, when the failure concerns a file, its path as
+/// `filename`.
 fn os_error(errno: Option<i32>, message: String, path: Option<&Path>) -> PyErr {
+    let message = match errno {
+        Some(errno) => os_message(errno, &message),
+        None => message,
+    };
     match (errno, path) {
         (Some(errno), Some(path)) => {
             PyOSError::new_err((errno, message, path.display().to_string()))
@@ -90,8 +109,9 @@ pub(crate) fn to_py_err(py: Python<'_>, error: Error) -> PyErr {
         Error::DumpInterrupted => {
             library_error(py, &ERRORS.interrupted, "DumpInterruptedError", message)
         }
-        Error::InvalidInput(_) => {
-            library_error(py, &ERRORS.invalid_input, "InvalidInputError", message)
+        // The text without the library's "invalid request: " prefix.
+        Error::InvalidInput(text) => {
+            library_error(py, &ERRORS.invalid_input, "InvalidInputError", text.clone())
         }
         Error::SysctlValue { .. } => {
             library_error(py, &ERRORS.sysctl_value, "SysctlValueError", message)
@@ -126,4 +146,33 @@ where
     T: Send,
 {
     py.detach(work).map_err(|error| to_py_err(py, error))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::os_message;
+
+    #[test]
+    fn errno_is_not_repeated_and_advice_is_kept() {
+        let error = conntrack::Error::Kernel {
+            operation: "create flow",
+            errno: libc::EEXIST,
+            message: None,
+            offset: None,
+        };
+        assert_eq!(
+            os_message(libc::EEXIST, &error.to_string()),
+            "create flow: File exists — the flow already exists (use update or create_or_update)"
+        );
+        let io = conntrack::Error::Io {
+            operation: "open netlink socket",
+            source: std::io::Error::from_raw_os_error(libc::EMFILE),
+        };
+        let text = os_message(libc::EMFILE, &io.to_string());
+        assert!(
+            text.starts_with("open netlink socket: Too many open files"),
+            "{text}"
+        );
+        assert!(!text.contains("os error"), "{text}");
+    }
 }

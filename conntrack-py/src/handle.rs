@@ -22,10 +22,11 @@ use conntrack::{
 };
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyBool, PyDict, PyList, PyString, PyTuple};
 
 use crate::dump::DumpIter;
 use crate::errors::{closed_error, detached, invalid};
+use crate::events::PyEvents;
 use crate::filter::{
     extract_bounded, extract_labels, extract_status, extract_tcp_state, extract_u16, extract_u32,
     group_keys, resolve,
@@ -39,8 +40,27 @@ pub(crate) fn extract_netns(value: Option<&Bound<'_, PyAny>>) -> PyResult<Netns>
     let Some(value) = value.filter(|v| !v.is_none()) else {
         return Ok(Netns::Current);
     };
+    let py = value.py();
+    // `True` is an int to Python, but never a pid: `netns=True` would be pid 1,
+    // the host's namespace.
+    if value.is_instance_of::<PyBool>() {
+        return Err(PyTypeError::new_err(format!(
+            "netns: {} is not a namespace (give None, a name, a path or a pid)",
+            value.repr()?
+        )));
+    }
+    let nul = |text: &str| -> PyResult<()> {
+        if text.contains('\0') {
+            return Err(invalid(
+                py,
+                format!("netns: {} contains a NUL character", value.repr()?),
+            ));
+        }
+        Ok(())
+    };
     if let Ok(text) = value.cast::<PyString>() {
         let text = text.to_cow()?;
+        nul(&text)?;
         return Ok(if text.contains('/') {
             Netns::Path(PathBuf::from(text.as_ref()))
         } else {
@@ -50,10 +70,14 @@ pub(crate) fn extract_netns(value: Option<&Bound<'_, PyAny>>) -> PyResult<Netns>
     if let Ok(pid) = value.extract::<u32>() {
         return Ok(Netns::Pid(pid));
     }
-    value
-        .extract::<PathBuf>()
-        .map(Netns::Path)
-        .map_err(|_| PyTypeError::new_err("netns is None, a namespace name, a path or a pid"))
+    let path = value.extract::<PathBuf>().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "netns: expected None, a namespace name, a path or a pid, not {}",
+            value.repr().map(|r| r.to_string()).unwrap_or_default()
+        ))
+    })?;
+    nul(&path.to_string_lossy())?;
+    Ok(Netns::Path(path))
 }
 
 /// `limit=` of the deleting calls: `None`, or a count 0-2**64-1 (0 deletes nothing).
@@ -74,6 +98,11 @@ pub(crate) fn extract_rate(value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<
         })
         .transpose()
 }
+
+/// Idle handles a pool keeps: enough for a few threads taking turns; the
+/// sockets of a burst of concurrent calls beyond that are closed when the
+/// calls end.
+pub(crate) const MAX_IDLE: usize = 4;
 
 /// Idle library handles of one namespace.
 pub(crate) struct Pool {
@@ -96,14 +125,20 @@ impl Pool {
         }
     }
 
-    /// Returns a handle (dropped instead once the pool is closed).
+    /// Returns a handle (dropped instead once the pool is closed or holds
+    /// [`MAX_IDLE`] idle ones already).
     pub(crate) fn put(&self, ct: Conntrack) {
         if !self.closed.load(Ordering::Acquire) {
-            self.idle
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(ct);
+            let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+            if idle.len() < MAX_IDLE {
+                idle.push(ct);
+            }
         }
+    }
+
+    /// The namespace of the pool's handles.
+    pub(crate) fn netns(&self) -> &Netns {
+        &self.netns
     }
 
     fn close(&self) {
@@ -135,7 +170,16 @@ fn orphan_category(value: &Bound<'_, PyAny>) -> PyResult<OrphanCategory> {
     // `OrphanCategory` members carry their name in `.value`.
     let name = match value.cast::<PyString>() {
         Ok(text) => text.to_cow()?.into_owned(),
-        Err(_) => value.getattr("value")?.extract::<String>()?,
+        Err(_) if value.is_instance(pytypes::ORPHAN_CATEGORY.get(value.py())?)? => {
+            value.getattr("value")?.extract::<String>()?
+        }
+        Err(_) => {
+            return Err(PyTypeError::new_err(format!(
+                "categories: expected an OrphanCategory, a category name or a collection of \
+                 them, not {}",
+                value.repr()?
+            )))
+        }
     };
     OrphanCategory::ALL
         .into_iter()
@@ -220,7 +264,6 @@ fn group_counts<'py>(
     py: Python<'py>,
     keys: &[conntrack::GroupBy],
     counts: &GroupCounts,
-    with_other: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     let items = PyList::empty(py);
     for (values, count) in &counts.groups {
@@ -235,9 +278,6 @@ fn group_counts<'py>(
             PyTuple::new(py, parts)?.into_any()
         };
         items.append((key, count))?;
-    }
-    if with_other {
-        items.append(("other", counts.other))?;
     }
     let kwargs = PyDict::new(py);
     kwargs.set_item("total", counts.total)?;
@@ -532,6 +572,32 @@ impl PyConntrack {
         DumpIter::start(self.pool.clone(), resolve(filter, criteria)?)
     }
 
+    /// Subscribes to the events of the namespace (flows created, updated,
+    /// destroyed) that the filter or criteria select.
+    #[pyo3(signature = (filter = None, /, *, kinds = None, timeout = None, receive_buffer = None, **criteria))]
+    fn events(
+        &self,
+        py: Python<'_>,
+        filter: Option<&Bound<'_, PyAny>>,
+        kinds: Option<&Bound<'_, PyAny>>,
+        timeout: Option<f64>,
+        receive_buffer: Option<usize>,
+        criteria: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<PyEvents> {
+        if self.closed() {
+            return Err(closed_error());
+        }
+        let filter = resolve(filter, criteria)?;
+        PyEvents::open(
+            py,
+            self.pool.clone(),
+            filter,
+            kinds,
+            timeout,
+            receive_buffer,
+        )
+    }
+
     /// Counts the selected flows grouped by `keys` (`"src"`, `"dst"`,
     /// `"src_port"`, `"dst_port"`, `"proto"`, `"state"`, `"zone"`, `"mark"`, or
     /// a list of them for tuple keys), in one pass in Rust.
@@ -551,7 +617,7 @@ impl PyConntrack {
             let keys = keys.clone();
             self.with_handle(py, move |ct| ct.count_by(&keys, &filter, limit))?
         };
-        group_counts(py, &keys, &counts, top.is_some())
+        group_counts(py, &keys, &counts)
     }
 
     /// Deletes the selected flows by the fastest correct path and reports

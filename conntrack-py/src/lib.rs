@@ -21,6 +21,7 @@
 
 mod dump;
 mod errors;
+mod events;
 mod filter;
 mod flow;
 mod handle;
@@ -34,6 +35,8 @@ use pyo3::prelude::*;
 mod _conntrack {
     #[pymodule_export]
     use crate::dump::DumpIter;
+    #[pymodule_export]
+    use crate::events::{PyEvent, PyEvents};
     #[pymodule_export]
     use crate::filter::PyFilter;
     #[pymodule_export]

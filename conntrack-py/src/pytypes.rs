@@ -12,13 +12,20 @@ use pyo3::types::{PyDict, PyType};
 
 /// A class of `conntrack._types`, imported on first use.
 pub(crate) struct Class {
+    module: &'static str,
     name: &'static str,
     cell: PyOnceLock<Py<PyType>>,
 }
 
 impl Class {
     const fn new(name: &'static str) -> Self {
+        Class::in_module("conntrack._types", name)
+    }
+
+    /// A class of another module of the package.
+    const fn in_module(module: &'static str, name: &'static str) -> Self {
         Class {
+            module,
             name,
             cell: PyOnceLock::new(),
         }
@@ -26,7 +33,7 @@ impl Class {
 
     /// The class object.
     pub(crate) fn get<'py>(&self, py: Python<'py>) -> PyResult<&Bound<'py, PyType>> {
-        self.cell.import(py, "conntrack._types", self.name)
+        self.cell.import(py, self.module, self.name)
     }
 
     /// Calls the class with keyword arguments.
@@ -68,6 +75,10 @@ pub(crate) static DUMP_SUMMARY: Class = Class::new("DumpSummary");
 pub(crate) static RECOMMENDATION: Class = Class::new("Recommendation");
 pub(crate) static CAPACITY: Class = Class::new("Capacity");
 pub(crate) static PERSIST_REPORT: Class = Class::new("PersistReport");
+pub(crate) static EVENT_KIND: Class = Class::new("EventKind");
+pub(crate) static EVENTS_LOST: Class = Class::new("EventsLost");
+pub(crate) static EVENT_STATS: Class = Class::new("EventStats");
+pub(crate) static ASYNC_EVENTS: Class = Class::in_module("conntrack._aio", "AsyncEvents");
 
 /// Members of one byte-valued enum, cached per value.
 pub(crate) struct ByteEnum {

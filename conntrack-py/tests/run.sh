@@ -33,9 +33,10 @@ fi
 if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV"
 fi
-if [ ! -x "$VENV/bin/maturin" ] || ! "$VENV/bin/python" -c "import pytest, mypy" >/dev/null 2>&1; then
+# prometheus_client: for the tests of the optional conntrack.prometheus module.
+if [ ! -x "$VENV/bin/maturin" ] || ! "$VENV/bin/python" -c "import pytest, mypy, prometheus_client" >/dev/null 2>&1; then
     "$VENV/bin/python" -m pip install --quiet --upgrade pip
-    "$VENV/bin/python" -m pip install --quiet "maturin>=1.9.4,<2" pytest "mypy>=1.18"
+    "$VENV/bin/python" -m pip install --quiet "maturin>=1.9.4,<2" pytest "mypy>=1.18" "prometheus_client>=0.20"
 fi
 
 rm -rf "$WHEELS"

@@ -44,24 +44,42 @@ def test_count_by_agrees_with_grouping_a_dump_by_hand(ct: conntrack.Conntrack) -
     flows = list(ct.dump())
     by_src = collections.Counter(f.orig.src for f in flows)
     counts = ct.count_by("src")
-    assert dict(counts) == dict(by_src)
-    assert counts.total == 55 and counts.other == 0 and "other" not in counts
-    assert all(isinstance(k, ipaddress.IPv4Address) for k in counts)
-    assert list(counts.values()) == sorted(counts.values(), reverse=True), "largest first"
+    assert dict(counts) == counts.groups == dict(by_src)
+    assert counts.total == 55 and counts.other == 0 and counts.other_groups == 0
+    assert all(isinstance(k, ipaddress.IPv4Address) for k in counts.groups)
+    assert [n for _, n in counts] == sorted(counts.groups.values(), reverse=True), "largest first"
+    assert len(counts) == 7
 
     top = ct.count_by("src", top=3, proto="udp")
     udp_by_src = collections.Counter(f.orig.src for f in flows if f.proto == Protocol.UDP)
     ranked = sorted(udp_by_src.items(), key=lambda kv: (-kv[1], kv[0]))
-    assert list(top.items()) == ranked[:3] + [("other", sum(n for _, n in ranked[3:]))]
+    assert list(top) == ranked[:3]
+    assert top.other == sum(n for _, n in ranked[3:])
     assert top.other_groups == len(ranked) - 3 and top.total == 40
+    assert "GroupCounts({IPv4Address(" in repr(top) and f"other={top.other}" in repr(top)
+    assert top.to_dict()["groups"][0] == [str(ranked[0][0]), ranked[0][1]]
 
     pairs = ct.count_by(["proto", "dst_port"])
-    assert pairs == {(Protocol.UDP, 53): 26, (Protocol.UDP, 123): 14, (Protocol.TCP, 443): 15}
+    assert pairs.groups == {(Protocol.UDP, 53): 26, (Protocol.UDP, 123): 14, (Protocol.TCP, 443): 15}
     states = ct.count_by("state", proto="tcp")
-    assert states == {TcpState.ESTABLISHED: 7, TcpState.SYN_SENT: 8}
-    assert ct.count_by("state", top=1) == {None: 40, "other": 15}
-    assert ct.count_by(["zone", "mark"]) == {(0, 0): 55}
+    assert states.groups == {TcpState.ESTABLISHED: 7, TcpState.SYN_SENT: 8}
+    one = ct.count_by("state", top=1)
+    assert (one.groups, one.other, one.other_groups) == ({None: 40}, 15, 2)
+    assert ct.count_by(["zone", "mark"]).groups == {(0, 0): 55}
     with pytest.raises(conntrack.InvalidInputError):
         ct.count_by("port")
     with pytest.raises(conntrack.InvalidInputError):
         ct.count_by([])
+
+
+def test_count_by_top_keeps_keys_of_one_type(ct: conntrack.Conntrack) -> None:
+    """The remainder of a top-N has its own place: the keys stay addresses,
+    so the result sorts (it was a dict with a str "other" key among them)."""
+    for i in range(12):
+        ct.create(Tuple(f"10.0.0.{i % 5 + 1}", "10.0.1.1", "udp", 2000 + i, 53), timeout=600)
+    top = ct.count_by("src", top=3)
+    ordered = sorted(top)
+    assert len(ordered) == 3 and all(isinstance(k, ipaddress.IPv4Address) for k, _ in ordered)
+    assert sorted(top.groups) == [k for k, _ in ordered]
+    assert sum(n for _, n in top) + top.other == top.total == 12
+    assert top.other_groups == 2

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import errno
 import os
+import pathlib
+import shutil
 import subprocess
 import sys
+import tempfile
 import warnings
 
 import pytest
@@ -55,10 +58,28 @@ def test_context_manager_closes(ns: Namespace) -> None:
 
 
 def run_unprivileged(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", sys.executable, "-c", code],
-        capture_output=True, text=True, timeout=60,
-    )
+    """Runs ``code`` as nobody. The virtualenv and the checkout may sit under
+    a directory only root can enter (a clone in ``/root`` or ``mktemp -d``),
+    so the child runs the base interpreter on a world-readable copy of the
+    installed package, from ``/``."""
+    package = os.path.dirname(conntrack.__file__)
+    with tempfile.TemporaryDirectory(prefix="ctpy-unprivileged-") as copy:
+        os.chmod(copy, 0o755)
+        shutil.copytree(package, os.path.join(copy, "conntrack"),
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        for root, dirs, files in os.walk(copy):
+            for name in dirs:
+                os.chmod(os.path.join(root, name), 0o755)
+            for name in files:
+                os.chmod(os.path.join(root, name), 0o644)
+        interpreter = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
+        prelude = f"import sys; sys.path.insert(0, {copy!r})\n"
+        return subprocess.run(
+            ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", interpreter,
+             "-s", "-c", prelude + code],
+            capture_output=True, text=True, timeout=60, cwd="/",
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONDONTWRITEBYTECODE": "1"},
+        )
 
 
 def test_unprivileged_process_gets_permission_error(ns: Namespace) -> None:
@@ -83,6 +104,48 @@ def test_unprivileged_process_gets_permission_error(ns: Namespace) -> None:
     )
     done = run_unprivileged(code)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stdout + done.stderr
+
+
+def test_unprivileged_child_uses_a_readable_copy_of_the_package() -> None:
+    """The child does not import the package from the virtualenv (which may
+    be unreadable to it) but from a copy every user can read."""
+    done = run_unprivileged("import conntrack; print(conntrack.__file__)")
+    assert done.returncode == 0, done.stderr
+    path = done.stdout.strip()
+    assert path.startswith(tempfile.gettempdir()) and "ctpy-unprivileged-" in path, path
+    assert os.path.dirname(conntrack.__file__) not in path
+
+
+def test_netns_arguments_are_checked() -> None:
+    # bool is an int to Python, but never a pid (True would be pid 1, the host).
+    for value in (True, False):
+        with pytest.raises(TypeError, match="netns: True|netns: False"):
+            conntrack.Conntrack(value)
+    with pytest.raises(ValueError, match="netns: 'a\\\\x00b' contains a NUL"):
+        conntrack.Conntrack("a\x00b")
+    with pytest.raises(ValueError, match="netns: .* contains a NUL"):
+        conntrack.Conntrack(pathlib.Path("/run/netns/a\x00b"))
+    with pytest.raises(TypeError, match="netns: expected None, a namespace name, a path or a pid, not 1.5"):
+        conntrack.Conntrack(1.5)  # type: ignore[arg-type]
+
+
+def test_kernel_errors_say_it_once(ct: conntrack.Conntrack) -> None:
+    t = conntrack.Tuple("10.0.0.1", "10.0.0.2", "udp", 1, 2)
+    ct.create(t, timeout=60)
+    with pytest.raises(FileExistsError) as raised:
+        ct.create(t, timeout=60)
+    assert raised.value.errno == errno.EEXIST
+    assert str(raised.value) == (
+        "[Errno 17] create flow: File exists — the flow already exists (use update or create_or_update)"
+    )
+    with pytest.raises(FileNotFoundError) as missing:
+        ct.update(conntrack.Tuple("10.0.0.9", "10.0.0.2", "udp", 1, 2), mark=1)
+    assert str(missing.value).startswith("[Errno 2] "), str(missing.value)
+    assert "os error" not in str(missing.value) and "kernel error" not in str(missing.value)
+    assert "no such flow" in str(missing.value)
+    with pytest.raises(conntrack.InvalidInputError) as invalid:
+        ct.count(src="10.0.0.0/33")
+    assert not str(invalid.value).startswith("invalid request"), str(invalid.value)
 
 
 def test_handle_used_after_dropping_privileges(ns: Namespace) -> None:

@@ -97,3 +97,14 @@ def test_delete_orphans_is_a_dry_run_by_default(table: conntrack.Conntrack) -> N
     report = table.delete_orphans(dry_run=False, categories=["idle_established", "long_unreplied"])
     assert (report.path, report.matched, report.deleted) == ("dump_and_delete", 2, 2)
     assert {f.orig for f in table.dump()} == {FRESH_TCP, NAT_TCP, YOUNG_UDP, HALF_CLOSED}
+
+
+def test_categories_of_the_wrong_type_name_the_argument(ct: conntrack.Conntrack) -> None:
+    for method in (ct.orphans, ct.count_orphans):
+        with pytest.raises(TypeError, match="categories: expected an OrphanCategory.*not 5"):
+            method(categories=5)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="categories: .*not 5"):
+            method(categories=["long_unreplied", 5])  # type: ignore[list-item]
+    with pytest.raises(conntrack.InvalidInputError, match="unknown orphan category"):
+        ct.orphans(categories="lost")
+    assert ct.orphans(categories=[OrphanCategory.LONG_UNREPLIED, "idle_established"]) == []

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -143,3 +145,62 @@ def test_creates_from_threads(ns: Namespace) -> None:
         with ThreadPoolExecutor(max_workers=4) as pool:
             list(pool.map(create, range(800)))
         assert ct.count() == 800
+
+
+def netlink_sockets() -> int:
+    """Open netlink sockets of this process (``/proc/self/fd``, each socket's
+    family read through a duplicate of its descriptor)."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if not os.readlink(f"/proc/self/fd/{fd}").startswith("socket:["):
+                continue
+            sock = socket.socket(fileno=os.dup(int(fd)))
+        except OSError:
+            continue  # closed meanwhile (e.g. the listing's own descriptor)
+        try:
+            count += sock.family == socket.AF_NETLINK
+        finally:
+            sock.close()
+    return count
+
+
+def test_socket_pool_shrinks_after_a_burst(ns: Namespace) -> None:
+    """200 concurrent dumps need 200 sockets; once they end, the handle keeps
+    only a few idle ones open."""
+    with conntrack.Conntrack(ns.name) as ct:
+        # More datagrams than a worker may send ahead: each dump's worker
+        # stays blocked, holding its socket, until its dump is read or closed.
+        fill(ct, 3000)
+        before = netlink_sockets()
+        dumps = [ct.dump() for _ in range(200)]
+        firsts = [next(d) for d in dumps]
+        assert len(firsts) == 200
+        assert netlink_sockets() >= before + 150, "the burst really ran concurrently"
+        for d in dumps[:10]:
+            assert sum(1 for _ in d) == 2999
+        for d in dumps[10:]:
+            d.close()
+        deadline = time.monotonic() + 20
+        while netlink_sockets() > before + 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert netlink_sockets() <= before + 4
+        assert ct.count() == 3000, "the handle still works"
+
+
+def test_dump_repr_shows_progress_and_namespace(ns: Namespace) -> None:
+    with conntrack.Conntrack(ns.name) as ct:
+        fill(ct, 10)
+        dump = ct.dump()
+        assert repr(dump) == f"<conntrack.Dump network namespace {ns.name}: 0 flows handed out, running>"
+        next(dump)
+        next(dump)
+        assert f"{ns.name}: 2 flows handed out, running" in repr(dump)
+        rest = list(dump)
+        assert len(rest) == 8
+        assert repr(dump) == (
+            f"<conntrack.Dump network namespace {ns.name}: 10 flows handed out, ended: 10 flows read, 10 matched>"
+        )
+        closed = ct.dump()
+        closed.close()
+        assert repr(closed).endswith("0 flows handed out, closed>")

@@ -629,8 +629,14 @@ impl Events {
         Ok(dump.summary())
     }
 
-    /// Empties the socket's queue and the current datagram without decoding.
-    fn discard_queued(&mut self) -> Result<()> {
+    /// Throws away every event still queued (the socket's queue and the rest
+    /// of the current datagram) without decoding it; `ENOBUFS` reports met
+    /// meanwhile are counted in [`EventStats`] but not returned.
+    ///
+    /// [`Events::resync`] starts with this. Call it yourself before a dump of
+    /// your own that does not go through [`Events::table`] (e.g. on another
+    /// thread), so that no event older than that dump is applied on top of it.
+    pub fn discard_queued(&mut self) -> Result<()> {
         self.pos = self.len;
         loop {
             match self.socket.recv_nonblocking(&mut self.buf) {

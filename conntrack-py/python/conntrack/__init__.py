@@ -12,6 +12,12 @@ write the conntrack sysctls, get capacity advice, in any network namespace.
 ...         print(flow.orig.src, "->", flow.orig.dst, flow.orig.dst_port)
 ...     print(ct.count_by("src", top=10, proto="udp"))
 ...     print(ct.delete(dst_port=53, proto="udp", dry_run=True))
+...     for event in ct.events(kinds=["new", "destroy"], timeout=5):
+...         print(event)
+
+Events also come as an async iterator (``async for event in ct.events()``)
+that does not block the event loop. ``conntrack.prometheus`` (needs
+``prometheus_client``) exposes the exporter's metrics from a registry.
 
 Every request needs ``CAP_NET_ADMIN`` (``PermissionError`` otherwise). The
 interpreter is released during all kernel I/O and decoding.
@@ -20,10 +26,13 @@ interpreter is released during all kernel I/O and decoding.
 from __future__ import annotations
 
 from . import sysctl
+from ._aio import AsyncEvents
 from ._conntrack import (
     FILTER_CRITERIA,
     Conntrack,
     Dump,
+    Event,
+    Events,
     Filter,
     Flow,
     Orphan,
@@ -49,6 +58,10 @@ from ._types import (
     DccpState,
     DeleteReport,
     DumpSummary,
+    EventKind,
+    EventsLost,
+    EventStats,
+    FilterCriteria,
     GroupCounts,
     OrphanCategory,
     OrphanCounts,
@@ -66,6 +79,7 @@ from ._types import (
 
 __all__ = [
     "FILTER_CRITERIA",
+    "AsyncEvents",
     "Capacity",
     "Conntrack",
     "ConntrackError",
@@ -78,7 +92,13 @@ __all__ = [
     "Dump",
     "DumpInterruptedError",
     "DumpSummary",
+    "Event",
+    "EventKind",
+    "EventStats",
+    "Events",
+    "EventsLost",
     "Filter",
+    "FilterCriteria",
     "Flow",
     "GroupCounts",
     "InvalidInputError",

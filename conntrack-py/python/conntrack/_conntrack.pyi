@@ -3,7 +3,9 @@
 
 This stub is the API reference of the native classes; ``mypy.stubtest``
 checks it against the built module. Filters appear in many signatures as
-``**criteria`` (see :class:`Filter` for the names and what they accept).
+``**criteria``, typed by ``FilterCriteria`` (see :class:`Filter` for the
+names and what they accept): a misspelled criterion or a value of the wrong
+type fails type checking.
 """
 
 import datetime
@@ -12,7 +14,9 @@ import os
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, ClassVar, Final, Literal, Union
 
-from typing_extensions import disjoint_base, final
+from typing_extensions import Unpack, disjoint_base, final
+
+from ._aio import AsyncEvents
 
 from ._types import (
     Capacity,
@@ -20,6 +24,10 @@ from ._types import (
     DccpState,
     DeleteReport,
     DumpSummary,
+    EventKind,
+    EventsLost,
+    EventStats,
+    FilterCriteria,
     GroupCounts,
     OrphanCategory,
     OrphanCounts,
@@ -37,6 +45,8 @@ from ._types import (
 
 __all__ = [
     "Dump",
+    "Event",
+    "Events",
     "Filter",
     "Tuple",
     "Flow",
@@ -272,24 +282,7 @@ class Filter:
     answer is the same on every kernel.
     """
 
-    def __new__(
-        cls,
-        *,
-        family: str | int | None = ...,
-        proto: _ProtocolLike | Iterable[_ProtocolLike] | None = ...,
-        src: Any = ...,
-        dst: Any = ...,
-        reply_src: Any = ...,
-        reply_dst: Any = ...,
-        src_port: int | Iterable[int] | None = ...,
-        dst_port: int | Iterable[int] | None = ...,
-        state: str | TcpState | int | Iterable[str | TcpState | int] | None = ...,
-        status: _StatusLike | None = ...,
-        status_unset: _StatusLike | None = ...,
-        mark: int | tuple[int, int] | None = ...,
-        zone: int | None = ...,
-        labels: int | Iterable[int] | None = ...,
-    ) -> Filter: ...
+    def __new__(cls, **criteria: Unpack[FilterCriteria]) -> Filter: ...
     def matches(self, flow: Flow) -> bool:
         """Whether ``flow`` satisfies every condition (evaluated in Rust,
         exactly as a dump evaluates it)."""
@@ -322,6 +315,90 @@ class Dump:
         """Totals once the dump has ended, else ``None``."""
 
 @final
+class Event:
+    """One flow event (an item of ``Events``): what happened to which flow.
+
+    ``str(event.kind)`` is what ``conntrack -E`` prints (``NEW``,
+    ``UPDATE``, ``DESTROY``). UPDATE events carry only what changed besides
+    the tuples, id, status and timeout; DESTROY events carry the final
+    counters and timestamps. Not constructible.
+    """
+
+    @property
+    def kind(self) -> EventKind:
+        """``EventKind.NEW``, ``UPDATE`` or ``DESTROY``."""
+    @property
+    def flow(self) -> Flow:
+        """The flow as the event describes it."""
+    @property
+    def origin_portid(self) -> int:
+        """Netlink port id of the socket whose request caused the event
+        (0 for changes from the packet path and timeouts)."""
+    def to_dict(self) -> dict[str, Any]:
+        """``{"kind": "new", "origin_portid": ..., "flow": {...}}``, JSON-ready."""
+
+@final
+class Events:
+    """A subscription to the conntrack events of one namespace
+    (``Conntrack.events()``); iterate it, blocking or with ``async for``.
+
+    Items are ``Event`` objects and, when the kernel dropped events because
+    the receive queue was full, ``EventsLost`` items (the stream goes on;
+    rebuild state with ``resync()``). Events that fail to decode are skipped
+    and counted in ``stats()``. The interpreter is released while waiting
+    for the kernel and while decoding; Ctrl-C interrupts a blocking wait
+    within 100 ms. Iteration ends when ``timeout`` passes without an item
+    (never, without a timeout) or after ``close()``.
+
+    The asyncio form (``async for item in events`` or ``await
+    events.__aiter__().get(timeout)``) waits for the socket with
+    ``loop.add_reader``: it never blocks the loop and needs no thread.
+
+    Gap-free state (subscribe, then dump)::
+
+        with ct.events(proto="tcp") as events:
+            table = {f.orig: f for f in events.resync()}
+            for item in events:
+                ...  # NEW/UPDATE: table[item.flow.orig] = item.flow, ...
+
+    Use one subscription from one thread (or one event loop) at a time.
+    """
+
+    def __iter__(self) -> Events: ...
+    def __next__(self) -> Event | EventsLost: ...
+    def __aiter__(self) -> AsyncEvents: ...
+    def get(self, timeout: float | None = None) -> Event | EventsLost | None:
+        """The next item, waiting up to ``timeout`` seconds (``None``: for
+        ever); ``None`` when nothing came in time."""
+    def poll(self) -> Event | EventsLost | None:
+        """The next item if one is queued already, else ``None``; never waits."""
+    def fileno(self) -> int:
+        """The socket's file descriptor, readable when events are queued (for
+        ``select``, ``selectors`` or an event loop; then call ``poll()``)."""
+    def resync(self) -> Dump:
+        """Discards the queued events, then dumps the namespace's table with
+        this subscription's filter. The subscription exists before the dump
+        starts, so every change the dump misses comes as an event after it:
+        apply the dump, then the events that follow (NEW/UPDATE insert or
+        refresh, DESTROY removes; key flows by ``orig``, zone and ``id``).
+        Call it at start and after an ``EventsLost``."""
+    def stats(self) -> EventStats:
+        """Totals so far."""
+    @property
+    def receive_buffer(self) -> int:
+        """The receive buffer the kernel uses now, in bytes (``SO_RCVBUF``)."""
+    @property
+    def timeout(self) -> float | None:
+        """The idle timeout of iteration in seconds (``None``: none)."""
+    @property
+    def closed(self) -> bool:
+        """True after ``close()``."""
+    def close(self) -> None:
+        """Leaves the groups and closes the socket. Idempotent."""
+    def __enter__(self) -> Events: ...
+    def __exit__(self, *_args: object) -> None: ...
+
+@final
 class Conntrack:
     """A handle on the conntrack table of one network namespace.
 
@@ -346,7 +423,7 @@ class Conntrack:
         progress run to their end."""
     def __enter__(self) -> Conntrack: ...
     def __exit__(self, *_args: object) -> None: ...
-    def count(self, filter: Filter | None = None, /, **criteria: Any) -> int:
+    def count(self, filter: Filter | None = None, /, **criteria: Unpack[FilterCriteria]) -> int:
         """Number of entries. Without criteria: kernel statistics, O(1)
         (expired entries not yet reaped included). With a filter: the flows
         a dump selects, counted in Rust in one pass."""
@@ -354,8 +431,28 @@ class Conntrack:
         """The table limit (``nf_conntrack_max``)."""
     def stats(self) -> Stats:
         """Entries, limit, and the kernel's per-CPU counters with totals."""
-    def dump(self, filter: Filter | None = None, /, **criteria: Any) -> Dump:
+    def dump(self, filter: Filter | None = None, /, **criteria: Unpack[FilterCriteria]) -> Dump:
         """Iterates over the flows (all, or those selected)."""
+    def events(
+        self,
+        filter: Filter | None = None,
+        /,
+        *,
+        kinds: str | EventKind | Iterable[str | EventKind] | None = None,
+        timeout: float | None = None,
+        receive_buffer: int | None = None,
+        **criteria: Unpack[FilterCriteria],
+    ) -> Events:
+        """Subscribes to the events of this namespace: flows created
+        (``"new"``), changed (``"update"``), destroyed (``"destroy"``);
+        ``kinds`` selects some (default: all). A filter or criteria select
+        the flows (evaluated in Rust before any object is built).
+        ``timeout``: iteration ends after that many seconds without an item.
+        ``receive_buffer``: bytes of kernel queue to ask for (forced past
+        ``net.core.rmem_max`` with ``CAP_NET_ADMIN``); a bigger queue makes
+        ``EventsLost`` rarer. Flows created while no listener existed send
+        no DESTROY (``nf_conntrack_events=2``): subscribe before they are
+        created, or set ``nf_conntrack_events=1``."""
     def count_by(
         self,
         keys: str | Iterable[str],
@@ -363,12 +460,13 @@ class Conntrack:
         filter: Filter | None = None,
         *,
         top: int | None = None,
-        **criteria: Any,
+        **criteria: Unpack[FilterCriteria],
     ) -> GroupCounts:
         """Counts the selected flows grouped by ``keys`` (``"src"``, ``"dst"``,
         ``"src_port"``, ``"dst_port"``, ``"proto"``, ``"state"``, ``"zone"``,
         ``"mark"``; a list gives tuple keys), in one pass in Rust. With
-        ``top``: the largest groups, largest first, plus ``"other"``."""
+        ``top``: only the largest groups; the rest is summed in ``other``
+        (and counted in ``other_groups``), never mixed into ``groups``."""
     def delete(
         self,
         filter: Filter | None = None,
@@ -377,7 +475,7 @@ class Conntrack:
         dry_run: bool = False,
         limit: int | None = None,
         rate: int | None = None,
-        **criteria: Any,
+        **criteria: Unpack[FilterCriteria],
     ) -> DeleteReport:
         """Deletes the selected flows by the fastest correct path (a kernel
         flush when the kernel evaluates the whole filter, else one dump with
@@ -455,7 +553,7 @@ class Conntrack:
         exclude_assured: bool = False,
         timeouts: Mapping[str, _Duration] | None = None,
         filter: Filter | None = None,
-        **criteria: Any,
+        **criteria: Unpack[FilterCriteria],
     ) -> list[Orphan]:
         """Orphaned flows: TCP ESTABLISHED idle for at least ``idle``
         (default 3600 s), unreplied for at least ``unreplied`` (60 s),
@@ -475,7 +573,7 @@ class Conntrack:
         exclude_assured: bool = False,
         timeouts: Mapping[str, _Duration] | None = None,
         filter: Filter | None = None,
-        **criteria: Any,
+        **criteria: Unpack[FilterCriteria],
     ) -> OrphanCounts:
         """Orphans per category, counted in one pass."""
     def delete_orphans(
@@ -492,7 +590,7 @@ class Conntrack:
         exclude_assured: bool = False,
         timeouts: Mapping[str, _Duration] | None = None,
         filter: Filter | None = None,
-        **criteria: Any,
+        **criteria: Unpack[FilterCriteria],
     ) -> DeleteReport:
         """Deletes the orphans (a dry run unless ``dry_run=False``), each by
         tuple, zone and id."""

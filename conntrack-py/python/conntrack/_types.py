@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from typing import Any, Dict, Iterable, Mapping, NamedTuple, Optional, Tuple, Union
+import ipaddress
+from typing import Any, Dict, Iterable, Iterator, Mapping, NamedTuple, Optional, Tuple, TypedDict, Union
 
 __all__ = [
     "Capacity",
@@ -20,6 +21,10 @@ __all__ = [
     "DccpState",
     "DeleteReport",
     "DumpSummary",
+    "EventKind",
+    "EventStats",
+    "EventsLost",
+    "FilterCriteria",
     "GroupCounts",
     "OrphanCategory",
     "OrphanCounts",
@@ -186,6 +191,21 @@ class OrphanCategory(enum.Enum):
 
     def __str__(self) -> str:
         return self.value
+
+
+class EventKind(enum.Enum):
+    """What happened to a flow (``Event.kind``). ``str()`` is the name
+    ``conntrack -E`` prints (``"NEW"``)."""
+
+    #: Created (a NEW event).
+    NEW = "new"
+    #: Changed: state, status, mark, labels, ... (UPDATE).
+    UPDATE = "update"
+    #: Destroyed: expired, deleted or flushed (DESTROY).
+    DESTROY = "destroy"
+
+    def __str__(self) -> str:
+        return self._name_
 
 
 # ---- records -----------------------------------------------------------------
@@ -405,10 +425,28 @@ class PersistReport(_Record):
 GroupKey = Union[Any, Tuple[Any, ...]]
 
 
-class GroupCounts(Dict[Any, int]):
-    """``{key: count}`` from ``Conntrack.count_by``, largest first, plus the
-    ``"other"`` entry when ``top`` was given. Also carries the totals."""
+class GroupCounts:
+    """What ``Conntrack.count_by`` returns: the groups, largest first, and
+    what ``top`` left out, kept apart so that the keys of ``groups`` are all
+    of one type (addresses, ports, ...)::
 
+        counts = ct.count_by("src", top=3)
+        for address, flows in counts:          # (key, count) pairs
+            ...
+        counts.groups                          # {IPv4Address(...): 12, ...}
+        counts.other, counts.other_groups      # beyond the top 3
+        counts.total                           # every flow counted
+
+    Iteration, ``len()`` and ``dict(counts)`` cover the groups only.
+    (Earlier versions returned a ``dict`` with an extra ``"other"`` key
+    when ``top`` was given: use ``counts.groups`` for the dict and
+    ``counts.other`` for that remainder; see the CHANGELOG.)
+    """
+
+    __slots__ = ("groups", "total", "other", "other_groups")
+
+    #: ``{key: count}``, largest first (ties by key).
+    groups: Dict[Any, int]
     #: Flows counted (matching the filter).
     total: int
     #: Flows in the groups beyond the top ones.
@@ -424,10 +462,122 @@ class GroupCounts(Dict[Any, int]):
         other: int = 0,
         other_groups: int = 0,
     ) -> None:
-        super().__init__(items)
+        self.groups = dict(items)
         self.total = total
         self.other = other
         self.other_groups = other_groups
 
+    def __iter__(self) -> Iterator[Tuple[Any, int]]:
+        return iter(self.groups.items())
+
+    def __len__(self) -> int:
+        return len(self.groups)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, GroupCounts):
+            return NotImplemented
+        return (self.groups, self.total, self.other, self.other_groups) == (
+            other.groups,
+            other.total,
+            other.other,
+            other.other_groups,
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def to_dict(self) -> Dict[str, Any]:
+        """``{"groups": [[key, count], ...], "total", "other", "other_groups"}``
+        (keys as text, JSON-ready)."""
+        return {
+            "groups": [[_key_text(key), count] for key, count in self.groups.items()],
+            "total": self.total,
+            "other": self.other,
+            "other_groups": self.other_groups,
+        }
+
     def __repr__(self) -> str:
-        return f"GroupCounts({dict.__repr__(self)}, total={self.total})"
+        return (
+            f"GroupCounts({self.groups!r}, total={self.total}, other={self.other}, "
+            f"other_groups={self.other_groups})"
+        )
+
+
+def _key_text(key: Any) -> Any:
+    if isinstance(key, tuple):
+        return [_key_text(part) for part in key]
+    if key is None or isinstance(key, (bool, int)) and not isinstance(key, enum.Enum):
+        return key
+    return str(key)
+
+
+@dataclasses.dataclass(frozen=True)
+class EventsLost(_Record):
+    """An item of an event stream saying that the kernel dropped events for
+    this subscriber (its receive queue was full, ``ENOBUFS``). State built
+    from events is incomplete from here on: rebuild it with
+    ``Events.resync()``. The stream goes on."""
+
+    #: Events dropped since the previous report (the socket's ``SO_MEMINFO``
+    #: drop counter); ``None`` when the kernel cannot tell.
+    dropped: Optional[int]
+
+
+@dataclasses.dataclass(frozen=True)
+class EventStats(_Record):
+    """Totals of an event subscription (``Events.stats()``)."""
+
+    #: NEW events received (before the filter).
+    new: int
+    #: UPDATE events received.
+    update: int
+    #: DESTROY events received.
+    destroy: int
+    #: ``EventsLost`` reports.
+    lost_reports: int
+    #: Events the kernel dropped, summed over the reports.
+    dropped: int
+    #: Events that failed to decode (skipped).
+    decode_errors: int
+    #: Datagrams received.
+    datagrams: int
+    #: Datagrams thrown away unread by ``resync()``.
+    discarded: int
+    #: Items handed out (events that passed the filter, and lost reports).
+    delivered: int
+
+
+_Address = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+_Network = Union[
+    str,
+    ipaddress.IPv4Address,
+    ipaddress.IPv6Address,
+    ipaddress.IPv4Network,
+    ipaddress.IPv6Network,
+    ipaddress.IPv4Interface,
+    ipaddress.IPv6Interface,
+]
+_ProtocolLike = Union[str, int, Protocol]
+_StateLike = Union[str, TcpState, int]
+_StatusLike = Union[Status, int, str, Iterable[Union[Status, int, str]]]
+
+
+class FilterCriteria(TypedDict, total=False):
+    """The keyword criteria of ``Filter`` and of every selecting method, for
+    type checkers (``**criteria: Unpack[FilterCriteria]``): a misspelled
+    name or a value of the wrong type is an error before the code runs.
+    See ``Filter`` for what each accepts; ``None`` adds no condition."""
+
+    family: Union[str, int, None]
+    proto: Union[_ProtocolLike, Iterable[_ProtocolLike], None]
+    src: Union[_Network, Iterable[_Network], None]
+    dst: Union[_Network, Iterable[_Network], None]
+    reply_src: Union[_Network, Iterable[_Network], None]
+    reply_dst: Union[_Network, Iterable[_Network], None]
+    src_port: Union[int, Iterable[int], None]
+    dst_port: Union[int, Iterable[int], None]
+    state: Union[_StateLike, Iterable[_StateLike], None]
+    status: Optional[_StatusLike]
+    status_unset: Optional[_StatusLike]
+    mark: Union[int, Tuple[int, int], None]
+    zone: Optional[int]
+    labels: Union[int, Iterable[int], None]
