@@ -289,10 +289,7 @@ fn layout(message: &[u8]) -> Vec<(usize, u16, u16)> {
 
 /// The one message of a `tests/fixtures/*.hex` capture (`#` lines are comments).
 fn fixture(name: &str) -> Vec<u8> {
-    let path = format!(
-        "{}/../tests/fixtures/{name}.hex",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let path = format!("{}/tests/fixtures/{name}.hex", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let hex: String = text
         .lines()

@@ -75,7 +75,7 @@ const DATAGRAM_FIXTURES: &[&str] = &[
 ];
 
 fn fixture_dir() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
 fn fixture_text(name: &str) -> String {
