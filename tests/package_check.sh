@@ -39,6 +39,10 @@ PKGID=$(cargo pkgid -p conntrack-rs)
 VERSION=${PKGID##*[@#]}
 cargo package --quiet --allow-dirty --locked --no-verify -p conntrack-rs
 tar -xzf "$CARGO_TARGET_DIR/package/conntrack-rs-$VERSION.crate" -C "$WORK"
-cargo test --quiet --locked --manifest-path "$WORK/conntrack-rs-$VERSION/Cargo.toml" \
+# A target directory of its own: Cargo hashes a path package by its place in
+# its workspace, so the unpacked crate's artifacts would replace the
+# repository's own in a shared one.
+CARGO_TARGET_DIR="$CARGO_TARGET_DIR/package-check" \
+    cargo test --quiet --locked --manifest-path "$WORK/conntrack-rs-$VERSION/Cargo.toml" \
     --test decode_fixtures --test oracle --test fuzz_replay
 echo "package check: $(wc -l <"$WORK/list") files, publish dry run without warnings, packaged tests pass"
