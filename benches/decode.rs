@@ -7,7 +7,7 @@
 //! and sizes checked against a real 6.18 dump: `ORIG, REPLY, [ZONE], STATUS,
 //! MARK, ID, USE, TIMEOUT, [PROTOINFO], SYNPROXY`; 192–288 bytes per message),
 //! packed like the kernel packs them: `NLM_F_MULTI` messages in datagrams of at
-//! most 32 448 bytes (`SKB_WITH_OVERHEAD(32768)`, CTNETLINK.md §7.2), then
+//! most 32 448 bytes (`SKB_WITH_OVERHEAD(32768)`, docs/ctnetlink.md §7.2), then
 //! `NLMSG_DONE`.
 //!
 //! Before anything is timed, the layout of generated entries (every attribute's
@@ -289,10 +289,7 @@ fn layout(message: &[u8]) -> Vec<(usize, u16, u16)> {
 
 /// The one message of a `tests/fixtures/*.hex` capture (`#` lines are comments).
 fn fixture(name: &str) -> Vec<u8> {
-    let path = format!(
-        "{}/../tests/fixtures/{name}.hex",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let path = format!("{}/tests/fixtures/{name}.hex", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let hex: String = text
         .lines()

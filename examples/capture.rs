@@ -82,7 +82,10 @@ fn parse_args() -> Result<Args, BoxError> {
             "--expected" => args.expected = Some(true),
             "--not-expected" => args.expected = Some(false),
             "--uncapped" => args.uncapped = true,
-            "-h" | "--help" => return Err(usage().into()),
+            "-h" | "--help" => {
+                println!("{}", usage());
+                std::process::exit(0);
+            }
             other if other.starts_with('-') => return Err(format!("unknown option {other}").into()),
             other if args.command.is_empty() => args.command = other.to_owned(),
             other if args.command == "create" && args.preset.is_none() => {

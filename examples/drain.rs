@@ -11,7 +11,7 @@
 //! Like `Conntrack::dump`, it uses a 64 KiB receive buffer and first does one
 //! `IPCTNL_MSG_CT_GET_STATS` round trip, so that the kernel has already seen a
 //! large `recvmsg` and builds even the first dump batch as a 32 KiB skb
-//! (CTNETLINK.md §7.2).
+//! (docs/ctnetlink.md §7.2).
 //!
 //! ```text
 //! drain [--netns NAME] [--repeat K] [--buffer BYTES] [--no-warm-up]

@@ -8,7 +8,7 @@
 //!
 //! Default: N IPv4 UDP flows, each with its own source address and port
 //! (`10.0.0.0/8` counted up from `10.0.0.1`, to `172.16.0.x:53`), unreplied,
-//! like the kernel-created flows of CTNETLINK.md §7.3.
+//! like the kernel-created flows of docs/ctnetlink.md §7.3.
 //!
 //! `--mix`: a realistic table, still fully deterministic (flow `i` is always the
 //! same flow): about 55 % TCP (ESTABLISHED and assured, some SYN_SENT and

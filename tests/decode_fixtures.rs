@@ -75,7 +75,7 @@ const DATAGRAM_FIXTURES: &[&str] = &[
 ];
 
 fn fixture_dir() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
 fn fixture_text(name: &str) -> String {
@@ -210,7 +210,7 @@ fn tcp(
         state: Some(state),
         wscale_orig: Some(wscale.0),
         wscale_reply: Some(wscale.1),
-        // Dumps always send mask 0 (CTNETLINK.md §2.3).
+        // Dumps always send mask 0 (docs/ctnetlink.md §2.3).
         flags_orig: Some((flags_orig, TcpFlags::empty())),
         flags_reply: Some((flags_reply, TcpFlags::empty())),
     }))
@@ -600,7 +600,7 @@ fn cross_check(bytes: &[u8], flow: &FlowRef<'_>) {
 // One test per flow fixture: every field, explicitly.
 
 /// tcp_ipv4_established.hex: `conntrack -I -p tcp -s 10.0.0.1 -d 10.0.0.2 --sport 1111
-/// --dport 80 --state ESTABLISHED -t 3600 -u SEEN_REPLY,ASSURED` (the CTNETLINK.md §2.6 example).
+/// --dport 80 --state ESTABLISHED -t 3600 -u SEEN_REPLY,ASSURED` (the docs/ctnetlink.md §2.6 example).
 #[test]
 fn tcp_ipv4_established_from_conntrack_cli_decodes_every_field() {
     let want = flow! {

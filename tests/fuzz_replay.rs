@@ -27,7 +27,18 @@ const TARGETS: [(&str, EntryPoint); 4] = [
 ];
 
 fn fuzz_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
+}
+
+/// True in the published crate (`cargo package` leaves `Cargo.toml.orig`
+/// there), which cannot hold `fuzz/`: Cargo never packages a folder that is a
+/// package of its own. In the repository the inputs must be there.
+fn outside_the_repository() -> bool {
+    let packaged = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml.orig");
+    if packaged.is_file() {
+        eprintln!("skipped: the published crate does not ship fuzz/ (replay from the repository)");
+    }
+    packaged.is_file()
 }
 
 /// The files of `fuzz/<kind>/<target>/`, sorted; none if the folder is absent.
@@ -46,7 +57,10 @@ fn inputs(kind: &str, target: &str) -> Vec<PathBuf> {
 
 /// Runs every input of `target`; returns (inputs run, sum of the entry
 /// point's results). Panics naming every input that panicked.
-fn replay(target: &str, entry: EntryPoint) -> (usize, usize) {
+fn replay(target: &str, entry: EntryPoint) -> Option<(usize, usize)> {
+    if outside_the_repository() {
+        return None;
+    }
     let mut files = inputs("corpus", target);
     files.extend(inputs("regressions", target));
     let mut accepted = 0;
@@ -63,12 +77,14 @@ fn replay(target: &str, entry: EntryPoint) -> (usize, usize) {
         "{target}: {} input(s) panicked: {panicked:#?}",
         panicked.len()
     );
-    (files.len(), accepted)
+    Some((files.len(), accepted))
 }
 
 #[test]
 fn datagram_inputs_never_panic() {
-    let (inputs, flows) = replay(TARGETS[0].0, TARGETS[0].1);
+    let Some((inputs, flows)) = replay(TARGETS[0].0, TARGETS[0].1) else {
+        return;
+    };
     // A seed corpus that silently went missing would make this test vacuous.
     assert!(inputs > 0, "no input under fuzz/corpus/datagram");
     assert!(flows > 0, "no datagram seed decoded to a flow");
@@ -76,14 +92,18 @@ fn datagram_inputs_never_panic() {
 
 #[test]
 fn flow_payload_inputs_never_panic() {
-    let (inputs, accepted) = replay(TARGETS[1].0, TARGETS[1].1);
+    let Some((inputs, accepted)) = replay(TARGETS[1].0, TARGETS[1].1) else {
+        return;
+    };
     assert!(inputs > 0, "no input under fuzz/corpus/flow_payload");
     assert!(accepted > 0, "no flow_payload seed decoded");
 }
 
 #[test]
 fn request_roundtrip_inputs_never_panic() {
-    let (inputs, valid) = replay(TARGETS[2].0, TARGETS[2].1);
+    let Some((inputs, valid)) = replay(TARGETS[2].0, TARGETS[2].1) else {
+        return;
+    };
     assert!(inputs > 0, "no input under fuzz/corpus/request_roundtrip");
     // The seeds hold both specs the encoder accepts and specs it must refuse.
     assert!(valid > 0, "no request_roundtrip seed encoded");
@@ -92,7 +112,9 @@ fn request_roundtrip_inputs_never_panic() {
 
 #[test]
 fn filter_eval_inputs_never_panic() {
-    let (inputs, matched) = replay(TARGETS[3].0, TARGETS[3].1);
+    let Some((inputs, matched)) = replay(TARGETS[3].0, TARGETS[3].1) else {
+        return;
+    };
     assert!(inputs > 0, "no input under fuzz/corpus/filter_eval");
     assert!(matched > 0, "no filter_eval seed matched its flow");
     assert!(matched < inputs, "every filter_eval seed matched its flow");

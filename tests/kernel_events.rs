@@ -152,7 +152,7 @@ fn create_update_delete_give_exactly_those_events_in_order() {
 
 #[test]
 fn events_sysctl_decides_at_creation_whether_a_flow_will_ever_send_destroy() {
-    // CTNETLINK.md §6.2: event storage is attached when a flow is created.
+    // docs/ctnetlink.md §6.2: event storage is attached when a flow is created.
     // With events=0 (as with the default 2 while nobody listens) a flow gets
     // none and its end is never announced; with events=1 every flow gets it,
     // so a flow created before anyone subscribed still reports its DESTROY.

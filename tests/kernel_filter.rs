@@ -18,7 +18,7 @@ fn the_probe_finds_every_filter_of_this_kernel() {
     let cached = KernelFeatures::probe();
     assert_eq!(cached, features);
     assert!(features.probed);
-    // 6.18 has all of them (CTNETLINK.md appendix).
+    // 6.18 has all of them (docs/ctnetlink.md appendix A).
     assert!(
         features.dump_mark && features.dump_status && features.dump_zone && features.dump_tuple
     );

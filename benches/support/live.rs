@@ -161,7 +161,7 @@ impl RawSocket {
     }
 
     /// One `GET_STATS` round trip: afterwards the kernel builds even the first
-    /// dump batch as a 32 KiB skb (CTNETLINK.md §7.2), as for a library handle.
+    /// dump batch as a 32 KiB skb (docs/ctnetlink.md §7.2), as for a library handle.
     pub fn warm_up(&mut self) {
         self.request(IPCTNL_MSG_CT_GET_STATS, NLM_F_ACK, AF_UNSPEC);
         self.receive_until_end(|_, _| {});

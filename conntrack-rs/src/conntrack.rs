@@ -387,7 +387,7 @@ impl Conntrack {
     }
 
     /// Makes the kernel size dump batches from our 64 KiB buffer, including the
-    /// first one (CTNETLINK.md §7.2), with one cheap round trip per socket.
+    /// first one (docs/ctnetlink.md §7.2), with one cheap round trip per socket.
     pub(crate) fn warm_up(&mut self) -> Result<()> {
         if !self.socket.warmed {
             self.table_stats()?;

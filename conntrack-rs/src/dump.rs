@@ -14,11 +14,11 @@
 //!   kernel's dump), so an abandoned dump never costs a full drain;
 //! * on large tables the datagrams are received by a prefetch thread (see
 //!   [`Prefetch`]): the kernel builds the next batch inside `recvmsg`
-//!   (CTNETLINK.md §7.1), so receiving on another thread lets that work
+//!   (docs/ctnetlink.md §7.1), so receiving on another thread lets that work
 //!   overlap with decoding instead of adding to it. Nothing else changes:
 //!   the same flows, errors and summary, in the same order.
 //!
-//! A dump is not a snapshot (CTNETLINK.md §7.1): flows created or deleted
+//! A dump is not a snapshot (docs/ctnetlink.md §7.1): flows created or deleted
 //! meanwhile may be missed or repeated.
 
 use std::ops::Range;
@@ -39,7 +39,7 @@ use crate::wire::{parse_error, Messages};
 /// ([`Conntrack::set_prefetch`]).
 ///
 /// The kernel serialises the next batch of a dump (about 140 flows, 1 µs
-/// each) inside the `recvmsg` that returns the current one (CTNETLINK.md
+/// each) inside the `recvmsg` that returns the current one (docs/ctnetlink.md
 /// §7.1), so on one thread the decoding and whatever the caller does with each
 /// flow add to the kernel's time. A prefetch thread calls `recvmsg` on a
 /// duplicate of the handle's socket and passes whole datagrams over a bounded

@@ -27,7 +27,7 @@
 //! * Each message is decoded by the same decoder as dumps
 //!   ([`decode_flow`]). NEW and UPDATE events are both
 //!   `IPCTNL_MSG_CT_NEW` and differ only by `NLM_F_CREATE|NLM_F_EXCL` in the
-//!   header flags; DESTROY is `IPCTNL_MSG_CT_DELETE` (CTNETLINK.md §6.1).
+//!   header flags; DESTROY is `IPCTNL_MSG_CT_DELETE` (docs/ctnetlink.md §6.1).
 //!   UPDATE events carry only what changed besides tuples, id, status and
 //!   timeout; DESTROY events carry the final counters and timestamps.
 //! * [`Events::next_event`] lends an [`EventItemRef`] borrowing the buffer (no
@@ -51,7 +51,7 @@
 //! dumped table converges to the kernel's table. Reconcile by the flow's
 //! identity — original tuple, zone and [`FlowId`](crate::FlowId):
 //! * a NEW or UPDATE event inserts or refreshes the flow (it may already be in
-//!   the dump: a dump is not a snapshot, CTNETLINK.md §7.1);
+//!   the dump: a dump is not a snapshot, docs/ctnetlink.md §7.1);
 //! * a DESTROY event removes it (it may be absent: destroyed before the dump
 //!   reached it);
 //! * a reused tuple gets a new id, so keying by id (with the tuple) keeps an
@@ -61,7 +61,7 @@
 //! dump, which already reflects them), so that after a [`EventItem::Lost`] no
 //! stale event from before the gap is applied on top of the fresh dump.
 //!
-//! The kernel trap (CTNETLINK.md §6.2, §12.17): with `nf_conntrack_events=2`
+//! The kernel trap (docs/ctnetlink.md §6.2, §12 trap 17): with `nf_conntrack_events=2`
 //! (the default since 5.19) a flow only gets event storage if some ctnetlink
 //! listener existed *when it was created*. Flows created while nobody listened
 //! never send DESTROY, so a mirror built by a dump keeps them for ever. Either
@@ -73,7 +73,7 @@
 //!
 //! [`EventOptions::reliable`] sets `NETLINK_BROADCAST_ERROR` and
 //! `NETLINK_NO_ENOBUFS` (what `conntrackd` does). A failed delivery is then
-//! reported to the kernel, which reacts per event type (CTNETLINK.md §6.3):
+//! reported to the kernel, which reacts per event type (docs/ctnetlink.md §6.3):
 //! * DESTROY: the flow is parked on the namespace's dying list and the event
 //!   retried every 10 ms until it is delivered — none is lost. The price: a
 //!   stalled or slow reader keeps destroyed flows counted against
@@ -292,7 +292,7 @@ pub struct ReceiveBuffer {
     pub requested: usize,
     /// What the kernel set (`SO_RCVBUF` read back): twice the request, for its
     /// bookkeeping, when granted in full. Queued events are charged their
-    /// buffer's true size (about 1.3 KiB each on 6.18, CTNETLINK.md §6.3).
+    /// buffer's true size (about 1.3 KiB each on 6.18, docs/ctnetlink.md §6.3).
     pub granted: usize,
     /// Whether `SO_RCVBUFFORCE` was accepted (`CAP_NET_ADMIN`); otherwise
     /// `SO_RCVBUF` was used and the grant is capped by `net.core.rmem_max`.
@@ -855,6 +855,7 @@ impl AsFd for Events {
 }
 
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use self::asynchronous::AsyncEvents;
 
 #[cfg(feature = "tokio")]
@@ -882,6 +883,7 @@ mod asynchronous {
     /// # }
     /// ```
     #[derive(Debug)]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
     pub struct AsyncEvents {
         inner: AsyncFd<Events>,
     }
@@ -1038,6 +1040,7 @@ mod asynchronous {
 
     impl Events {
         /// Hands the subscription to the current tokio runtime (feature `tokio`).
+        #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
         pub fn into_async(self) -> Result<AsyncEvents> {
             AsyncEvents::new(self)
         }

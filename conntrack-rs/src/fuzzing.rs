@@ -616,7 +616,7 @@ fn reference_matches(c: &Conditions, flow: &FlowRef<'_>) -> bool {
 }
 
 /// What the kernel does with a pushed-down filter (`ctnetlink_filter_match`,
-/// CTNETLINK.md §3), including its inverted IPv6 address comparison.
+/// docs/ctnetlink.md §3), including its inverted IPv6 address comparison.
 fn kernel_matches(plan: &Pushdown, flow: &FlowRef<'_>) -> bool {
     if plan.family != AF_UNSPEC && flow.family() != plan.family {
         return false;

@@ -26,11 +26,14 @@
 //!
 //! Layers, bottom up: [`wire`] (framing, attributes, encoding), [`decode_flow`]
 //! (one message into a [`FlowRef`]), [`Conntrack`] (socket, requests, [`Dump`]).
-//! Every request needs `CAP_NET_ADMIN`. See `CTNETLINK.md` in the repository
+//! Every request needs `CAP_NET_ADMIN`. See `docs/ctnetlink.md` in the repository
 //! for the kernel behaviour this crate is built around.
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
+// docs.rs (`[package.metadata.docs.rs]`) builds with `--cfg docsrs` on nightly,
+// so feature-gated items say which feature they need.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod conntrack;
 pub mod consts;

@@ -3,7 +3,7 @@
 //! the calling thread.
 //!
 //! A netlink socket belongs for good to the namespace of the thread that
-//! created it (CTNETLINK.md §8.2). [`NetnsFile::run`] therefore spawns a short
+//! created it (docs/ctnetlink.md §8.2). [`NetnsFile::run`] therefore spawns a short
 //! helper thread, moves *that* thread into the namespace with `setns(2)`, runs
 //! the closure there and lets the thread end: the caller's thread never changes
 //! namespace, even if the closure panics.

@@ -6,7 +6,7 @@
 //! asymmetric route: the entry stays `ESTABLISHED` for
 //! `nf_conntrack_tcp_timeout_established` (5 days by default), holds a slot in
 //! the table and, under NAT, a port. The kernel has no "last seen" field, so
-//! this module estimates it (CTNETLINK.md §10):
+//! this module estimates it (docs/ctnetlink.md §10):
 //!
 //! ```text
 //! idle = configured timeout of the flow's protocol state, in the flow's namespace

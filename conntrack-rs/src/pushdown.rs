@@ -3,7 +3,7 @@
 //!
 //! [`KernelFeatures::probe`] finds out by experiment, never by trusting the
 //! absence of an error (old kernels silently ignore filters they do not know,
-//! CTNETLINK.md §12.7): on a helper thread it enters a brand-new, empty network
+//! docs/ctnetlink.md §12 trap 7): on a helper thread it enters a brand-new, empty network
 //! namespace (`unshare(CLONE_NEWNET)`), creates a few flows there, and checks
 //! which filtered dumps and filtered flushes return or delete exactly the
 //! expected ones. Nothing outside that private namespace is touched; the

@@ -2,7 +2,7 @@
 //! Request encoding for flows: tuples and the attributes of `IPCTNL_MSG_CT_NEW`.
 //!
 //! Encoding applies the kernel's rules so callers cannot trip on them
-//! (CTNETLINK.md §4.1, §12): `IPS_CONFIRMED` is always part of the status sent
+//! (docs/ctnetlink.md §4.1, §12): `IPS_CONFIRMED` is always part of the status sent
 //! on create, addresses are raw bytes, the flow's zone is sent top-level, and
 //! a create without a timeout is refused before it reaches the kernel.
 

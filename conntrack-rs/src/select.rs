@@ -219,7 +219,7 @@ impl Conntrack {
     }
 
     /// Sends a flush (`IPCTNL_MSG_CT_DELETE` without a tuple) with a kernel-side filter.
-    /// `version = 1` so that a family restricts the flush (CTNETLINK.md §4.3).
+    /// `version = 1` so that a family restricts the flush (docs/ctnetlink.md §4.3).
     pub(crate) fn flush_pushdown(&mut self, plan: &Pushdown) -> Result<()> {
         let (seq, mark) = self.begin(IPCTNL_MSG_CT_DELETE, NLM_F_ACK, plan.family, 1)?;
         plan.encode(&mut self.enc);

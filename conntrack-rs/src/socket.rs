@@ -58,7 +58,7 @@ pub(crate) struct GrantedBuffer {
 }
 
 /// Size of the receive buffer. The kernel sizes dump batches from the length
-/// passed to `recvmsg` (capped at 32 KiB of payload, CTNETLINK.md §7.2); 64 KiB
+/// passed to `recvmsg` (capped at 32 KiB of payload, docs/ctnetlink.md §7.2); 64 KiB
 /// leaves room for any single message the kernel can build.
 pub(crate) const RECV_BUFFER_SIZE: usize = 64 * 1024;
 

@@ -22,7 +22,7 @@
 //!   [`Error::SysctlGlobalOnly`] naming the rule, with the kernel's real errno.
 //! - **Real errors.** Values are written by opening and writing the file itself, and
 //!   every failure carries the kernel's errno. (`sysctl -w` on a read-only key in a child
-//!   namespace prints a stale "Invalid argument" and exits 0: CTNETLINK.md §8.1.)
+//!   namespace prints a stale "Invalid argument" and exits 0: docs/ctnetlink.md §8.1.)
 //! - **Namespaces.** `/proc/sys/net` shows the network namespace of the *thread* that
 //!   opens the file (verified: a helper thread that `setns`'d into another namespace
 //!   reads that namespace's values while the process's other threads read their own).

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! Capacity planning: what the table costs in kernel memory, and what fits a budget.
 //!
-//! # The model (CTNETLINK.md §9)
+//! # The model (docs/ctnetlink.md §9)
 //! - **Entry**: one `struct nf_conn` from the `nf_conntrack` slab cache. Its footprint
 //!   is the cache's slot size `S` (`/sys/kernel/slab/nf_conntrack/slab_size`, the
 //!   `objsize` column of `/proc/slabinfo`; else `object_size` rounded up to the cache

@@ -4,7 +4,7 @@
 //!
 //! Lengths are patched when a message or nest is closed, so callers write
 //! attributes in order without sizing them first. Attribute payloads follow the
-//! kernel's conventions (CTNETLINK.md §12): big-endian scalars, raw IPv4/IPv6
+//! kernel's conventions (docs/ctnetlink.md §2): big-endian scalars, raw IPv4/IPv6
 //! bytes, host-order labels; nests always carry `NLA_F_NESTED`.
 
 use crate::consts::*;
