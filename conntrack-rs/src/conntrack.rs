@@ -9,12 +9,12 @@ use crate::consts::*;
 use crate::decode::decode_flow;
 use crate::dump::{Dump, DumpSummary, Flows, Prefetch, PREFETCH_MIN_FLOWS};
 use crate::error::{Error, Result};
-use crate::flow::{Flow, FlowRef, Tuple};
+use crate::flow::{Family, Flow, FlowRef, Tuple};
 use crate::netns::{Netns, NetnsFile};
 use crate::request::{
     check_status, check_tuple, put_flow_spec, put_tuple, FlowSpec, StatusChange, WriteMode,
 };
-use crate::socket::{NlSocket, RECV_BUFFER_SIZE};
+use crate::socket::{Channel, NlSocket, RECV_BUFFER_SIZE};
 use crate::stats::{decode_cpu_stats, decode_table_stats, KernelStats, TableStats};
 use crate::status::Status;
 use crate::wire::{parse_error, Encoder, Message, Messages};
@@ -29,28 +29,6 @@ fn expect_kind(message: &Message<'_>, msg: u8, what: &'static str) -> Result<()>
             crate::error::DecodeErrorKind::Invalid,
             0,
         )))
-    }
-}
-
-/// Which address families a dump covers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum Family {
-    /// IPv4 and IPv6 in one request (`AF_UNSPEC`).
-    #[default]
-    All,
-    /// IPv4 only (`AF_INET`, filtered by the kernel).
-    Ipv4,
-    /// IPv6 only (`AF_INET6`, filtered by the kernel).
-    Ipv6,
-}
-
-impl Family {
-    pub(crate) fn raw(self) -> u8 {
-        match self {
-            Family::All => AF_UNSPEC,
-            Family::Ipv4 => AF_INET,
-            Family::Ipv6 => AF_INET6,
-        }
     }
 }
 
@@ -73,13 +51,10 @@ impl Family {
 /// ```
 #[derive(Debug)]
 pub struct Conntrack {
-    pub(crate) socket: NlSocket,
+    /// The socket, its receive buffer and its state (what a [`Dump`] borrows).
+    pub(crate) channel: Channel,
     pub(crate) netns: Option<Arc<NetnsFile>>,
-    pub(crate) buf: Vec<u8>,
     pub(crate) enc: Encoder,
-    /// Set when a dump was abandoned or a reply stream broke: the kernel may
-    /// still be sending on this socket, so the next request uses a fresh one.
-    pub(crate) stale: bool,
     /// Kernel filter features, probed on first use.
     pub(crate) features: Option<crate::pushdown::KernelFeatures>,
     /// Second socket for pipelined deletes during a dump (opened on first use).
@@ -100,11 +75,13 @@ impl Conntrack {
         let netns = netns.open()?.map(Arc::new);
         let socket = Self::new_socket(netns.as_deref())?;
         Ok(Conntrack {
-            socket,
+            channel: Channel {
+                socket,
+                buf: vec![0; RECV_BUFFER_SIZE],
+                stale: false,
+            },
             netns,
-            buf: vec![0; RECV_BUFFER_SIZE],
             enc: Encoder::new(),
-            stale: false,
             features: None,
             aux: None,
             prefetch: Prefetch::default(),
@@ -125,14 +102,14 @@ impl Conntrack {
 
     /// The netlink port id of the handle's socket.
     pub fn portid(&self) -> u32 {
-        self.socket.portid()
+        self.channel.socket.portid()
     }
 
     /// Replaces the socket if a previous dump was abandoned half-way.
     pub(crate) fn ready(&mut self) -> Result<()> {
-        if self.stale {
-            self.socket = Self::new_socket(self.netns.as_deref())?;
-            self.stale = false;
+        if self.channel.stale {
+            self.channel.socket = Self::new_socket(self.netns.as_deref())?;
+            self.channel.stale = false;
         }
         Ok(())
     }
@@ -145,13 +122,13 @@ impl Conntrack {
         seq: u32,
         mut on_data: impl FnMut(&Message<'_>) -> Result<()>,
     ) -> Result<()> {
-        self.socket.send(self.enc.as_bytes())?;
+        self.channel.socket.send(self.enc.as_bytes())?;
         match self.read_replies(operation, seq, &mut on_data) {
             Ok(completed) => completed,
             Err(broken) => {
                 // We stopped before the end of the reply stream: the socket may
                 // still hold replies, so the next request gets a fresh one.
-                self.stale = true;
+                self.channel.stale = true;
                 Err(broken)
             }
         }
@@ -168,8 +145,8 @@ impl Conntrack {
     ) -> Result<Result<()>> {
         let mut data_error = None;
         loop {
-            let len = self.socket.recv(&mut self.buf)?;
-            for message in Messages::new(&self.buf[..len]) {
+            let len = self.channel.socket.recv(&mut self.channel.buf)?;
+            for message in Messages::new(&self.channel.buf[..len]) {
                 let message = message?;
                 if message.seq != seq {
                     return Err(Error::SequenceMismatch {
@@ -212,7 +189,7 @@ impl Conntrack {
         version: u8,
     ) -> Result<(u32, crate::wire::Mark)> {
         self.ready()?;
-        let seq = self.socket.next_seq();
+        let seq = self.channel.socket.next_seq();
         self.enc.clear();
         let mark = self
             .enc
@@ -371,7 +348,7 @@ impl Conntrack {
             // Send back only the bits the kernel defines: the flow's own
             // (unchanged, so never refused) plus the new ones.
             let word = Status::from_bits_retain(
-                (current.status | bits).bits() & crate::request::KNOWN_STATUS_BITS,
+                (current.status | bits).bits() & crate::status::KNOWN_STATUS_BITS,
             );
             let merged = FlowSpec {
                 status: Some(word),
@@ -389,7 +366,7 @@ impl Conntrack {
     /// Makes the kernel size dump batches from our 64 KiB buffer, including the
     /// first one (docs/ctnetlink.md §7.2), with one cheap round trip per socket.
     pub(crate) fn warm_up(&mut self) -> Result<()> {
-        if !self.socket.warmed {
+        if !self.channel.socket.warmed {
             self.table_stats()?;
         }
         Ok(())
@@ -433,8 +410,8 @@ impl Conntrack {
         let prefetch = self.prepare_dump()?;
         let (seq, mark) = self.begin(IPCTNL_MSG_CT_GET, NLM_F_DUMP, family.raw(), NFNETLINK_V0)?;
         self.enc.end(mark);
-        self.socket.send(self.enc.as_bytes())?;
-        Ok(Dump::new(self, seq, prefetch))
+        self.channel.socket.send(self.enc.as_bytes())?;
+        Ok(Dump::new(&mut self.channel, seq, prefetch))
     }
 
     /// Dumps the table as an iterator of owned [`Flow`]s.

@@ -27,16 +27,15 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::conntrack::Conntrack;
 use crate::consts::*;
 use crate::decode::decode_flow;
 use crate::error::{Error, Result};
 use crate::flow::{Flow, FlowRef};
-use crate::socket::{SharedReader, RECV_BUFFER_SIZE};
+use crate::socket::{Channel, SharedReader, RECV_BUFFER_SIZE};
 use crate::wire::{parse_error, Messages};
 
 /// Whether a dump receives its datagrams on a prefetch thread
-/// ([`Conntrack::set_prefetch`]).
+/// ([`Conntrack::set_prefetch`](crate::Conntrack::set_prefetch)).
 ///
 /// The kernel serialises the next batch of a dump (about 140 flows, 1 µs
 /// each) inside the `recvmsg` that returns the current one (docs/ctnetlink.md
@@ -118,7 +117,7 @@ enum State {
     Done,
 }
 
-/// A dump in progress, from [`Conntrack::dump`].
+/// A dump in progress, from [`Conntrack::dump`](crate::Conntrack::dump).
 ///
 /// * Memory is the handle's one receive buffer, whatever the table size.
 /// * [`Dump::next_flow`] hands out [`FlowRef`]s borrowing that buffer (no heap
@@ -132,7 +131,7 @@ enum State {
 /// * It is not a snapshot: flows changed meanwhile may be missed or repeated.
 #[derive(Debug)]
 pub struct Dump<'h> {
-    ct: &'h mut Conntrack,
+    channel: &'h mut Channel,
     seq: u32,
     len: usize,
     pos: usize,
@@ -143,17 +142,17 @@ pub struct Dump<'h> {
 }
 
 impl<'h> Dump<'h> {
-    /// A dump whose request (sequence `seq`) was just sent on `ct`'s socket;
-    /// `prefetch` starts a thread to receive it (on the calling thread if
-    /// the thread cannot be started).
-    pub(crate) fn new(ct: &'h mut Conntrack, seq: u32, prefetch: bool) -> Self {
+    /// A dump whose request (sequence `seq`) was just sent on `channel`'s
+    /// socket; `prefetch` starts a thread to receive it (on the calling
+    /// thread if the thread cannot be started).
+    pub(crate) fn new(channel: &'h mut Channel, seq: u32, prefetch: bool) -> Self {
         let prefetcher = if prefetch {
-            Prefetcher::start(ct)
+            Prefetcher::start(channel)
         } else {
             None
         };
         Dump {
-            ct,
+            channel,
             seq,
             len: 0,
             pos: 0,
@@ -169,14 +168,14 @@ impl<'h> Dump<'h> {
     /// The datagram being read.
     #[inline]
     fn buf(&self) -> &[u8] {
-        datagram(&self.prefetcher, self.ct)
+        datagram(&self.prefetcher, self.channel)
     }
 
     /// Receives the next datagram; returns its length.
     fn receive(&mut self) -> Result<usize> {
         match &mut self.prefetcher {
             Some(prefetcher) => prefetcher.next_datagram(),
-            None => self.ct.socket.recv(&mut self.ct.buf),
+            None => self.channel.socket.recv(&mut self.channel.buf),
         }
     }
 
@@ -188,7 +187,7 @@ impl<'h> Dump<'h> {
     /// Ends the dump with an error that leaves the socket out of step.
     fn fail(&mut self, error: Error) -> Option<Result<Range<usize>>> {
         self.state = State::Done;
-        self.ct.stale = true;
+        self.channel.stale = true;
         Some(Err(error))
     }
 
@@ -219,7 +218,7 @@ impl<'h> Dump<'h> {
                 }
                 continue;
             }
-            let window = &datagram(&self.prefetcher, self.ct)[self.pos..self.len];
+            let window = &datagram(&self.prefetcher, self.channel)[self.pos..self.len];
             let mut messages = Messages::new(window);
             let message = match messages.next() {
                 Some(Ok(message)) => message,
@@ -286,7 +285,7 @@ impl<'h> Dump<'h> {
             Ok(range) => range,
             Err(e) => return Some(Err(e)),
         };
-        match decode_flow(&datagram(&self.prefetcher, self.ct)[range.clone()]) {
+        match decode_flow(&datagram(&self.prefetcher, self.channel)[range.clone()]) {
             Ok(flow) => {
                 self.summary.flows += 1;
                 Some(Ok(flow))
@@ -311,7 +310,7 @@ impl<'h> Dump<'h> {
                 Ok(range) => range,
                 Err(e) => return Some(Err(e)),
             };
-            let buf = datagram(&self.prefetcher, self.ct);
+            let buf = datagram(&self.prefetcher, self.channel);
             let base = buf.as_ptr() as usize;
             // Detach the strings as positions so that no borrow of the buffer
             // outlives this iteration unless the flow is handed out.
@@ -360,7 +359,7 @@ impl Drop for Dump<'_> {
         if self.state == State::Running {
             // The kernel may still be producing this dump: do not read it out,
             // start over on a fresh socket at the next request.
-            self.ct.stale = true;
+            self.channel.stale = true;
         }
         if let Some(prefetcher) = &self.prefetcher {
             // Also when the dump ended on an error: the thread may be waiting
@@ -374,10 +373,10 @@ impl Drop for Dump<'_> {
 /// buffer (a function of the two fields, so that other fields stay writable
 /// while it is borrowed).
 #[inline]
-fn datagram<'b>(prefetcher: &'b Option<Prefetcher>, ct: &'b Conntrack) -> &'b [u8] {
+fn datagram<'b>(prefetcher: &'b Option<Prefetcher>, channel: &'b Channel) -> &'b [u8] {
     match prefetcher {
         Some(prefetcher) => &prefetcher.current,
-        None => &ct.buf,
+        None => &channel.buf,
     }
 }
 
@@ -411,10 +410,10 @@ impl std::fmt::Debug for Fetched {
 }
 
 impl Prefetcher {
-    /// Starts the thread on a duplicate of `ct`'s socket; `None` (read on the
-    /// calling thread instead) if the descriptor or the thread cannot be had.
-    fn start(ct: &Conntrack) -> Option<Prefetcher> {
-        let reader = ct.socket.duplicate_reader().ok()?;
+    /// Starts the thread on a duplicate of `channel`'s socket; `None` (read on
+    /// the calling thread instead) if the descriptor or the thread cannot be had.
+    fn start(channel: &Channel) -> Option<Prefetcher> {
+        let reader = channel.socket.duplicate_reader().ok()?;
         let (send, datagrams) = sync_channel(PREFETCH_DEPTH);
         // Both queues are bounded arrays allocated once: no allocation per
         // datagram, and room for every buffer there can be.
@@ -510,7 +509,7 @@ fn ends_dump(datagram: &[u8]) -> bool {
     })
 }
 
-/// Owned flows from a dump (see [`Conntrack::flows`]).
+/// Owned flows from a dump (see [`Conntrack::flows`](crate::Conntrack::flows)).
 #[derive(Debug)]
 pub struct Flows<'h> {
     dump: Dump<'h>,

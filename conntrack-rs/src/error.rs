@@ -81,7 +81,7 @@ pub enum Error {
     #[error("invalid request: {0}")]
     InvalidInput(String),
     /// Reading or writing a conntrack sysctl (or the `hashsize` module parameter) failed.
-    #[error("cannot {operation} {key} ({}): {source}{}", .path.display(), crate::sysctl::io_hint(.key, .operation, .source))]
+    #[error("cannot {operation} {key} ({}): {source}{}", .path.display(), sysctl_hint(.key, .operation, .source))]
     Sysctl {
         /// The setting (`"nf_conntrack_max"`, `"hashsize"`, ...).
         key: &'static str,
@@ -120,7 +120,7 @@ pub enum Error {
     },
     /// Writing or checking the persistent configuration (`sysctl.d`, `modules-load.d`,
     /// `modprobe.d`) failed.
-    #[error("cannot {operation} {}: {source}{}", .path.display(), crate::sysctl::persist_hint(.source))]
+    #[error("cannot {operation} {}: {source}{}", .path.display(), persist_hint(.source))]
     Persist {
         /// The step that failed (`"write"`, `"rename into place"`, `"fsync"`, ...).
         operation: &'static str,
@@ -300,3 +300,37 @@ impl fmt::Display for DecodeError {
 }
 
 impl std::error::Error for DecodeError {}
+
+/// The "what to do" part of [`Error::Sysctl`]'s message.
+fn sysctl_hint(key: &str, operation: &str, source: &io::Error) -> &'static str {
+    match source.raw_os_error() {
+        Some(libc::ENOENT) => {
+            " — no such file: the nf_conntrack module is not loaded (modprobe nf_conntrack) \
+             or this kernel has no such setting"
+        }
+        Some(libc::EACCES) | Some(libc::EPERM) if key == "nf_conntrack_count" => {
+            " — nf_conntrack_count is read-only: the kernel maintains it"
+        }
+        Some(libc::EACCES) | Some(libc::EPERM) if key == "hashsize" && operation == "read" => {
+            " — the hashsize parameter is readable by root only; nf_conntrack_buckets \
+             shows the same value to everyone"
+        }
+        Some(libc::EACCES) | Some(libc::EPERM) => {
+            " — needs root (CAP_NET_ADMIN over the namespace's user namespace)"
+        }
+        Some(libc::EINVAL) if operation == "write" => {
+            " — the kernel rejected the value: out of range for this setting"
+        }
+        _ => "",
+    }
+}
+
+/// The "what to do" part of [`Error::Persist`]'s message.
+fn persist_hint(source: &io::Error) -> &'static str {
+    match source.raw_os_error() {
+        Some(libc::EACCES) | Some(libc::EPERM) => " — writing system configuration needs root",
+        Some(libc::EROFS) => " — the file system is read-only (image-based system?)",
+        Some(libc::ENOSPC) | Some(libc::EDQUOT) => " — the file system is full",
+        _ => "",
+    }
+}

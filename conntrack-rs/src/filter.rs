@@ -16,11 +16,10 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::net::IpAddr;
 use std::str::FromStr;
 
-use crate::conntrack::Family;
 use crate::error::{Error, Result};
+use crate::flow::Family;
 use crate::flow::{proto, Flow, Labels, TcpState, Tuple};
-use crate::request::KNOWN_STATUS_BITS;
-use crate::status::Status;
+use crate::status::{Status, KNOWN_STATUS_BITS};
 
 /// An address with a prefix length: `10.0.0.0/8`, `2001:db8::/32`, or one host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -102,6 +102,28 @@ pub mod proto {
     }
 }
 
+/// Which address families a dump, filter or flush covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Family {
+    /// IPv4 and IPv6 in one request (`AF_UNSPEC`).
+    #[default]
+    All,
+    /// IPv4 only (`AF_INET`, filtered by the kernel).
+    Ipv4,
+    /// IPv6 only (`AF_INET6`, filtered by the kernel).
+    Ipv6,
+}
+
+impl Family {
+    pub(crate) fn raw(self) -> u8 {
+        match self {
+            Family::All => AF_UNSPEC,
+            Family::Ipv4 => AF_INET,
+            Family::Ipv6 => AF_INET6,
+        }
+    }
+}
+
 /// Layer-4 identity of a tuple.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum L4 {

@@ -6,10 +6,10 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::conntrack::Family;
 use crate::consts::*;
 use crate::decode::decode_flow;
 use crate::filter::{Cidr, Filter};
+use crate::flow::Family;
 use crate::flow::{
     proto, DccpInfo, DccpState, Flow, FlowId, FlowRef, Labels, ProtoInfo, SctpInfo, SctpState,
     SeqAdj, Synproxy, TcpFlags, TcpInfo, TcpState, Tuple, L4,

@@ -48,6 +48,7 @@ mod flow;
 pub mod fuzzing;
 pub mod netns;
 mod orphans;
+mod probe;
 mod pushdown;
 mod request;
 mod select;
@@ -58,7 +59,7 @@ pub mod sysctl;
 pub mod text;
 pub mod wire;
 
-pub use crate::conntrack::{Conntrack, Family};
+pub use crate::conntrack::Conntrack;
 pub use crate::decode::{decode_flow, decode_flow_into};
 pub use crate::delete::{DeleteOptions, DeletePath, DeleteReport};
 pub use crate::dump::{Dump, DumpSummary, Flows, Prefetch, PREFETCH_DEPTH, PREFETCH_MIN_FLOWS};
@@ -68,8 +69,8 @@ pub use crate::events::{Event, EventItem, EventKind, EventMask, EventOptions, Ev
 pub use crate::filter::AddrHasher;
 pub use crate::filter::{AddrSet, Cidr, Filter, PortSet};
 pub use crate::flow::{
-    proto, Counters, DccpInfo, DccpState, Flow, FlowId, FlowRef, Labels, ProtoInfo, SctpInfo,
-    SctpState, SeqAdj, Synproxy, TcpFlags, TcpInfo, TcpState, Timestamp, Tuple, L4,
+    proto, Counters, DccpInfo, DccpState, Family, Flow, FlowId, FlowRef, Labels, ProtoInfo,
+    SctpInfo, SctpState, SeqAdj, Synproxy, TcpFlags, TcpInfo, TcpState, Timestamp, Tuple, L4,
 };
 pub use crate::netns::Netns;
 pub use crate::orphans::{Orphan, OrphanCategory, OrphanCounts, OrphanPolicy, OrphanScan};

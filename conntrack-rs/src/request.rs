@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::flow::{
     proto, FlowId, Labels, ProtoInfo, SeqAdj, Synproxy, TcpInfo, TcpState, Tuple, L4,
 };
-use crate::status::Status;
+use crate::status::{Status, KNOWN_STATUS_BITS};
 use crate::wire::Encoder;
 
 /// What to create or change with [`Conntrack::create`](crate::Conntrack::create),
@@ -284,9 +284,6 @@ pub enum StatusChange {
     /// kernel's rules above apply to it.
     Word,
 }
-
-/// The status bits the kernel defines (`__IPS_MAX_BIT` = 16).
-pub(crate) const KNOWN_STATUS_BITS: u32 = 0xffff;
 
 /// Refuses status bits the kernel does not define and, unless the word is
 /// sent as given ([`StatusChange::Word`]), the two it refuses (`EBUSY`) to

@@ -214,8 +214,8 @@ impl Conntrack {
         let (seq, mark) = self.begin(IPCTNL_MSG_CT_GET, NLM_F_DUMP, plan.family, NFNETLINK_V0)?;
         plan.encode(&mut self.enc);
         self.enc.end(mark);
-        self.socket.send(self.enc.as_bytes())?;
-        Ok(Dump::new(self, seq, prefetch))
+        self.channel.socket.send(self.enc.as_bytes())?;
+        Ok(Dump::new(&mut self.channel, seq, prefetch))
     }
 
     /// Sends a flush (`IPCTNL_MSG_CT_DELETE` without a tuple) with a kernel-side filter.

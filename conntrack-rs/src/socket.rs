@@ -408,3 +408,15 @@ fn setsockopt_int(
         Err(io::Error::last_os_error())
     }
 }
+
+/// The receiving end of a handle: its socket, the one receive buffer every
+/// reply lands in, and whether a reply stream was left unfinished. A
+/// [`Dump`](crate::Dump) borrows this, not the whole handle.
+#[derive(Debug)]
+pub(crate) struct Channel {
+    pub(crate) socket: NlSocket,
+    pub(crate) buf: Vec<u8>,
+    /// Set when a dump was abandoned or a reply stream broke: the kernel may
+    /// still be sending on this socket, so the next request uses a fresh one.
+    pub(crate) stale: bool,
+}

@@ -42,6 +42,9 @@ bitflags::bitflags! {
     }
 }
 
+/// The status bits the kernel defines (`__IPS_MAX_BIT` = 16).
+pub(crate) const KNOWN_STATUS_BITS: u32 = 0xffff;
+
 impl Status {
     /// The names of the status bits (`EXPECTED`, `SEEN_REPLY`, ...), lowest bit first.
     pub fn names() -> impl Iterator<Item = &'static str> {

@@ -591,40 +591,6 @@ fn write_error(key: Key, path: PathBuf, source: io::Error) -> Error {
     }
 }
 
-/// The "what to do" part of [`Error::Sysctl`]'s message.
-pub(crate) fn io_hint(key: &str, operation: &str, source: &io::Error) -> &'static str {
-    match source.raw_os_error() {
-        Some(libc::ENOENT) => {
-            " — no such file: the nf_conntrack module is not loaded (modprobe nf_conntrack) \
-             or this kernel has no such setting"
-        }
-        Some(libc::EACCES) | Some(libc::EPERM) if key == "nf_conntrack_count" => {
-            " — nf_conntrack_count is read-only: the kernel maintains it"
-        }
-        Some(libc::EACCES) | Some(libc::EPERM) if key == "hashsize" && operation == "read" => {
-            " — the hashsize parameter is readable by root only; nf_conntrack_buckets \
-             shows the same value to everyone"
-        }
-        Some(libc::EACCES) | Some(libc::EPERM) => {
-            " — needs root (CAP_NET_ADMIN over the namespace's user namespace)"
-        }
-        Some(libc::EINVAL) if operation == "write" => {
-            " — the kernel rejected the value: out of range for this setting"
-        }
-        _ => "",
-    }
-}
-
-/// The "what to do" part of [`Error::Persist`]'s message.
-pub(crate) fn persist_hint(source: &io::Error) -> &'static str {
-    match source.raw_os_error() {
-        Some(libc::EACCES) | Some(libc::EPERM) => " — writing system configuration needs root",
-        Some(libc::EROFS) => " — the file system is read-only (image-based system?)",
-        Some(libc::ENOSPC) | Some(libc::EDQUOT) => " — the file system is full",
-        _ => "",
-    }
-}
-
 /// Temporary directories for unit tests (no `tempfile` dependency).
 #[cfg(test)]
 pub(crate) mod test_tree {
