@@ -9,8 +9,10 @@ use crate::consts::*;
 use crate::decode::decode_flow;
 use crate::dump::{Dump, DumpSummary, Flows, Prefetch, PREFETCH_MIN_FLOWS};
 use crate::error::{Error, Result};
+use crate::filter::Filter;
 use crate::flow::{Family, Flow, FlowRef, Tuple};
 use crate::netns::{Netns, NetnsFile};
+use crate::pushdown::{KernelFeatures, Pushdown};
 use crate::request::{
     check_status, check_tuple, put_flow_spec, put_tuple, FlowSpec, StatusChange, WriteMode,
 };
@@ -56,7 +58,7 @@ pub struct Conntrack {
     pub(crate) netns: Option<Arc<NetnsFile>>,
     pub(crate) enc: Encoder,
     /// Kernel filter features, probed on first use.
-    pub(crate) features: Option<crate::pushdown::KernelFeatures>,
+    pub(crate) features: Option<KernelFeatures>,
     /// Second socket for pipelined deletes during a dump (opened on first use).
     pub(crate) aux: Option<NlSocket>,
     /// Whether dumps receive on a prefetch thread.
@@ -464,4 +466,74 @@ impl Conntrack {
 fn parallel() -> bool {
     static PARALLEL: OnceLock<bool> = OnceLock::new();
     *PARALLEL.get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2))
+}
+
+/// The kernel-filtering half of the handle: what this kernel filters by
+/// itself, and requests carrying a kernel-side filter.
+impl Conntrack {
+    /// What this kernel can filter by itself (probed once per process; see
+    /// [`KernelFeatures::probe`]).
+    pub fn features(&mut self) -> KernelFeatures {
+        *self.features.get_or_insert_with(KernelFeatures::probe)
+    }
+
+    /// Plans the kernel-side part of `filter`, probing the kernel only when the
+    /// plan would use a feature that needs it (status, zone, `CTA_FILTER`; for
+    /// a flush, only when the whole filter could be evaluated by the kernel).
+    /// A probe walks the host's whole conntrack table several times, so a CIDR
+    /// or set filter, which the kernel cannot evaluate anyway, never pays for one.
+    ///
+    /// Every request carrying a filter is planned here, so this is where a
+    /// filter that makes no sense ([`Filter::validate`]) is refused, before
+    /// anything reaches the kernel.
+    pub(crate) fn plan(&mut self, filter: &Filter, for_flush: bool) -> Result<Pushdown> {
+        filter.validate()?;
+        Ok(self.plan_valid(filter, for_flush))
+    }
+
+    fn plan_valid(&mut self, filter: &Filter, for_flush: bool) -> Pushdown {
+        if let Some(features) = self.features {
+            return Pushdown::plan(filter, &features, for_flush);
+        }
+        let optimistic = Pushdown::plan(filter, &KernelFeatures::everything(), for_flush);
+        let needs_probe = optimistic.status.is_some()
+            || optimistic.zone.is_some()
+            || optimistic.orig.flags != 0
+            || optimistic.reply.flags != 0;
+        if !needs_probe || (for_flush && !optimistic.exact) {
+            return Pushdown::plan(filter, &KernelFeatures::conservative(), for_flush);
+        }
+        let features = if for_flush {
+            KernelFeatures::probe()
+        } else {
+            KernelFeatures::probe_dump()
+        };
+        Pushdown::plan(filter, &features, for_flush)
+    }
+
+    /// Replaces the probed kernel features, e.g. to check in tests that a
+    /// filter stays correct on a kernel lacking some of them.
+    #[doc(hidden)]
+    pub fn assume_features(&mut self, features: KernelFeatures) {
+        self.features = Some(features);
+    }
+
+    /// Starts a dump carrying a kernel-side filter.
+    pub(crate) fn dump_pushdown(&mut self, plan: &Pushdown) -> Result<Dump<'_>> {
+        let prefetch = self.prepare_dump()?;
+        let (seq, mark) = self.begin(IPCTNL_MSG_CT_GET, NLM_F_DUMP, plan.family, NFNETLINK_V0)?;
+        plan.encode(&mut self.enc);
+        self.enc.end(mark);
+        self.channel.socket.send(self.enc.as_bytes())?;
+        Ok(Dump::new(&mut self.channel, seq, prefetch))
+    }
+
+    /// Sends a flush (`IPCTNL_MSG_CT_DELETE` without a tuple) with a kernel-side filter.
+    /// `version = 1` so that a family restricts the flush (docs/ctnetlink.md §4.3).
+    pub(crate) fn flush_pushdown(&mut self, plan: &Pushdown) -> Result<()> {
+        let (seq, mark) = self.begin(IPCTNL_MSG_CT_DELETE, NLM_F_ACK, plan.family, 1)?;
+        plan.encode(&mut self.enc);
+        self.enc.end(mark);
+        self.transact("flush", seq, |_| Ok(()))
+    }
 }

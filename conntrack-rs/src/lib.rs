@@ -46,6 +46,7 @@ mod filter;
 mod flow;
 #[doc(hidden)]
 pub mod fuzzing;
+mod group;
 pub mod netns;
 mod orphans;
 mod probe;
@@ -72,13 +73,12 @@ pub use crate::flow::{
     proto, Counters, DccpInfo, DccpState, Family, Flow, FlowId, FlowRef, Labels, ProtoInfo,
     SctpInfo, SctpState, SeqAdj, Synproxy, TcpFlags, TcpInfo, TcpState, Timestamp, Tuple, L4,
 };
+pub use crate::group::{GroupBy, GroupCounts, GroupTally, GroupValue, Grouping};
 pub use crate::netns::Netns;
 pub use crate::orphans::{Orphan, OrphanCategory, OrphanCounts, OrphanPolicy, OrphanScan};
 pub use crate::pushdown::KernelFeatures;
 pub use crate::request::{FlowSpec, StatusChange};
-pub use crate::select::{
-    Census, FilteredDump, GroupBy, GroupCounts, GroupTally, GroupValue, Grouping,
-};
+pub use crate::select::{Census, FilteredDump};
 pub use crate::stats::{
     decode_cpu_stats, decode_table_stats, CpuCounters, CpuStats, KernelStats, TableStats,
 };
