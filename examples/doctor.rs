@@ -191,7 +191,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         let mut value = |name: &str| cli::next_value(&mut it, name);
         let bad = |name: &str, v: &str| format!("{name}: invalid value {v:?}");
         match arg.as_str() {
-            "--netns" => o.netns = parse_netns(&value("--netns")?),
+            "--netns" => o.netns = parse_netns(&value("--netns")?)?,
             "--json" => o.json = true,
             "--interval" => {
                 let v = value("--interval")?;
@@ -421,9 +421,8 @@ fn budget_bytes(budget: Budget, ram: Option<u64>) -> Result<u64, BoxError> {
 fn netns_argument(netns: &Netns) -> String {
     match netns {
         Netns::Current => String::new(),
-        Netns::Named(name) => format!(" --netns {name}"),
-        Netns::Path(path) => format!(" --netns {}", path.display()),
-        Netns::Pid(pid) => format!(" --netns {pid}"),
+        // Read back by every tool's --netns as this very namespace.
+        other => format!(" --netns {}", other.argument()),
     }
 }
 

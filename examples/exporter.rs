@@ -104,7 +104,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         let mut value = |name: &str| cli::next_value(&mut it, name);
         match arg.as_str() {
             "--listen" => o.listen = value("--listen")?,
-            "--netns" => o.namespaces.push(parse_netns(&value("--netns")?)),
+            "--netns" => o.namespaces.push(parse_netns(&value("--netns")?)?),
             "--all-namespaces" => o.all_namespaces = true,
             "--top" => {
                 let v = value("--top")?;

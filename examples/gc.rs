@@ -67,7 +67,7 @@ fn ports(option: &str, text: &str) -> Result<std::ops::RangeInclusive<u16>, Stri
 }
 
 struct Options {
-    netns: Option<String>,
+    netns: Netns,
     yes: bool,
     json: bool,
     delete: DeleteOptions,
@@ -107,7 +107,7 @@ impl Orphans {
 
 fn parse(args: &[String]) -> Result<Options, String> {
     let mut o = Options {
-        netns: None,
+        netns: Netns::Current,
         yes: false,
         json: false,
         delete: DeleteOptions::default(),
@@ -124,7 +124,8 @@ fn parse(args: &[String]) -> Result<Options, String> {
         o.filter = match arg.as_str() {
             "--help" | "-h" => return Err(String::new()),
             "--netns" => {
-                o.netns = Some(value("--netns")?);
+                let v = value("--netns")?;
+                o.netns = v.parse().map_err(|e| format!("--netns: {e}"))?;
                 f
             }
             "--yes" => {
@@ -260,7 +261,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let netns = options.netns.clone().map_or(Netns::Current, Netns::Named);
+    let netns = options.netns.clone();
     let started = Instant::now();
     let result = Conntrack::open_in(&netns).and_then(|mut ct| match &options.orphans {
         None => ct

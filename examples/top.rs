@@ -91,7 +91,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
     while let Some(arg) = it.next() {
         let mut value = |name: &str| cli::next_value(&mut it, name);
         match arg.as_str() {
-            "--netns" => o.netns = parse_netns(&value("--netns")?),
+            "--netns" => o.netns = parse_netns(&value("--netns")?)?,
             "--interval" => {
                 let v = value("--interval")?;
                 let secs: f64 = v

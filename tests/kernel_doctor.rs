@@ -550,3 +550,46 @@ fn an_interrupted_demo_leaves_no_namespace_behind() {
     assert_eq!(status.signal(), Some(libc::SIGINT), "{status:?}");
     assert_namespace_gone(pid, inode);
 }
+
+/// The next step doctor prints runs as printed, whichever way the namespace
+/// was given (a pid here: `gc` once read every `--netns` as an `ip netns` name).
+#[test]
+fn the_printed_next_step_runs_as_printed() {
+    require_root!();
+    let ns = TestNs::new("nextstep");
+    known_load(&ns);
+    let mut holder = Command::new("ip")
+        .args(["netns", "exec", &ns.name, "sleep", "60"])
+        .spawn()
+        .expect("a process inside the namespace");
+    // `ip netns exec` execs sleep in place: its pid is the namespace's member.
+    let pid = holder.id().to_string();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let report = doctor_json(&["--netns", &pid, "--json", "--interval", "0"]);
+    let commands: Vec<String> = report["plan"]["commands"]
+        .as_array()
+        .expect("plan.commands")
+        .iter()
+        .filter_map(|c| c.as_str().map(str::to_owned))
+        .collect();
+    let gc_line = commands
+        .iter()
+        .find(|c| c.starts_with("gc "))
+        .unwrap_or_else(|| panic!("a gc step in {commands:?}"));
+    let printed = gc_line.split('#').next().unwrap().split_whitespace();
+    let args: Vec<&str> = printed.skip(1).collect();
+    assert!(args.windows(2).any(|w| w == ["--netns", pid.as_str()]), "{gc_line}");
+    let output = Command::new(example_binary("gc"))
+        .args(&args)
+        .output()
+        .expect("run gc");
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert!(
+        output.status.success(),
+        "{gc_line}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("idle_established=20"), "{stdout}");
+}

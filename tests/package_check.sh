@@ -44,5 +44,5 @@ tar -xzf "$CARGO_TARGET_DIR/package/conntrack-rs-$VERSION.crate" -C "$WORK"
 # repository's own in a shared one.
 CARGO_TARGET_DIR="$CARGO_TARGET_DIR/package-check" \
     cargo test --quiet --locked --manifest-path "$WORK/conntrack-rs-$VERSION/Cargo.toml" \
-    --test decode_fixtures --test oracle --test fuzz_replay
+    --features testing --test decode_fixtures --test oracle --test fuzz_replay
 echo "package check: $(wc -l <"$WORK/list") files, publish dry run without warnings, packaged tests pass"

@@ -513,6 +513,7 @@ impl Conntrack {
 
     /// Replaces the probed kernel features, e.g. to check in tests that a
     /// filter stays correct on a kernel lacking some of them.
+    #[cfg(feature = "testing")]
     #[doc(hidden)]
     pub fn assume_features(&mut self, features: KernelFeatures) {
         self.features = Some(features);

@@ -5,13 +5,13 @@
 //! attributes (at any level) are skipped; a known attribute with a payload of
 //! the wrong size, a framing error, a tuple without addresses or protocol, or
 //! mixed address families give a [`DecodeError`] naming the attribute and its
-//! offset. It never panics, whatever the bytes (the fuzz targets call it
-//! through [`crate::fuzzing`]).
+//! offset. It never panics, whatever the bytes (the fuzz targets in `fuzz/`
+//! call it through the test-only `fuzzing` module).
 //!
 //! Two decoders implement it. A fast one reads the messages the kernel sends
 //! in one pass, with the attribute layouts of a dump entry recognised by their
 //! exact headers and read at fixed offsets; it builds no error and gives up on
-//! anything else. The general one walks every attribute with [`Attrs`] and
+//! anything else. The general one walks every attribute with [`Attrs`](crate::wire::Attrs) and
 //! the typed readers of [`Attr`]; it decodes again whatever the fast one gave
 //! up on, and so gives every error. They must agree wherever the fast one
 //! succeeds ([`fast_paths_agree`], asserted by the fuzz targets).
@@ -22,9 +22,12 @@ use crate::consts::*;
 use crate::error::{DecodeError, DecodeErrorKind};
 use crate::flow::*;
 use crate::status::Status;
-use crate::wire::{netfilter_attrs, Attr, Attrs};
+#[cfg(any(test, feature = "testing"))]
+use crate::wire::Attrs;
+use crate::wire::{netfilter_attrs, Attr};
 
 /// Offset of the first attribute in a ctnetlink message (nlmsghdr + nfgenmsg).
+#[cfg(any(test, feature = "testing"))]
 const ATTRS_OFFSET: usize = NLMSG_HDRLEN + NFGENMSG_LEN;
 
 /// Decodes the payload of a flow message (everything after the `nlmsghdr`,
@@ -78,7 +81,7 @@ fn decode_fields_again<'a>(payload: &'a [u8], flow: &mut FlowRef<'a>) -> Result<
 /// entry. When it succeeds, the flow is the one the general decoder gives
 /// ([`fast_paths_agree`] checks it on fuzz input).
 ///
-/// The framing rule is the general walker's ([`Attrs`]): fewer bytes than a
+/// The framing rule is the general walker's ([`Attrs`](crate::wire::Attrs)): fewer bytes than a
 /// header at the end is padding; the last attribute may omit its padding.
 #[inline(never)]
 fn decode_fields_fast<'a>(payload: &'a [u8], flow: &mut FlowRef<'a>) -> Option<()> {
@@ -229,7 +232,7 @@ fn be32(value: &[u8]) -> Option<u32> {
     Some(u32::from_be_bytes(value.try_into().ok()?))
 }
 
-/// The same decoding driven by the general [`Attrs`] walker: the reference
+/// The same decoding driven by the general [`Attrs`](crate::wire::Attrs) walker: the reference
 /// [`decode_fields_fast`] must agree with, and the source of every error.
 fn decode_fields_general<'a>(payload: &'a [u8], flow: &mut FlowRef<'a>) -> Result<(), DecodeError> {
     let mut seen = Seen::default();
@@ -821,8 +824,8 @@ fn decode_synproxy_general(attr: &Attr<'_>) -> Result<Synproxy, DecodeError> {
 
 /// Checks that every fast path agrees with the general decoder wherever it
 /// applies (the fuzz targets assert this on arbitrary input).
-#[doc(hidden)]
-pub fn fast_paths_agree(payload: &[u8]) -> bool {
+#[cfg(any(test, feature = "testing"))]
+pub(crate) fn fast_paths_agree(payload: &[u8]) -> bool {
     let mut general = FlowRef::default();
     let general = decode_fields_general(payload, &mut general).map(|()| general);
     // The fast path on its own: it may give up, but never decode otherwise.
@@ -866,6 +869,7 @@ pub fn fast_paths_agree(payload: &[u8]) -> bool {
 }
 
 /// A flow with every field set, to check that decoding into it overwrites them all.
+#[cfg(any(test, feature = "testing"))]
 fn used_flow() -> FlowRef<'static> {
     let tuple = Tuple::icmp(
         Ipv6Addr::LOCALHOST.into(),

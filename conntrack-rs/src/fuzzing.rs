@@ -350,7 +350,9 @@ fn decode_single(bytes: &[u8]) -> FlowRef<'_> {
 /// spec; does the same for the dump-entry encoder (the decode benchmark's
 /// buffers). The encoder must refuse exactly the invalid specs (mixed
 /// families, an ICMP identity on the wrong protocol, a create without a
-/// timeout, a helper name longer than the kernel's 15 bytes). Returns whether the spec was valid. Panics on any disagreement.
+/// timeout, a helper name longer than the kernel's 15 bytes, status bits
+/// beyond the kernel's 16 or `EXPECTED`/`DYING` unless sent as a raw word).
+/// Returns whether the spec was valid. Panics on any disagreement.
 pub fn request_roundtrip(bytes: &[u8]) -> bool {
     let mut input = Input { bytes };
     let (spec, mode) = gen_spec(&mut input);
@@ -360,6 +362,13 @@ pub fn request_roundtrip(bytes: &[u8]) -> bool {
         && spec.orig.protocol == spec.reply.protocol
         && (mode == WriteMode::Update || spec.timeout.is_some())
         && spec.master.as_ref().map_or(true, tuple_is_valid)
+        // Only the kernel's 16 status bits, and (unless sent as a raw word)
+        // not the two it refuses from a request.
+        && spec.status.map_or(true, |status| {
+            status.bits() & !crate::status::KNOWN_STATUS_BITS == 0
+                && (spec.status_change == crate::request::StatusChange::Word
+                    || !status.intersects(Status::EXPECTED | Status::DYING))
+        })
         && spec
             .helper
             .as_ref()

@@ -11,7 +11,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use crate::error::{Error, Result};
 use crate::flow::Flow;
 
-/// What [`Conntrack::count_by`] groups flows by.
+/// What [`Conntrack::count_by`](crate::Conntrack::count_by) groups flows by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum GroupBy {
@@ -108,7 +108,7 @@ impl GroupBy {
     }
 }
 
-/// Result of [`Conntrack::count_by`].
+/// Result of [`Conntrack::count_by`](crate::Conntrack::count_by).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct GroupCounts {
     /// The largest groups, largest first (ties ordered by key), at most `top` of them.
@@ -121,7 +121,7 @@ pub struct GroupCounts {
     pub total: u64,
 }
 
-/// One grouping of a [`Conntrack::census`]: the keys, and how many of the
+/// One grouping of a [`Conntrack::census`](crate::Conntrack::census): the keys, and how many of the
 /// largest groups to keep (the rest is summed into `other`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Grouping<'k> {
@@ -139,7 +139,7 @@ impl<'k> Grouping<'k> {
 }
 
 /// Counts flows grouped by a key, one flow at a time: the accumulator behind
-/// [`Conntrack::count_by`], for a pass that does several things at once (group
+/// [`Conntrack::count_by`](crate::Conntrack::count_by), for a pass that does several things at once (group
 /// by source *and* by port *and* classify orphans in one dump, or count events).
 ///
 /// ```no_run

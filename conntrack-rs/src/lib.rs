@@ -37,6 +37,7 @@
 
 mod conntrack;
 pub mod consts;
+mod counters;
 mod decode;
 mod delete;
 mod dump;
@@ -44,6 +45,7 @@ mod error;
 pub mod events;
 mod filter;
 mod flow;
+#[cfg(feature = "testing")]
 #[doc(hidden)]
 pub mod fuzzing;
 mod group;
@@ -61,11 +63,13 @@ pub mod text;
 pub mod wire;
 
 pub use crate::conntrack::Conntrack;
+pub use crate::counters::{Counter, KernelStatsDelta};
 pub use crate::decode::{decode_flow, decode_flow_into};
 pub use crate::delete::{DeleteOptions, DeletePath, DeleteReport};
 pub use crate::dump::{Dump, DumpSummary, Flows, Prefetch, PREFETCH_DEPTH, PREFETCH_MIN_FLOWS};
 pub use crate::error::{DecodeError, DecodeErrorKind, Error, Result};
 pub use crate::events::{Event, EventItem, EventKind, EventMask, EventOptions, Events};
+#[cfg(feature = "testing")]
 #[doc(hidden)]
 pub use crate::filter::AddrHasher;
 pub use crate::filter::{AddrSet, Cidr, Filter, PortSet};

@@ -41,7 +41,44 @@ pub enum Netns {
     Pid(u32),
 }
 
+/// How every front end reads a namespace argument (`--netns`, Python's
+/// `netns=`): an absolute path (`/proc/1234/ns/net`, a bind mount) is a
+/// namespace file, a decimal number a pid, `current` (or nothing) the calling
+/// thread's namespace, anything else an `ip netns` name, checked as such (no
+/// `/`, not `.` or `..`). The inverse of [`Netns::argument`].
+impl std::str::FromStr for Netns {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Netns> {
+        let netns = if text.is_empty() || text == "current" {
+            Netns::Current
+        } else if text.starts_with('/') {
+            Netns::Path(PathBuf::from(text))
+        } else if text.bytes().all(|b| b.is_ascii_digit()) {
+            Netns::Pid(text.parse().map_err(|_| {
+                Error::InvalidInput(format!("{text:?} is not a process id (1-4294967295)"))
+            })?)
+        } else {
+            Netns::named(text)
+        };
+        // A name is checked where it enters, not when it is first opened.
+        netns.path()?;
+        Ok(netns)
+    }
+}
+
 impl Netns {
+    /// The text that [`FromStr`](std::str::FromStr) reads back as this
+    /// namespace, for commands a tool prints (`gc --netns 8316` for a pid).
+    pub fn argument(&self) -> String {
+        match self {
+            Netns::Current => "current".into(),
+            Netns::Named(name) => name.clone(),
+            Netns::Path(path) => path.display().to_string(),
+            Netns::Pid(pid) => pid.to_string(),
+        }
+    }
+
     /// A short label for reports and metrics: `current`, the `ip netns` name,
     /// the path, or `pid N` (`Display` says "network namespace ..." instead).
     pub fn label(&self) -> String {
@@ -435,6 +472,26 @@ pub fn list_all() -> Result<Vec<NetnsEntry>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn namespace_arguments_read_the_same_everywhere() {
+        let cases: [(&str, Netns); 6] = [
+            ("blue", Netns::named("blue")),
+            ("8316", Netns::Pid(8316)),
+            ("/proc/1/ns/net", Netns::Path("/proc/1/ns/net".into())),
+            ("current", Netns::Current),
+            ("", Netns::Current),
+            ("ctrs-a-1", Netns::named("ctrs-a-1")),
+        ];
+        for (text, netns) in cases {
+            let parsed: Netns = text.parse().unwrap();
+            assert_eq!(parsed, netns, "{text:?}");
+            assert_eq!(parsed.argument().parse::<Netns>().unwrap(), parsed);
+        }
+        for bad in ["a/b", ".", "..", "99999999999"] {
+            assert!(bad.parse::<Netns>().is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn names_are_validated() {

@@ -41,6 +41,7 @@ impl KernelFeatures {
     }
 
     /// Probes now, bypassing the process and per-boot caches (for tests).
+    #[cfg(feature = "testing")]
     #[doc(hidden)]
     pub fn probe_uncached() -> Option<KernelFeatures> {
         std::thread::spawn(|| probe_in_private_namespace(true))

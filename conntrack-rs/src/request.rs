@@ -10,9 +10,7 @@ use std::net::IpAddr;
 
 use crate::consts::*;
 use crate::error::{Error, Result};
-use crate::flow::{
-    proto, FlowId, Labels, ProtoInfo, SeqAdj, Synproxy, TcpInfo, TcpState, Tuple, L4,
-};
+use crate::flow::{proto, Labels, ProtoInfo, SeqAdj, Synproxy, TcpInfo, TcpState, Tuple, L4};
 use crate::status::{Status, KNOWN_STATUS_BITS};
 use crate::wire::Encoder;
 
@@ -415,7 +413,13 @@ pub(crate) fn put_flow_spec(enc: &mut Encoder, spec: &FlowSpec, mode: WriteMode)
 /// [ZONE], STATUS, MARK, ID, USE, TIMEOUT, [PROTOINFO], SYNPROXY — every
 /// ctnetlink-created flow carries the SYN proxy extension). For benchmarks and
 /// tests that need kernel-shaped buffers without a kernel.
-pub(crate) fn put_dump_entry(enc: &mut Encoder, spec: &FlowSpec, seq: u32, id: FlowId) {
+#[cfg(any(test, feature = "testing"))]
+pub(crate) fn put_dump_entry(
+    enc: &mut Encoder,
+    spec: &FlowSpec,
+    seq: u32,
+    id: crate::flow::FlowId,
+) {
     let mark = enc.begin(
         IPCTNL_MSG_CT_NEW,
         NLM_F_MULTI,
@@ -510,6 +514,7 @@ fn put_protoinfo(enc: &mut Encoder, protoinfo: &ProtoInfo) {
 mod tests {
     use super::*;
     use crate::decode::decode_flow;
+    use crate::flow::FlowId;
     use crate::wire::Messages;
 
     #[test]

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! Conntrack settings: typed read and write of the `net.netfilter` sysctls and the
-//! `hashsize` module parameter, persistence that survives reboots, capacity
-//! planning, and drop detection from the kernel counters.
+//! `hashsize` module parameter, persistence that survives reboots, and capacity
+//! planning (the limit and buckets that fit a memory budget).
 //!
 //! # What it covers
 //! - [`Sysctl`]: read and write one setting ([`Key`]) or all of them ([`Settings`],
@@ -11,8 +11,6 @@
 //!   reporting lines elsewhere that would override it ([`PersistReport`]).
 //! - [`Capacity`], [`MemoryModel`], [`Recommendation`]: memory per entry, hash chain
 //!   depth, and the `nf_conntrack_max`/buckets that fit a memory budget.
-//! - [`KernelStatsDelta`], [`Counter`]: what the kernel counters did between two reads,
-//!   in plain language ("packets dropped because the table was full").
 //!
 //! # Contract
 //! - **Scope.** Each [`Key`] knows its [`Scope`]. Global keys (`nf_conntrack_max`,
@@ -48,7 +46,6 @@
 //! ```
 
 mod capacity;
-mod drops;
 mod key;
 mod persist;
 mod timeouts;
@@ -63,13 +60,15 @@ pub use self::capacity::{
     Capacity, MemoryModel, Recommendation, SlabInfo, BUCKET_BYTES, EXTENSION_PREALLOC_BYTES,
     HASH_BUCKET_ROUNDING,
 };
-pub use self::drops::{Counter, KernelStatsDelta};
 pub use self::key::{EventsMode, Key, Scope, Timeout};
 pub use self::persist::{
     FileOutcome, OverridingLine, PersistPlan, PersistReport, PersistedFile, DROP_IN_NAME,
     MODPROBE_NAME, MODULES_LOAD_NAME,
 };
 pub use self::timeouts::Timeouts;
+/// Moved to the crate root (they are about the kernel counters, not sysctls);
+/// kept here so that existing paths keep working.
+pub use crate::counters::{Counter, KernelStatsDelta};
 
 use crate::error::{Error, Result};
 use crate::netns::Netns;

@@ -3,20 +3,12 @@
 
 #![allow(dead_code)] // each example takes the part it needs
 
-use std::path::PathBuf;
-
 use conntrack::{proto, GroupValue, Netns};
 
-/// `--netns` values: an absolute path is a namespace file, a number a pid,
-/// anything else an `ip netns` name.
-pub fn parse_netns(text: &str) -> Netns {
-    if text.starts_with('/') {
-        Netns::Path(PathBuf::from(text))
-    } else if let Ok(pid) = text.parse::<u32>() {
-        Netns::Pid(pid)
-    } else {
-        Netns::named(text)
-    }
+/// `--netns` values, read as every tool and the library read them
+/// ([`Netns`]'s `FromStr`: a path, a pid, `current` or an `ip netns` name).
+pub fn parse_netns(text: &str) -> Result<Netns, String> {
+    text.parse::<Netns>().map_err(|e| format!("--netns: {e}"))
 }
 
 /// Parses the command line with `parse`: `--help` (an empty error) prints
