@@ -409,8 +409,43 @@ impl Conntrack {
 
     /// Starts a streaming dump of one family (filtered by the kernel) or both.
     pub fn dump_family(&mut self, family: Family) -> Result<Dump<'_>> {
+        self.dump_message(IPCTNL_MSG_CT_GET, family)
+    }
+
+    /// Starts a streaming dump of one family (or both) that zeroes each
+    /// flow's byte and packet counters as it reads them
+    /// (`IPCTNL_MSG_CT_GET_CTRZERO`, `conntrack -L -z`). The kernel exchanges
+    /// each counter for zero atomically, so traffic between two zeroing dumps
+    /// is counted exactly once: what accounting tools (nlbwmon, ulogd) use to
+    /// get per-interval bytes and packets. Counters exist only with
+    /// `nf_conntrack_acct=1` in the namespace.
+    ///
+    /// Deliberately unfiltered: a zeroing dump zeroes every flow the kernel
+    /// sends, and a filter evaluated partly in userspace would zero flows it
+    /// then hides. Filter the flows you read, not the ones zeroed.
+    pub fn dump_zeroing(&mut self, family: Family) -> Result<Dump<'_>> {
+        self.dump_message(IPCTNL_MSG_CT_GET_CTRZERO, family)
+    }
+
+    /// Starts a streaming dump of the dying list: flows already removed from
+    /// the table whose destroy event has not been delivered yet (`conntrack -L
+    /// dying`). Flows stuck there are why a table "will not drain"; on current
+    /// kernels the list holds entries only while an event listener lags.
+    pub fn dump_dying(&mut self) -> Result<Dump<'_>> {
+        self.dump_message(IPCTNL_MSG_CT_GET_DYING, Family::All)
+    }
+
+    /// Starts a streaming dump of the unconfirmed list (`conntrack -L
+    /// unconfirmed`): flows created for a packet still in flight, not yet in
+    /// the table. Kernels since 5.19 no longer keep such a list and answer
+    /// with an empty dump.
+    pub fn dump_unconfirmed(&mut self) -> Result<Dump<'_>> {
+        self.dump_message(IPCTNL_MSG_CT_GET_UNCONFIRMED, Family::All)
+    }
+
+    fn dump_message(&mut self, message: u8, family: Family) -> Result<Dump<'_>> {
         let prefetch = self.prepare_dump()?;
-        let (seq, mark) = self.begin(IPCTNL_MSG_CT_GET, NLM_F_DUMP, family.raw(), NFNETLINK_V0)?;
+        let (seq, mark) = self.begin(message, NLM_F_DUMP, family.raw(), NFNETLINK_V0)?;
         self.enc.end(mark);
         self.channel.socket.send(self.enc.as_bytes())?;
         Ok(Dump::new(&mut self.channel, seq, prefetch))

@@ -49,6 +49,10 @@ pub const IPCTNL_MSG_CT_DELETE: u8 = 2;
 pub const IPCTNL_MSG_CT_GET_CTRZERO: u8 = 3;
 pub const IPCTNL_MSG_CT_GET_STATS_CPU: u8 = 4;
 pub const IPCTNL_MSG_CT_GET_STATS: u8 = 5;
+/// `IPCTNL_MSG_CT_GET_DYING`: dump the dying list (flows whose destroy event is pending).
+pub const IPCTNL_MSG_CT_GET_DYING: u8 = 6;
+/// `IPCTNL_MSG_CT_GET_UNCONFIRMED`: dump the unconfirmed list.
+pub const IPCTNL_MSG_CT_GET_UNCONFIRMED: u8 = 7;
 
 // enum ctattr_type
 pub const CTA_TUPLE_ORIG: u16 = 1;
