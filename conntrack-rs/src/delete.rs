@@ -98,8 +98,21 @@ impl DeleteReport {
     }
 }
 
-/// Pipelined deletes on their own socket.
-struct Deleter {
+/// What pipelined requests came to: done, gone before their request arrived
+/// (`ENOENT`), failed by errno.
+#[derive(Debug, Default)]
+pub(crate) struct Outcome {
+    pub(crate) matched: u64,
+    pub(crate) done: u64,
+    pub(crate) already_gone: u64,
+    pub(crate) failed: BTreeMap<i32, u64>,
+    pub(crate) kernel_prefiltered: bool,
+}
+
+/// Requests pipelined on their own socket: many per datagram, only errors and
+/// one ACK per batch coming back (no round trip per flow). Deletes and bulk
+/// updates share it.
+pub(crate) struct Pipeline {
     socket: NlSocket,
     enc: Encoder,
     pending: usize,
@@ -109,32 +122,33 @@ struct Deleter {
     buf: Vec<u8>,
 }
 
-impl Deleter {
-    fn push(&mut self, flow: &FlowRef<'_>) {
+impl Pipeline {
+    /// Appends one request of type `message` about `flow`; `attributes` writes
+    /// what follows the flow's tuple and zone.
+    pub(crate) fn push(
+        &mut self,
+        message: u8,
+        flow: &FlowRef<'_>,
+        attributes: impl FnOnce(&mut Encoder),
+    ) {
         let seq = self.socket.next_seq();
         self.last_start = self.enc.as_bytes().len();
-        let mark = self.enc.begin(
-            IPCTNL_MSG_CT_DELETE,
-            NLM_F_REQUEST,
-            seq,
-            flow.family(),
-            NFNETLINK_V0,
-        );
+        let mark = self
+            .enc
+            .begin(message, NLM_F_REQUEST, seq, flow.family(), NFNETLINK_V0);
         put_tuple(&mut self.enc, CTA_TUPLE_ORIG, &flow.orig);
         if let Some(zone) = flow.zone {
             self.enc.be16(CTA_ZONE, zone);
         }
-        if let Some(id) = flow.id {
-            self.enc.bytes(CTA_ID, &id.0);
-        }
+        attributes(&mut self.enc);
         self.enc.end(mark);
         self.pending += 1;
         self.last_seq = seq;
     }
 
     /// Sends the batch (the last message asks for an ACK) and collects the
-    /// errors into `report`.
-    fn flush(&mut self, report: &mut DeleteReport) -> Result<()> {
+    /// errors into `outcome`.
+    fn flush(&mut self, outcome: &mut Outcome) -> Result<()> {
         if self.pending == 0 {
             return Ok(());
         }
@@ -155,9 +169,9 @@ impl Deleter {
                 if reply.errno != 0 {
                     errors += 1;
                     if reply.errno == libc::ENOENT {
-                        report.already_gone += 1;
+                        outcome.already_gone += 1;
                     } else {
-                        *report.failed.entry(reply.errno).or_insert(0) += 1;
+                        *outcome.failed.entry(reply.errno).or_insert(0) += 1;
                     }
                 }
                 if message.seq == self.last_seq {
@@ -165,7 +179,7 @@ impl Deleter {
                 }
             }
         }
-        report.deleted += sent - errors;
+        outcome.done += sent - errors;
         self.pending = 0;
         self.enc.clear();
         Ok(())
@@ -247,31 +261,61 @@ impl Conntrack {
 
     /// The dump-and-delete path, the one implementation behind
     /// [`Conntrack::delete_matching`] and
-    /// [`Conntrack::delete_orphans`](crate::Conntrack::delete_orphans): one
-    /// streaming dump carrying what this kernel evaluates of `prefilter`; every
-    /// flow that matches the whole `prefilter` and for which `keep` returns true
-    /// is deleted by tuple, zone and id with pipelined requests (or only counted
-    /// in a dry run). `keep` sees each such flow once, in dump order, and is not
-    /// called again after `options.limit` matches.
+    /// [`Conntrack::delete_orphans`](crate::Conntrack::delete_orphans): every
+    /// flow that matches the whole `prefilter` and for which `keep` returns
+    /// true is deleted by tuple, zone and id (so a newer flow that reused the
+    /// tuple is spared), or only counted in a dry run.
     pub(crate) fn dump_and_delete_where(
         &mut self,
         prefilter: &Filter,
         options: DeleteOptions,
-        mut keep: impl FnMut(&FlowRef<'_>) -> bool,
+        keep: impl FnMut(&FlowRef<'_>) -> bool,
     ) -> Result<DeleteReport> {
-        let mut report = DeleteReport::new(if options.dry_run {
-            DeletePath::DryRun
-        } else {
-            DeletePath::DumpAndDelete
-        });
-        let mut deleter = if options.dry_run {
+        let outcome = self.dump_and_apply(prefilter, options, keep, |pipeline, flow| {
+            pipeline.push(IPCTNL_MSG_CT_DELETE, flow, |enc| {
+                if let Some(id) = flow.id {
+                    enc.bytes(CTA_ID, &id.0);
+                }
+            });
+        })?;
+        Ok(DeleteReport {
+            path: if options.dry_run {
+                DeletePath::DryRun
+            } else {
+                DeletePath::DumpAndDelete
+            },
+            matched: outcome.matched,
+            deleted: outcome.done,
+            already_gone: outcome.already_gone,
+            failed: outcome.failed,
+            kernel_prefiltered: outcome.kernel_prefiltered,
+        })
+    }
+
+    /// The one dump-and-act loop behind deletes and bulk updates: one
+    /// streaming dump carrying what this kernel evaluates of `prefilter`;
+    /// every flow that matches the whole `prefilter` and for which `keep`
+    /// returns true is handed to `act`, which pipelines its request (nothing
+    /// is sent in a dry run: the flows are only counted). `keep` sees each
+    /// such flow once, in dump order, and is not called again after
+    /// `options.limit` matches (`Some(0)`: nothing is dumped); `options.rate`
+    /// bounds the requests per second.
+    pub(crate) fn dump_and_apply(
+        &mut self,
+        prefilter: &Filter,
+        options: DeleteOptions,
+        mut keep: impl FnMut(&FlowRef<'_>) -> bool,
+        mut act: impl FnMut(&mut Pipeline, &FlowRef<'_>),
+    ) -> Result<Outcome> {
+        let mut outcome = Outcome::default();
+        let mut pipeline = if options.dry_run {
             None
         } else {
             let socket = match self.aux.take() {
                 Some(socket) => socket,
                 None => Self::new_socket(self.netns.as_deref())?,
             };
-            Some(Deleter {
+            Some(Pipeline {
                 socket,
                 enc: Encoder::new(),
                 pending: 0,
@@ -282,7 +326,7 @@ impl Conntrack {
         };
         let plan = self.plan(prefilter, false)?;
         let started = Instant::now();
-        let outcome = (|| -> Result<()> {
+        let result = (|| -> Result<()> {
             if options.limit == Some(0) {
                 return Ok(());
             }
@@ -293,33 +337,33 @@ impl Conntrack {
                     Err(Error::Decode(_)) => continue,
                     Err(e) => return Err(e),
                 };
-                report.matched += 1;
-                if let Some(deleter) = deleter.as_mut() {
-                    deleter.push(&flow);
-                    if deleter.pending >= BATCH {
-                        deleter.flush(&mut report)?;
-                        throttle(options.rate, report.deleted + report.already_gone, started);
+                outcome.matched += 1;
+                if let Some(pipeline) = pipeline.as_mut() {
+                    act(pipeline, &flow);
+                    if pipeline.pending >= BATCH {
+                        pipeline.flush(&mut outcome)?;
+                        throttle(options.rate, outcome.done + outcome.already_gone, started);
                     }
                 }
-                if options.limit.is_some_and(|limit| report.matched >= limit) {
+                if options.limit.is_some_and(|limit| outcome.matched >= limit) {
                     break;
                 }
             }
-            report.kernel_prefiltered = dump.summary().filtered;
+            outcome.kernel_prefiltered = dump.summary().filtered;
             Ok(())
         })();
-        if let Some(mut deleter) = deleter {
-            let flushed = deleter.flush(&mut report);
+        if let Some(mut pipeline) = pipeline {
+            let flushed = pipeline.flush(&mut outcome);
             if flushed.is_ok() {
                 // In step (every batch fully answered): keep it for next time.
-                self.aux = Some(deleter.socket);
+                self.aux = Some(pipeline.socket);
             }
-            outcome?;
+            result?;
             flushed?;
         } else {
-            outcome?;
+            result?;
         }
-        Ok(report)
+        Ok(outcome)
     }
 }
 

@@ -60,6 +60,7 @@ mod stats;
 mod status;
 pub mod sysctl;
 pub mod text;
+mod update;
 pub mod wire;
 
 pub use crate::conntrack::Conntrack;
@@ -87,3 +88,4 @@ pub use crate::stats::{
     decode_cpu_stats, decode_table_stats, CpuCounters, CpuStats, KernelStats, TableStats,
 };
 pub use crate::status::Status;
+pub use crate::update::{FlowChange, UpdateReport};
