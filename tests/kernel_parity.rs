@@ -265,3 +265,43 @@ fn bulk_update_changes_exactly_what_conntrack_u_changes() {
     }
     assert_eq!(snapshot(&mut ct), before);
 }
+
+/// Labels by name, and the kernel's silence about label space explained.
+#[test]
+fn labels_by_name_and_the_label_space_trap() {
+    require_root!();
+    let map = LabelMap::parse("3 blocked\n4 audited\n", "test connlabel.conf").unwrap();
+    let ns = TestNs::new("nolabel");
+    let mut ct = ns.conntrack();
+    let t = Tuple::udp(([10, 0, 0, 1], 1), ([10, 0, 0, 2], 2));
+    let labels = map.labels("blocked,audited").unwrap();
+    // No ruleset uses labels: the kernel would drop them silently on create.
+    let err = ct
+        .create(&FlowSpec::new(t).timeout(60).labels(labels))
+        .unwrap_err();
+    assert_eq!(err.errno(), Some(libc::ENOSPC));
+    let text = err.to_string();
+    assert!(
+        text.contains("ct label") && text.contains("without its labels"),
+        "{text}"
+    );
+    let report = ct
+        .update_matching(
+            &Filter::new().protocol(proto::UDP),
+            &FlowChange::new().add_labels(labels),
+            DeleteOptions::default(),
+        )
+        .unwrap();
+    assert_eq!(report.failed.get(&libc::ENOSPC), Some(&1), "{report:?}");
+    // A rule that only matches labels is enough to reserve the space.
+    ns.nft("add rule inet ctrs in ct label 127 counter");
+    let t2 = Tuple::udp(([10, 0, 0, 1], 3), ([10, 0, 0, 2], 2));
+    ct.create(&FlowSpec::new(t2).timeout(60).labels(labels))
+        .unwrap();
+    let flow = ct.get(&t2, 0).unwrap().unwrap();
+    assert_eq!(map.describe(flow.labels.unwrap()), ["blocked", "audited"]);
+    let selected = ct
+        .flows_matching(&Filter::new().labels(map.labels("audited").unwrap()))
+        .unwrap();
+    assert_eq!(selected.len(), 1);
+}

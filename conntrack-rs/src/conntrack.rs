@@ -297,8 +297,34 @@ impl Conntrack {
     }
 
     /// Creates a flow; fails with `EEXIST` if one with the same tuple and zone exists.
+    ///
+    /// With labels, the flow is read back: where no ruleset reserved label
+    /// space the kernel creates the flow *without* its labels and says
+    /// nothing (an update answers `ENOSPC`), so the same `ENOSPC` error is
+    /// returned here, with the fix, rather than losing the labels silently.
+    /// The flow stays created.
     pub fn create(&mut self, spec: &FlowSpec) -> Result<()> {
-        self.write(spec, WriteMode::Create, "create flow")
+        self.write(spec, WriteMode::Create, "create flow")?;
+        self.check_labels_kept(spec, "create flow")
+    }
+
+    fn check_labels_kept(&mut self, spec: &FlowSpec, operation: &'static str) -> Result<()> {
+        let Some(wanted) = spec.labels.filter(|l| l.0 != 0) else {
+            return Ok(());
+        };
+        let kept = self
+            .get(&spec.orig, spec.zone.unwrap_or(0))?
+            .and_then(|flow| flow.labels)
+            .unwrap_or_default();
+        if kept.0 & wanted.0 == wanted.0 {
+            return Ok(());
+        }
+        Err(Error::Kernel {
+            operation,
+            errno: libc::ENOSPC,
+            message: Some("the kernel created the flow without its labels".into()),
+            offset: None,
+        })
     }
 
     /// Changes an existing flow (timeout, status bits, mark, protoinfo,
@@ -324,6 +350,7 @@ impl Conntrack {
             Err(e) if e.errno() == Some(libc::EEXIST) => {
                 self.update_as(spec, "create or update flow")
             }
+            Ok(()) => self.check_labels_kept(spec, "create or update flow"),
             other => other,
         }
     }

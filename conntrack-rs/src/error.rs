@@ -202,6 +202,11 @@ impl fmt::Display for KernelErrorText<'_> {
             }
             libc::EBUSY => " — a dump is already running on this socket",
             libc::ENOMEM => " — the conntrack table is full (nf_conntrack_max) or memory is short",
+            libc::ENOSPC => {
+                " — no label space: the kernel keeps connection labels only in a namespace \
+                 whose ruleset uses them; add a rule that does (it may only match, e.g. `nft add \
+                 rule inet filter input ct label 127 counter`) and retry"
+            }
             libc::EINVAL => " — the kernel rejected the request as malformed",
             _ => "",
         };

@@ -49,6 +49,7 @@ mod flow;
 #[doc(hidden)]
 pub mod fuzzing;
 mod group;
+mod labelmap;
 pub mod netns;
 mod orphans;
 mod probe;
@@ -79,6 +80,7 @@ pub use crate::flow::{
     SctpInfo, SctpState, SeqAdj, Synproxy, TcpFlags, TcpInfo, TcpState, Timestamp, Tuple, L4,
 };
 pub use crate::group::{GroupBy, GroupCounts, GroupTally, GroupValue, Grouping};
+pub use crate::labelmap::{LabelMap, LABEL_FILES};
 pub use crate::netns::Netns;
 pub use crate::orphans::{Orphan, OrphanCategory, OrphanCounts, OrphanPolicy, OrphanScan};
 pub use crate::pushdown::KernelFeatures;
