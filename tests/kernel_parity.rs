@@ -305,3 +305,185 @@ fn labels_by_name_and_the_label_space_trap() {
         .unwrap();
     assert_eq!(selected.len(), 1);
 }
+
+/// `conntrack -L expect` lines as (expected destination port, master source
+/// port, helper), the fields both tools must agree on.
+fn cli_expectations(ns: &TestNs) -> Vec<(u16, u16, String)> {
+    let text = ns.conntrack_cli(&["-L", "expect"]);
+    let field = |line: &str, key: &str, nth: usize| -> Option<String> {
+        line.split_whitespace()
+            .filter_map(|w| w.strip_prefix(key))
+            .nth(nth)
+            .map(str::to_owned)
+    };
+    let mut found: Vec<(u16, u16, String)> = text
+        .lines()
+        .map(|line| {
+            (
+                field(line, "dport=", 0).unwrap().parse().unwrap(),
+                field(line, "sport=", 2).unwrap().parse().unwrap(),
+                field(line, "helper=", 0).unwrap_or_default(),
+            )
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+fn our_expectations(ct: &mut Conntrack) -> Vec<(u16, u16, String)> {
+    let mut found: Vec<(u16, u16, String)> = ct
+        .expectations()
+        .unwrap()
+        .into_iter()
+        .map(|e| {
+            (
+                e.tuple.dst_port().unwrap(),
+                e.master.src_port().unwrap(),
+                e.helper.unwrap_or_default(),
+            )
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// Real expectations: the kernel's FTP helper, assigned by nftables, reads a
+/// `227 Entering Passive Mode` reply on loopback and expects the data
+/// connection; the library lists, gets and deletes it like conntrack-tools.
+#[test]
+fn expectations_from_the_ftp_helper_on_real_traffic() {
+    require_root!();
+    let ns = TestNs::new("ftpexp");
+    ns.nft("add ct helper inet ctrs ftp-std { type \"ftp\" protocol tcp ; }");
+    // Before the chain's `ct state new accept`, which ends the chain.
+    ns.nft("insert rule inet ctrs out tcp dport 21 ct helper set \"ftp-std\"");
+    let client_port = ns.run(|| {
+        use std::io::{Read, Write};
+        let server = std::net::TcpListener::bind("127.0.0.1:21").unwrap();
+        let mut client = std::net::TcpStream::connect("127.0.0.1:21").unwrap();
+        let (mut served, _) = server.accept().unwrap();
+        // The helper reads a reply only where a line starts, as a server's
+        // first line (its banner) is followed by the next one.
+        let banner: &[u8] = b"220 ready\r\n";
+        served.write_all(banner).unwrap();
+        let mut got = vec![0u8; banner.len()];
+        client.read_exact(&mut got).unwrap();
+        client.write_all(b"PASV\r\n").unwrap();
+        let mut line = [0u8; 6];
+        served.read_exact(&mut line).unwrap();
+        // 200 * 256 + 10 = 51210.
+        let pasv: &[u8] = b"227 Entering Passive Mode (127,0,0,1,200,10).\r\n";
+        served.write_all(pasv).unwrap();
+        let mut reply = vec![0u8; pasv.len()];
+        client.read_exact(&mut reply).unwrap();
+        let port = client.local_addr().unwrap().port();
+        // Keep the connection (and its expectation) until after the checks.
+        std::mem::forget((client, served, server));
+        port
+    });
+    let mut ct = ns.conntrack();
+    let expectations = ct.expectations().unwrap();
+    assert_eq!(expectations.len(), 1, "{expectations:#?}");
+    let e = &expectations[0];
+    assert_eq!(e.helper.as_deref(), Some("ftp"));
+    assert_eq!(e.tuple.dst_port(), Some(51210));
+    assert_eq!(e.master.src_port(), Some(client_port));
+    assert_eq!(e.master.dst_port(), Some(21));
+    assert!(e.timeout.is_some_and(|t| t > 0 && t <= 300), "{e:?}");
+    assert_eq!(our_expectations(&mut ct), cli_expectations(&ns));
+    let got = ct
+        .get_expectation(&e.tuple, 0)
+        .unwrap()
+        .expect("get by tuple");
+    assert_eq!(got.id, e.id);
+    let stats = ct.expectation_stats().unwrap();
+    assert!(stats.iter().map(|s| s.create).sum::<u32>() >= 1, "{stats:?}");
+    assert!(ct.delete_expectation(&e.tuple, 0, e.id).unwrap());
+    assert!(
+        !ct.delete_expectation(&e.tuple, 0, e.id).unwrap(),
+        "already gone"
+    );
+    assert!(ct.expectations().unwrap().is_empty());
+    assert!(cli_expectations(&ns).is_empty());
+}
+
+/// Expectations created through the library: against a master with the FTP
+/// helper (which allows one expectation per master: the kernel evicts the
+/// older one) and against a master without a helper (userspace
+/// expectations, as many as asked); listed like conntrack-tools lists them,
+/// then flushed by helper name and in full.
+#[test]
+fn expectations_created_listed_and_flushed() {
+    require_root!();
+    let ns = TestNs::new("mkexp");
+    let mut ct = ns.conntrack();
+    let master = Tuple::tcp(([10, 3, 0, 1], 40000), ([10, 3, 0, 2], 21));
+    ct.create(
+        &FlowSpec::new(master)
+            .timeout(600)
+            .tcp_state(TcpState::Established)
+            .status(Status::SEEN_REPLY | Status::ASSURED)
+            .helper("ftp"),
+    )
+    .unwrap();
+    let mut mask = exact_mask(&Tuple::tcp(([10, 3, 0, 1], 0), ([10, 3, 0, 2], 0)));
+    mask.l4 = L4::Ports {
+        src: 0,
+        dst: u16::MAX,
+    };
+    let data = |port: u16| Tuple::tcp(([10, 3, 0, 1], 0), ([10, 3, 0, 2], port));
+    ct.create_expectation(&ExpectationSpec::new(master, data(50000), 120).mask(mask))
+        .unwrap();
+    let err = ct
+        .create_expectation(&ExpectationSpec::new(master, data(50000), 120).mask(mask))
+        .unwrap_err();
+    assert_eq!(err.errno(), Some(libc::EEXIST), "{err}");
+    // The FTP helper keeps one expectation per master: a second replaces it.
+    ct.create_expectation(&ExpectationSpec::new(master, data(50001), 120).mask(mask))
+        .unwrap();
+    let ftp: Vec<Expectation> = ct.expectations().unwrap();
+    assert_eq!(ftp.len(), 1, "{ftp:#?}");
+    assert_eq!(ftp[0].tuple.dst_port(), Some(50001));
+    assert_eq!(ftp[0].helper.as_deref(), Some("ftp"));
+
+    // The amanda helper allows three per master.
+    let amanda = Tuple::udp(([10, 3, 0, 1], 40001), ([10, 3, 0, 2], 10080));
+    ct.create(&FlowSpec::new(amanda).timeout(600).helper("amanda"))
+        .unwrap();
+    for port in [60000u16, 60001, 60002] {
+        ct.create_expectation(&ExpectationSpec::new(amanda, data(port), 120).mask(mask))
+            .unwrap();
+    }
+    let made = ct
+        .get_expectation(&data(60001), 0)
+        .unwrap()
+        .expect("created");
+    assert_eq!(made.master, amanda);
+    assert_eq!(made.helper.as_deref(), Some("amanda"));
+    assert_eq!(our_expectations(&mut ct).len(), 4);
+    assert_eq!(our_expectations(&mut ct), cli_expectations(&ns));
+    assert!(ct.delete_expectation(&data(60001), 0, made.id).unwrap());
+    assert_eq!(our_expectations(&mut ct).len(), 3);
+    // A master without a helper cannot have one, and the error says why.
+    let plain = Tuple::tcp(([10, 3, 0, 1], 40002), ([10, 3, 0, 2], 2121));
+    ct.create(&FlowSpec::new(plain).timeout(600)).unwrap();
+    let err = ct
+        .create_expectation(&ExpectationSpec::new(plain, data(61000), 120).mask(mask))
+        .unwrap_err();
+    assert_eq!(err.errno(), Some(libc::EOPNOTSUPP), "{err}");
+    assert!(err.to_string().contains("no helper"), "{err}");
+
+    ct.flush_expectations(Some("sip")).unwrap();
+    assert_eq!(
+        ct.expectations().unwrap().len(),
+        3,
+        "another helper's flush"
+    );
+    ct.flush_expectations(Some("ftp")).unwrap();
+    let left = ct.expectations().unwrap();
+    assert_eq!(left.len(), 2, "{left:#?}");
+    assert!(left.iter().all(|e| e.master == amanda));
+    ct.flush_expectations(None).unwrap();
+    assert!(ct.expectations().unwrap().is_empty());
+    assert!(cli_expectations(&ns).is_empty());
+}

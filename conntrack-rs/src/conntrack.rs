@@ -190,12 +190,23 @@ impl Conntrack {
         family: u8,
         version: u8,
     ) -> Result<(u32, crate::wire::Mark)> {
+        self.begin_typed(ct_msg_type(msg), flags, family, version)
+    }
+
+    /// [`Conntrack::begin`] for a message of any netfilter subsystem.
+    pub(crate) fn begin_typed(
+        &mut self,
+        kind: u16,
+        flags: u16,
+        family: u8,
+        version: u8,
+    ) -> Result<(u32, crate::wire::Mark)> {
         self.ready()?;
         let seq = self.channel.socket.next_seq();
         self.enc.clear();
         let mark = self
             .enc
-            .begin(msg, NLM_F_REQUEST | flags, seq, family, version);
+            .begin_typed(kind, NLM_F_REQUEST | flags, seq, family, version);
         Ok((seq, mark))
     }
 

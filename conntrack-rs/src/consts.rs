@@ -34,6 +34,8 @@ pub const NLM_F_CAPPED: u16 = 0x100;
 
 // include/uapi/linux/netfilter/nfnetlink.h
 pub const NFNL_SUBSYS_CTNETLINK: u16 = 1;
+/// `NFNL_SUBSYS_CTNETLINK_EXP`: the expectation table.
+pub const NFNL_SUBSYS_CTNETLINK_EXP: u16 = 2;
 pub const NFNETLINK_V0: u8 = 0;
 pub const NFGENMSG_LEN: usize = 4;
 
@@ -187,7 +189,42 @@ pub const IPPROTO_ICMPV6: u8 = 58;
 pub const IPPROTO_SCTP: u8 = 132;
 pub const IPPROTO_UDPLITE: u8 = 136;
 
+// enum cntl_msg_exp_types
+/// `IPCTNL_MSG_EXP_NEW`: create an expectation (dump replies carry this type too).
+pub const IPCTNL_MSG_EXP_NEW: u8 = 0;
+/// `IPCTNL_MSG_EXP_GET`: get one expectation, or dump them.
+pub const IPCTNL_MSG_EXP_GET: u8 = 1;
+/// `IPCTNL_MSG_EXP_DELETE`: delete one expectation, those of a helper, or all.
+pub const IPCTNL_MSG_EXP_DELETE: u8 = 2;
+/// `IPCTNL_MSG_EXP_GET_STATS_CPU`: per-CPU expectation counters.
+pub const IPCTNL_MSG_EXP_GET_STATS_CPU: u8 = 3;
+
+// enum ctattr_expect
+pub const CTA_EXPECT_MASTER: u16 = 1;
+pub const CTA_EXPECT_TUPLE: u16 = 2;
+pub const CTA_EXPECT_MASK: u16 = 3;
+pub const CTA_EXPECT_TIMEOUT: u16 = 4;
+pub const CTA_EXPECT_ID: u16 = 5;
+pub const CTA_EXPECT_HELP_NAME: u16 = 6;
+pub const CTA_EXPECT_ZONE: u16 = 7;
+pub const CTA_EXPECT_FLAGS: u16 = 8;
+pub const CTA_EXPECT_CLASS: u16 = 9;
+pub const CTA_EXPECT_NAT: u16 = 10;
+pub const CTA_EXPECT_FN: u16 = 11;
+// enum ctattr_expect_nat
+pub const CTA_EXPECT_NAT_DIR: u16 = 1;
+pub const CTA_EXPECT_NAT_TUPLE: u16 = 2;
+// enum ctattr_expect_stats
+pub const CTA_STATS_EXP_NEW: u16 = 1;
+pub const CTA_STATS_EXP_CREATE: u16 = 2;
+pub const CTA_STATS_EXP_DELETE: u16 = 3;
+
 /// Message type of a ctnetlink message: `(NFNL_SUBSYS_CTNETLINK << 8) | msg`.
 pub const fn ct_msg_type(msg: u8) -> u16 {
     (NFNL_SUBSYS_CTNETLINK << 8) | msg as u16
+}
+
+/// Message type of an expectation message: `(NFNL_SUBSYS_CTNETLINK_EXP << 8) | msg`.
+pub const fn exp_msg_type(msg: u8) -> u16 {
+    (NFNL_SUBSYS_CTNETLINK_EXP << 8) | msg as u16
 }

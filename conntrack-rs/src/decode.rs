@@ -496,7 +496,10 @@ fn decode_tuple(tuple: &Attr<'_>, what: &'static str, out: &mut Tuple) -> Result
 }
 
 #[cold]
-fn decode_tuple_general(tuple: &Attr<'_>, what: &'static str) -> Result<Tuple, DecodeError> {
+pub(crate) fn decode_tuple_general(
+    tuple: &Attr<'_>,
+    what: &'static str,
+) -> Result<Tuple, DecodeError> {
     let mut src = None;
     let mut dst = None;
     let mut protocol = None;

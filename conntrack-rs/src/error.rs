@@ -192,6 +192,10 @@ impl fmt::Display for KernelErrorText<'_> {
             }
             libc::ENOENT => " — no such flow (check the tuple, and pass its zone if it has one)",
             libc::EEXIST => " — the flow already exists (use update or create_or_update)",
+            libc::EOPNOTSUPP if self.operation == "create expectation" => {
+                " — the master flow has no helper: create it with one (FlowSpec::helper) or \
+                 let a ruleset assign one (nft `ct helper set`)"
+            }
             libc::EOPNOTSUPP => {
                 " — the kernel does not support this request, or the nf_conntrack_netlink \
                  module is not loaded (modprobe nf_conntrack_netlink)"

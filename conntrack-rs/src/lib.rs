@@ -43,6 +43,7 @@ mod delete;
 mod dump;
 mod error;
 pub mod events;
+mod expect;
 mod filter;
 mod flow;
 #[cfg(feature = "testing")]
@@ -71,6 +72,10 @@ pub use crate::delete::{DeleteOptions, DeletePath, DeleteReport};
 pub use crate::dump::{Dump, DumpSummary, Flows, Prefetch, PREFETCH_DEPTH, PREFETCH_MIN_FLOWS};
 pub use crate::error::{DecodeError, DecodeErrorKind, Error, Result};
 pub use crate::events::{Event, EventItem, EventKind, EventMask, EventOptions, Events};
+pub use crate::expect::{
+    decode_expectation, exact_mask, ExpectCpuStats, ExpectFlags, ExpectNat, Expectation,
+    ExpectationSpec,
+};
 #[cfg(feature = "testing")]
 #[doc(hidden)]
 pub use crate::filter::AddrHasher;

@@ -38,9 +38,22 @@ impl Encoder {
 
     /// Starts a ctnetlink message of type `msg` (an `IPCTNL_MSG_*`).
     pub fn begin(&mut self, msg: u8, flags: u16, seq: u32, family: u8, version: u8) -> Mark {
+        self.begin_typed(ct_msg_type(msg), flags, seq, family, version)
+    }
+
+    /// Starts a netfilter message of the full type `kind` (`subsystem << 8 |
+    /// message`, e.g. [`exp_msg_type`](crate::consts::exp_msg_type)).
+    pub fn begin_typed(
+        &mut self,
+        kind: u16,
+        flags: u16,
+        seq: u32,
+        family: u8,
+        version: u8,
+    ) -> Mark {
         let start = self.buf.len();
         self.buf.extend_from_slice(&0u32.to_ne_bytes()); // nlmsg_len, patched in end()
-        self.buf.extend_from_slice(&ct_msg_type(msg).to_ne_bytes());
+        self.buf.extend_from_slice(&kind.to_ne_bytes());
         self.buf.extend_from_slice(&flags.to_ne_bytes());
         self.buf.extend_from_slice(&seq.to_ne_bytes());
         self.buf.extend_from_slice(&0u32.to_ne_bytes()); // nlmsg_pid: the kernel fills it
