@@ -257,7 +257,10 @@ fn bad_requests_are_answered_and_the_exporter_keeps_serving() {
     let exporter = Exporter::start(&["--netns", &ns.name]);
     let (status, head, _) = exporter.raw("POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
     assert_eq!(status, 405);
-    assert!(head.to_ascii_lowercase().contains("allow: get, head"), "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("allow: get, head"),
+        "{head}"
+    );
     assert_eq!(exporter.get("/nope").0, 404);
     assert_eq!(exporter.get("/metrics/../etc/passwd").0, 404);
     assert_eq!(exporter.raw("garbage\r\n\r\n").0, 400);
@@ -707,7 +710,9 @@ fn alert_rules_and_dashboard_name_exported_metrics() {
             serde_json::Value::Object(map) => {
                 for (key, v) in map {
                     match (key.as_str(), v) {
-                        ("expr" | "query", serde_json::Value::String(s)) => out.push(s.clone()),
+                        ("expr" | "definition", serde_json::Value::String(s)) => {
+                            out.push(s.clone())
+                        }
                         _ => exprs(v, out),
                     }
                 }
@@ -728,5 +733,48 @@ fn alert_rules_and_dashboard_name_exported_metrics() {
     assert!(
         unknown.is_empty(),
         "not exported: {unknown:?}\nexported: {exported:?}"
+    );
+}
+
+#[test]
+fn the_kubernetes_manifest_is_valid() {
+    // Offline: the Kubernetes API schemas of `kubernetes-validate` (strict:
+    // unknown fields are errors), then what the exporter needs of the pod.
+    // tests/deps.sh installs PyYAML and kubernetes-validate.
+    let manifest = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/kubernetes/daemonset.yaml"
+    ))
+    .unwrap();
+    python(
+        r#"
+import sys, yaml, kubernetes_validate
+docs = [d for d in yaml.safe_load_all(sys.stdin.read()) if d]
+assert [d["kind"] for d in docs] == ["DaemonSet"], [d["kind"] for d in docs]
+for doc in docs:
+    kubernetes_validate.validate(doc, kubernetes_validate.latest_version(), strict=True)
+pod = docs[0]["spec"]["template"]["spec"]
+assert pod["hostNetwork"] is True and pod["hostPID"] is True
+(container,) = pod["containers"]
+args = container["args"]
+assert "--all-namespaces" in args, args
+listen = [a for a in args if a.startswith("--listen=")]
+assert len(listen) == 1, args
+port = int(listen[0].rsplit(":", 1)[1])
+assert [p["containerPort"] for p in container["ports"]] == [port]
+names = {p["name"]: p["containerPort"] for p in container["ports"]}
+for probe in ("livenessProbe", "readinessProbe"):
+    target = container[probe]["httpGet"]["port"]
+    assert names.get(target, target) == port, (probe, target)
+caps = set(container["securityContext"]["capabilities"]["add"])
+assert {"NET_ADMIN", "SYS_ADMIN"} <= caps, caps
+limits = container["resources"]["limits"]
+assert "cpu" in limits and "memory" in limits, limits
+mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+assert mounts["/run/netns"]["mountPropagation"] == "HostToContainer"
+volumes = {v["name"]: v for v in pod["volumes"]}
+assert volumes[mounts["/run/netns"]["name"]]["hostPath"]["path"] == "/run/netns"
+"#,
+        &manifest,
     );
 }
