@@ -3,20 +3,35 @@
 //!
 //! ```text
 //! exporter [--listen ADDR:PORT] [--netns NAME|PATH|PID]... [--all-namespaces]
-//!          [--top N] [--breakdown-interval SECONDS] [--no-orphans]
+//!          [--top N] [--breakdown-interval SECONDS] [--breakdown-budget PERCENT]
+//!          [--no-orphans] [--request-timeout SECONDS] [--max-connections N]
 //! ```
 //!
-//! Serves `GET /metrics` (OpenMetrics text) on `127.0.0.1:9466` by default:
-//! loopback only, since the metrics name the addresses of the busiest
-//! sources. Put it behind a proxy or pass `--listen 0.0.0.0:9466` to expose
-//! it. Each `--netns` adds a namespace (by `ip netns` name, namespace file or
-//! pid; the default is the exporter's own), every metric but the global ones
-//! carries a `netns` label. `--all-namespaces` follows every network namespace
-//! of the host as they come and go (named ones and those of running processes,
-//! looked up at each scrape; labelled with their `ip netns` name, `host` for
-//! the initial one, else `net:[INODE]`). Prints `listening on http://ADDR/metrics` once
-//! bound (`--listen 127.0.0.1:0` picks a free port). Needs `CAP_NET_ADMIN`
-//! (and `CAP_SYS_ADMIN` for other namespaces).
+//! Serves `GET /metrics` on `127.0.0.1:9466` by default: loopback only, since
+//! the metrics name the addresses of the busiest sources. Put it behind a
+//! proxy or pass `--listen 0.0.0.0:9466` to expose it. Each `--netns` adds a
+//! namespace (by `ip netns` name, namespace file or pid; the default is the
+//! exporter's own); every metric but the global ones carries a `netns` label.
+//! `--all-namespaces` follows every network namespace of the host as they come
+//! and go (named ones and those of running processes, looked up at each scrape;
+//! labelled with their `ip netns` name, `host` for the initial one, else
+//! `net:[INODE]`). A namespace given twice (by two spellings, or by `--netns`
+//! and `--all-namespaces`) is exported once, under its first label: namespaces
+//! are told apart by inode, so counters are never doubled. Prints
+//! `listening on http://ADDR/metrics` once bound (`--listen 127.0.0.1:0` picks
+//! a free port). Needs `CAP_NET_ADMIN` (and `CAP_SYS_ADMIN` for other
+//! namespaces).
+//!
+//! # HTTP
+//! hyper 1 on a small tokio runtime: connections are served concurrently, each
+//! one answers one request (`Connection: close`) and is cut at
+//! `--request-timeout` (5 s) from its accept, headers included, so a client
+//! that trickles its request (slowloris) or sends nothing holds one connection
+//! slot for that long and never delays another scrape. At most
+//! `--max-connections` (64) are open at once; past that, new connections are
+//! closed at once. The format follows the `Accept` header: OpenMetrics 1.0.0
+//! (`application/openmetrics-text; version=1.0.0`) when the client prefers it,
+//! else the Prometheus text format 0.0.4 (also when there is no `Accept`).
 //!
 //! # Metrics (prefix `conntrack_`)
 //! Read at every scrape (one `GET_STATS` and one `GET_STATS_CPU` round trip
@@ -30,126 +45,367 @@
 //!   exported counters only go up.
 //! - `up` (gauge): 1 when the namespace could be read at this scrape.
 //!
-//! From one streaming dump per namespace, redone at most every
-//! `--breakdown-interval` seconds (30; cached in between, so scrapes stay cheap
-//! on tables of millions):
+//! From one streaming dump per namespace (the breakdown), made by a background
+//! thread, never by a scrape: one namespace at a time, oldest first, each at
+//! most every `--breakdown-interval` seconds (30), and pacing itself so that
+//! dumps take at most `--breakdown-budget` percent (25) of the wall time. A
+//! namespace whose O(1) count says its table is empty is not dumped (every dump
+//! walks the host's one hash table, even for an empty namespace). Scrapes show
+//! the latest breakdown:
 //! - `flows{protocol}`, `tcp_flows{state}` (gauges).
 //! - `orphan_flows{category}` (gauge): `idle_established`, `long_unreplied`,
 //!   `lingering_half_closed` (the default `OrphanPolicy`; `--no-orphans` skips it).
 //! - With `--top N` (off by default: addresses make many series),
 //!   `top_source_flows{address}` and `top_destination_port_flows{protocol,port}`,
 //!   the N largest plus one `other` series each: at most N + 1 series per namespace.
-//! - `breakdown_age_seconds`, `breakdown_duration_seconds` (gauges): how old the
-//!   breakdown is and what its dump cost.
+//! - `breakdown_age_seconds` (gauge): how old the breakdown is (it grows while
+//!   dumps fail or fall behind), `breakdown_duration_seconds`: what its dump cost.
 //!
-//! The exporter's own cost: `exporter_scrape_duration_seconds` (gauge, this scrape
-//! until encoding), `exporter_scrape_errors_total{netns}` (counter).
+//! The exporter itself: `exporter_build_info{version}` (always 1),
+//! `exporter_scrape_duration_seconds` (gauge: the kernel reads of this scrape),
+//! `exporter_scrape_errors_total{netns}` (counter), and the usual
+//! `process_cpu_seconds_total`, `process_resident_memory_bytes`,
+//! `process_virtual_memory_bytes`, `process_open_fds`, `process_max_fds`,
+//! `process_start_time_seconds` from `/proc/self`.
 //!
-//! `examples/conntrack-alerts.yml` has alert rules for "table nearly full" and
-//! "drops rising" built on these metrics.
+//! `examples/conntrack-alerts.yml` has alert rules built on these metrics,
+//! `examples/kubernetes/` a DaemonSet and a Grafana dashboard.
 
-use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::collections::{BTreeMap, HashSet};
+use std::convert::Infallible;
+use std::fmt::Write as _;
+use std::io::Write as _;
 use std::process::ExitCode;
-use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use conntrack::netns::{list_all, NetnsId};
+use clap::Parser;
+use conntrack::netns::{list_all, NetnsFile, NetnsId};
 use conntrack::sysctl::{Counter, KernelStatsDelta, Key, Sysctl};
 use conntrack::{
-    Census, Conntrack, GroupBy, GroupCounts, GroupValue, Grouping, KernelStats, Netns, OrphanPolicy,
+    Conntrack, GroupBy, GroupCounts, GroupValue, Grouping, KernelStats, Netns, OrphanCategory,
+    OrphanPolicy,
 };
-use prometheus_client::encoding::text::encode;
-use prometheus_client::metrics::counter::Counter as PromCounter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::registry::Registry;
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{HeaderValue, ACCEPT, ALLOW, CONTENT_TYPE};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
 
 #[path = "support/cli.rs"]
 mod cli;
 
-use cli::{parse_netns, protocol_name};
+use cli::protocol_name;
 
-const USAGE: &str = "usage: exporter [--listen ADDR:PORT] [--netns NAME|PATH|PID]... \
-[--all-namespaces] [--top N] \
-[--breakdown-interval SECONDS] [--no-orphans]";
+/// Largest request head accepted (hyper's minimum buffer); larger gets 431.
+const MAX_REQUEST_HEAD: usize = 8192;
 
-/// Largest request head accepted.
-const MAX_REQUEST: usize = 8192;
+/// A namespace is re-dumped at most this often, even with `--breakdown-interval 0`.
+const MIN_BREAKDOWN_PERIOD: Duration = Duration::from_millis(100);
 
-type Labels = Vec<(String, String)>;
-type FloatGauge = Gauge<f64, AtomicU64>;
-
+/// Prometheus metrics of conntrack tables over HTTP.
+#[derive(Parser, Debug)]
+#[command(name = "exporter", version, about, long_about = None)]
 struct Options {
+    /// Address to listen on (loopback by default: the metrics can name addresses).
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:9466")]
     listen: String,
+    /// A network namespace to export: `ip netns` name, namespace file path, or pid.
+    /// Repeatable; the default is the exporter's own namespace.
+    #[arg(long = "netns", value_name = "NAME|PATH|PID", value_parser = netns_arg)]
     namespaces: Vec<Netns>,
+    /// Export every network namespace of the host, following them as they come and go.
+    #[arg(long)]
     all_namespaces: bool,
-    top: usize,
+    /// Export the N busiest sources and destination ports per namespace (plus `other`).
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u16))]
+    top: u16,
+    /// Re-dump each namespace's breakdown at most this often.
+    #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = seconds_arg)]
     breakdown_interval: Duration,
-    orphans: bool,
+    /// Spend at most this percentage of wall time dumping breakdowns.
+    #[arg(long, value_name = "PERCENT", default_value_t = 25.0, value_parser = percent_arg)]
+    breakdown_budget: f64,
+    /// Do not classify orphaned flows in the breakdown.
+    #[arg(long)]
+    no_orphans: bool,
+    /// Cut a connection this long after accepting it, whatever it is doing.
+    #[arg(long, value_name = "SECONDS", default_value = "5", value_parser = seconds_arg)]
+    request_timeout: Duration,
+    /// Serve at most this many connections at once (new ones are closed at once).
+    #[arg(long, value_name = "N", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(1..=65536))]
+    max_connections: u32,
 }
 
-fn parse(args: &[String]) -> Result<Options, String> {
-    let mut o = Options {
-        listen: "127.0.0.1:9466".into(),
-        namespaces: Vec::new(),
-        all_namespaces: false,
-        top: 0,
-        breakdown_interval: Duration::from_secs(30),
-        orphans: true,
-    };
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let mut value = |name: &str| cli::next_value(&mut it, name);
-        match arg.as_str() {
-            "--listen" => o.listen = value("--listen")?,
-            "--netns" => o.namespaces.push(parse_netns(&value("--netns")?)?),
-            "--all-namespaces" => o.all_namespaces = true,
-            "--top" => {
-                let v = value("--top")?;
-                o.top = v.parse().map_err(|_| format!("--top: invalid {v:?}"))?;
-            }
-            "--breakdown-interval" => {
-                let v = value("--breakdown-interval")?;
-                let secs: f64 = v
-                    .parse()
-                    .ok()
-                    .filter(|s: &f64| (0.0..=86_400.0).contains(s))
-                    .ok_or_else(|| format!("--breakdown-interval: invalid {v:?}"))?;
-                o.breakdown_interval = Duration::from_secs_f64(secs);
-            }
-            "--no-orphans" => o.orphans = false,
-            "-h" | "--help" => return Err(String::new()),
-            other => return Err(format!("unknown argument {other:?}")),
+fn netns_arg(text: &str) -> Result<Netns, String> {
+    if text.is_empty() {
+        return Err("an empty namespace name".into());
+    }
+    cli::parse_netns(text)
+}
+
+fn seconds_arg(text: &str) -> Result<Duration, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|s| (0.0..=86_400.0).contains(s))
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| format!("{text:?} is not a number of seconds from 0 to 86400"))
+}
+
+fn percent_arg(text: &str) -> Result<f64, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|p| *p > 0.0 && *p <= 100.0)
+        .ok_or_else(|| format!("{text:?} is not a percentage above 0 and at most 100"))
+}
+
+// ---------------------------------------------------------------------------
+// Exposition: one model, two text formats
+
+/// The two formats a scraper can ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    /// Prometheus text format 0.0.4.
+    Text,
+    /// OpenMetrics 1.0.0.
+    OpenMetrics,
+}
+
+impl Format {
+    fn content_type(self) -> &'static str {
+        match self {
+            Format::Text => "text/plain; version=0.0.4; charset=utf-8",
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
         }
     }
-    if o.namespaces.is_empty() && !o.all_namespaces {
-        o.namespaces.push(Netns::Current);
+
+    /// The format an `Accept` header prefers: OpenMetrics when it names it
+    /// with a higher or equal quality than the text format, else text (also
+    /// for a missing or unreadable header, or one that accepts neither).
+    fn negotiate(accept: Option<&HeaderValue>) -> Format {
+        let Some(accept) = accept.and_then(|a| a.to_str().ok()) else {
+            return Format::Text;
+        };
+        let (mut openmetrics, mut text) = (0.0f64, 0.0f64);
+        for range in accept.split(',') {
+            let mut parts = range.split(';').map(str::trim);
+            let media = parts.next().unwrap_or("").to_ascii_lowercase();
+            let (mut quality, mut version) = (1.0f64, None);
+            for parameter in parts {
+                let Some((name, value)) = parameter.split_once('=') else {
+                    continue;
+                };
+                let value = value.trim().trim_matches('"');
+                match name.trim().to_ascii_lowercase().as_str() {
+                    "q" => {
+                        quality = value
+                            .parse()
+                            .ok()
+                            .filter(|q| (0.0..=1.0).contains(q))
+                            .unwrap_or(0.0)
+                    }
+                    "version" => version = Some(value.to_owned()),
+                    _ => {}
+                }
+            }
+            match media.as_str() {
+                "application/openmetrics-text"
+                    if matches!(version.as_deref(), None | Some("1.0.0")) =>
+                {
+                    openmetrics = openmetrics.max(quality)
+                }
+                "text/plain" if matches!(version.as_deref(), None | Some("0.0.4")) => {
+                    text = text.max(quality)
+                }
+                "text/*" | "*/*" => text = text.max(quality),
+                _ => {}
+            }
+        }
+        if openmetrics > 0.0 && openmetrics >= text {
+            Format::OpenMetrics
+        } else {
+            Format::Text
+        }
     }
-    Ok(o)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Gauge,
+    Counter,
+    /// OpenMetrics `info` (a gauge named `..._info` in the text format).
+    Info,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Value {
+    Int(u64),
+    Float(f64),
+}
+
+#[derive(Debug)]
+struct Sample {
+    labels: Vec<(&'static str, String)>,
+    value: Value,
+}
+
+/// One metric family: `name` without the `_total`/`_info` suffix of its samples.
+#[derive(Debug)]
+struct Family {
+    name: String,
+    help: String,
+    kind: Kind,
+    samples: Vec<Sample>,
+}
+
+impl Family {
+    fn new(name: impl Into<String>, kind: Kind, help: impl Into<String>) -> Self {
+        Family {
+            name: name.into(),
+            help: help.into(),
+            kind,
+            samples: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, labels: &[(&'static str, &str)], value: Value) {
+        self.samples.push(Sample {
+            labels: labels.iter().map(|(k, v)| (*k, (*v).to_owned())).collect(),
+            value,
+        });
+    }
+
+    fn int(&mut self, labels: &[(&'static str, &str)], value: u64) {
+        self.add(labels, Value::Int(value));
+    }
+
+    fn float(&mut self, labels: &[(&'static str, &str)], value: f64) {
+        self.add(labels, Value::Float(value));
+    }
+
+    fn sample_name(&self) -> String {
+        match self.kind {
+            Kind::Gauge => self.name.clone(),
+            Kind::Counter => format!("{}_total", self.name),
+            Kind::Info => format!("{}_info", self.name),
+        }
+    }
+}
+
+fn escape_label(value: &str, out: &mut String) {
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+fn escape_help(help: &str, format: Format, out: &mut String) {
+    for c in help.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            // Only OpenMetrics escapes quotes in HELP (0.0.4 would print the backslash).
+            '"' if format == Format::OpenMetrics => out.push_str("\\\""),
+            c => out.push(c),
+        }
+    }
+}
+
+fn write_value(value: Value, out: &mut String) {
+    match value {
+        Value::Int(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Value::Float(x) if x.is_nan() => out.push_str("NaN"),
+        Value::Float(x) if x.is_infinite() => out.push_str(if x > 0.0 { "+Inf" } else { "-Inf" }),
+        Value::Float(x) => {
+            let _ = write!(out, "{x:?}");
+        }
+    }
+}
+
+/// Encodes `families` (skipping empty ones) in `format`.
+fn encode(families: &[Family], format: Format) -> String {
+    let mut out = String::with_capacity(64 * 1024);
+    for family in families.iter().filter(|f| !f.samples.is_empty()) {
+        let sample_name = family.sample_name();
+        let (described, kind) = match (format, family.kind) {
+            (Format::OpenMetrics, Kind::Gauge) => (&family.name, "gauge"),
+            (Format::OpenMetrics, Kind::Counter) => (&family.name, "counter"),
+            (Format::OpenMetrics, Kind::Info) => (&family.name, "info"),
+            (Format::Text, Kind::Gauge | Kind::Info) => (&sample_name, "gauge"),
+            (Format::Text, Kind::Counter) => (&sample_name, "counter"),
+        };
+        let _ = write!(out, "# HELP {described} ");
+        escape_help(&family.help, format, &mut out);
+        let _ = writeln!(out, "\n# TYPE {described} {kind}");
+        for sample in &family.samples {
+            out.push_str(&sample_name);
+            if !sample.labels.is_empty() {
+                out.push('{');
+                for (i, (name, value)) in sample.labels.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(name);
+                    out.push_str("=\"");
+                    escape_label(value, &mut out);
+                    out.push('"');
+                }
+                out.push('}');
+            }
+            out.push(' ');
+            write_value(sample.value, &mut out);
+            out.push('\n');
+        }
+    }
+    if format == Format::OpenMetrics {
+        out.push_str("# EOF\n");
+    }
+    out
 }
 
 // ---------------------------------------------------------------------------
 // What the exporter remembers between scrapes
 
+/// The dump-based numbers of one namespace.
+#[derive(Debug, Default)]
 struct Breakdown {
-    at: Instant,
-    census: Census,
+    /// The namespace the dump read (`None`: the exporter's own, unidentified).
+    id: Option<NetnsId>,
+    flows: Vec<(String, u64)>,
+    tcp: Vec<(&'static str, u64)>,
+    orphans: Option<Vec<(&'static str, u64)>>,
+    sources: Vec<(String, u64)>,
+    sources_other: u64,
+    ports: Vec<(String, String, u64)>,
+    ports_other: u64,
+    duration: Duration,
 }
 
-/// One namespace: its handle, the accumulated counters, the cached breakdown.
+/// One namespace: its handle, the accumulated counters, the latest breakdown.
 struct Target {
+    /// Names this target for the background thread (labels can repeat in time).
+    key: u64,
     label: String,
     netns: Netns,
     /// The namespace's identity, for targets found by `--all-namespaces`.
-    id: Option<NetnsId>,
+    discovered: Option<NetnsId>,
     /// The identity of the namespace the handle and counters belong to.
     opened: Option<NetnsId>,
     ct: Option<Conntrack>,
     last: Option<KernelStats>,
     totals: BTreeMap<Counter, u64>,
-    breakdown: Option<Breakdown>,
+    breakdown: Option<(Instant, Arc<Breakdown>)>,
+    /// When the background thread last took this namespace.
+    breakdown_attempt: Option<Instant>,
     errors: u64,
 }
 
@@ -160,34 +416,39 @@ struct Reading {
 }
 
 impl Target {
-    fn new(netns: Netns) -> Self {
+    fn new(key: u64, label: String, netns: Netns) -> Self {
         Target {
-            label: netns.label(),
+            key,
+            label,
             netns,
-            id: None,
+            discovered: None,
             opened: None,
             ct: None,
             last: None,
             totals: BTreeMap::new(),
             breakdown: None,
+            breakdown_attempt: None,
             errors: 0,
         }
     }
 
-    /// Reads the cheap numbers, refreshes the breakdown when it is stale.
-    fn read(&mut self, options: &Options) -> conntrack::Result<Reading> {
-        // A namespace deleted and re-created under the same name or path is
-        // another table: our socket would keep the old one alive and read it.
-        if let Some(path) = self.netns.path()? {
-            let id = NetnsId::of_path(path)?;
-            if self.opened.is_some_and(|opened| opened != id) {
-                self.ct = None;
-                self.last = None;
-                self.totals.clear();
-                self.breakdown = None;
-            }
-            self.opened = Some(id);
+    /// Which namespace the target names now. A namespace deleted and
+    /// re-created under the same name or path is another table: the socket
+    /// would keep the old one alive and read it, so everything is dropped.
+    fn resolve(&mut self) -> conntrack::Result<NetnsId> {
+        let id = identify(&self.netns)?;
+        if self.opened.is_some_and(|opened| opened != id) {
+            self.ct = None;
+            self.last = None;
+            self.totals.clear();
+            self.breakdown = None;
         }
+        self.opened = Some(id);
+        Ok(id)
+    }
+
+    /// The O(1) reads of a scrape: table stats and the per-CPU counters.
+    fn read(&mut self) -> conntrack::Result<Reading> {
         let ct = match &mut self.ct {
             Some(ct) => ct,
             slot => slot.insert(Conntrack::open_in(&self.netns)?),
@@ -210,27 +471,6 @@ impl Target {
             }
         }
         self.last = Some(kernel);
-        let stale = match &self.breakdown {
-            None => true,
-            Some(b) => b.at.elapsed() >= options.breakdown_interval,
-        };
-        if stale {
-            let policy = OrphanPolicy::new();
-            let top = options.top.max(1);
-            let census = ct.census(
-                &[
-                    Grouping::new(&[GroupBy::Protocol], usize::MAX),
-                    Grouping::new(&[GroupBy::TcpState], usize::MAX),
-                    Grouping::new(&[GroupBy::Source], top),
-                    Grouping::new(&[GroupBy::Protocol, GroupBy::DestinationPort], top),
-                ],
-                options.orphans.then_some(&policy),
-            )?;
-            self.breakdown = Some(Breakdown {
-                at: Instant::now(),
-                census,
-            });
-        }
         Ok(Reading {
             entries: stats.entries.into(),
             limit: stats.max_entries.unwrap_or(0).into(),
@@ -238,48 +478,60 @@ impl Target {
     }
 }
 
-// ---------------------------------------------------------------------------
-// Metrics
-
-fn labels(pairs: &[(&str, &str)]) -> Labels {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
-}
-
-fn gauge_family(registry: &mut Registry, name: &str, help: &str) -> Family<Labels, Gauge> {
-    let family = Family::<Labels, Gauge>::default();
-    registry.register(name, help, family.clone());
-    family
-}
-
-fn float_family(registry: &mut Registry, name: &str, help: &str) -> Family<Labels, FloatGauge> {
-    let family = Family::<Labels, FloatGauge>::default();
-    registry.register(name, help, family.clone());
-    family
-}
-
-/// Sets one gauge per group plus an `other` series (when `top` cut anything).
-fn set_top(
-    family: &Family<Labels, Gauge>,
-    netns: &str,
-    counts: &GroupCounts,
-    key: impl Fn(&[GroupValue]) -> Vec<(&'static str, String)>,
-    other: &[(&str, &str)],
-) {
-    for (group, flows) in &counts.groups {
-        let mut l = labels(&[("netns", netns)]);
-        l.extend(key(group).into_iter().map(|(k, v)| (k.to_owned(), v)));
-        family.get_or_create(&l).set(*flows as i64);
+/// The identity of a namespace (its nsfs inode) as it is now.
+fn identify(netns: &Netns) -> conntrack::Result<NetnsId> {
+    match netns.path()? {
+        Some(path) => NetnsId::of_path(path),
+        None => NetnsId::current(),
     }
-    let mut l = labels(&[("netns", netns)]);
-    l.extend(labels(other));
-    family.get_or_create(&l).set(counts.other as i64);
 }
 
-/// `--all-namespaces`: adds the namespaces that appeared, drops those that are gone.
-fn discover(targets: &mut Vec<Target>) {
+struct State {
+    targets: Vec<Target>,
+    next_key: u64,
+    /// The latest scrape, shared with requests that arrived while it ran.
+    last: Option<Arc<Snapshot>>,
+}
+
+struct Shared {
+    options: Options,
+    state: Mutex<State>,
+}
+
+/// One reading of every namespace, ready to encode in either format.
+struct Snapshot {
+    started: Instant,
+    families: Vec<Family>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic elsewhere must not stop the scrapes: the state stays usable.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The metrics for a request that arrived at `arrived`: a reading that
+    /// started after it (made while this request waited for the lock) is
+    /// shared, so concurrent scrapes cost at most two readings.
+    fn snapshot(&self, arrived: Instant) -> Arc<Snapshot> {
+        let mut state = self.lock();
+        if let Some(last) = &state.last {
+            if last.started >= arrived {
+                return Arc::clone(last);
+            }
+        }
+        let snapshot = Arc::new(scrape(&mut state, &self.options));
+        state.last = Some(Arc::clone(&snapshot));
+        snapshot
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Scrape: O(1) kernel reads and formatting, never a dump
+
+/// `--all-namespaces`: adds the namespaces that appeared, drops those that are
+/// gone. `taken` holds the namespaces already exported by `--netns` targets.
+fn discover(state: &mut State, taken: &HashSet<NetnsId>) {
     let entries = match list_all() {
         Ok(entries) => entries,
         Err(e) => {
@@ -287,12 +539,19 @@ fn discover(targets: &mut Vec<Target>) {
             return;
         }
     };
-    targets.retain(|t| match t.id {
-        Some(id) => entries.iter().any(|e| e.id == id),
+    state.targets.retain(|t| match t.discovered {
+        Some(id) => !taken.contains(&id) && entries.iter().any(|e| e.id == id),
         None => true,
     });
     for entry in entries {
-        match targets.iter_mut().find(|t| t.id == Some(entry.id)) {
+        if taken.contains(&entry.id) {
+            continue;
+        }
+        match state
+            .targets
+            .iter_mut()
+            .find(|t| t.discovered == Some(entry.id))
+        {
             // A namespace found by pid may be held by another process now.
             Some(target) => target.netns = entry.netns,
             None => {
@@ -301,306 +560,667 @@ fn discover(targets: &mut Vec<Target>) {
                     None if entry.initial => "host".to_owned(),
                     None => format!("net:[{}]", entry.id.inode),
                 };
-                let mut target = Target::new(entry.netns);
-                target.label = label;
-                target.id = Some(entry.id);
-                targets.push(target);
+                let key = state.next_key;
+                state.next_key += 1;
+                let mut target = Target::new(key, label, entry.netns);
+                target.discovered = Some(entry.id);
+                state.targets.push(target);
             }
         }
     }
 }
 
-/// Reads every namespace and encodes the exposition.
-fn scrape(targets: &mut Vec<Target>, options: &Options) -> String {
+/// Reads every namespace (O(1) each) and builds the metric families.
+fn scrape(state: &mut State, options: &Options) -> Snapshot {
     let started = Instant::now();
-    if options.all_namespaces {
-        discover(targets);
+    // The explicit namespaces first: they keep their labels, and
+    // --all-namespaces skips what they already cover.
+    let mut ids: Vec<Option<conntrack::Result<NetnsId>>> = Vec::new();
+    let mut taken = HashSet::new();
+    for target in state.targets.iter_mut() {
+        if target.discovered.is_some() {
+            ids.push(None);
+            continue;
+        }
+        let id = target.resolve();
+        // The same namespace under two spellings: exported once, first label.
+        let duplicate = matches!(&id, Ok(id) if !taken.insert(*id));
+        ids.push(if duplicate { None } else { Some(id) });
     }
-    let mut registry = Registry::with_prefix("conntrack");
-    let up = gauge_family(
-        &mut registry,
-        "up",
+    if options.all_namespaces {
+        discover(state, &taken);
+        ids.resize_with(state.targets.len(), || None);
+    }
+
+    let mut up = Family::new(
+        "conntrack_up",
+        Kind::Gauge,
         "1 when the namespace's table could be read at this scrape",
     );
-    let entries = gauge_family(
-        &mut registry,
-        "entries",
+    let mut entries = Family::new(
+        "conntrack_entries",
+        Kind::Gauge,
         "Entries in the table (nf_conntrack_count)",
     );
-    let limit = gauge_family(
-        &mut registry,
-        "entries_limit",
+    let mut limit = Family::new(
+        "conntrack_entries_limit",
+        Kind::Gauge,
         "Entries allowed per namespace (nf_conntrack_max, one value for the host)",
     );
-    let errors = Family::<Labels, PromCounter>::default();
-    registry.register(
-        "exporter_scrape_errors",
+    let mut errors = Family::new(
+        "conntrack_exporter_scrape_errors",
+        Kind::Counter,
         "Namespaces that could not be read, per scrape",
-        errors.clone(),
     );
-    let mut kernel: BTreeMap<Counter, Family<Labels, PromCounter>> = BTreeMap::new();
-    for counter in Counter::ALL {
-        let family = Family::<Labels, PromCounter>::default();
-        registry.register(
-            counter.name(),
-            format!("Kernel conntrack statistic: {}", counter.meaning()),
-            family.clone(),
-        );
-        kernel.insert(*counter, family);
-    }
-    let flows = gauge_family(
-        &mut registry,
-        "flows",
+    let mut kernel: BTreeMap<Counter, Family> = Counter::ALL
+        .iter()
+        .map(|counter| {
+            let family = Family::new(
+                format!("conntrack_{}", counter.name()),
+                Kind::Counter,
+                format!("Kernel conntrack statistic: {}", counter.meaning()),
+            );
+            (*counter, family)
+        })
+        .collect();
+    let mut flows = Family::new(
+        "conntrack_flows",
+        Kind::Gauge,
         "Flows by layer-4 protocol (breakdown)",
     );
-    let tcp = gauge_family(&mut registry, "tcp_flows", "TCP flows by state (breakdown)");
-    let orphans = gauge_family(
-        &mut registry,
-        "orphan_flows",
+    let mut tcp = Family::new(
+        "conntrack_tcp_flows",
+        Kind::Gauge,
+        "TCP flows by state (breakdown)",
+    );
+    let mut orphans = Family::new(
+        "conntrack_orphan_flows",
+        Kind::Gauge,
         "Orphaned flows by category (breakdown, default OrphanPolicy)",
     );
-    let (sources, ports) = if options.top > 0 {
-        (
-            Some(gauge_family(
-                &mut registry,
-                "top_source_flows",
-                "Flows of the busiest sources, plus address=\"other\" (breakdown)",
-            )),
-            Some(gauge_family(
-                &mut registry,
-                "top_destination_port_flows",
-                "Flows of the busiest destination ports, plus port=\"other\" (breakdown)",
-            )),
-        )
-    } else {
-        (None, None)
-    };
-    let age = float_family(
-        &mut registry,
-        "breakdown_age_seconds",
-        "Age of the cached breakdown (one dump every --breakdown-interval)",
+    let mut sources = Family::new(
+        "conntrack_top_source_flows",
+        Kind::Gauge,
+        "Flows of the busiest sources, plus address=\"other\" (breakdown)",
     );
-    let cost = float_family(
-        &mut registry,
-        "breakdown_duration_seconds",
-        "Time the breakdown's dump took",
+    let mut ports = Family::new(
+        "conntrack_top_destination_port_flows",
+        Kind::Gauge,
+        "Flows of the busiest destination ports, plus port=\"other\" (breakdown)",
+    );
+    let mut age = Family::new(
+        "conntrack_breakdown_age_seconds",
+        Kind::Gauge,
+        "Age of the latest breakdown (dumped in the background, at most every --breakdown-interval)",
+    );
+    let mut cost = Family::new(
+        "conntrack_breakdown_duration_seconds",
+        Kind::Gauge,
+        "Time the latest breakdown's dump took",
     );
 
-    for target in targets.iter_mut() {
-        let netns = target.label.clone();
-        let ns = labels(&[("netns", &netns)]);
-        match target.read(options) {
+    for (target, id) in state.targets.iter_mut().zip(ids) {
+        let id = match id {
+            Some(id) => Some(id),
+            // A discovered namespace: its identity is known from the listing.
+            None if target.discovered.is_some() => Some(target.resolve()),
+            // A duplicate of an earlier --netns: not exported.
+            None => None,
+        };
+        let Some(id) = id else { continue };
+        let result = id.and_then(|_| target.read());
+        let ns = [("netns", target.label.as_str())];
+        match result {
             Ok(reading) => {
-                up.get_or_create(&ns).set(1);
-                entries.get_or_create(&ns).set(reading.entries as i64);
-                limit.get_or_create(&ns).set(reading.limit as i64);
+                up.int(&ns, 1);
+                entries.int(&ns, reading.entries);
+                limit.int(&ns, reading.limit);
             }
             Err(e) => {
-                eprintln!("exporter: namespace {netns}: {e}");
+                eprintln!("exporter: namespace {}: {e}", target.label);
                 target.errors += 1;
                 target.ct = None;
                 // Counters restart from the kernel's totals when it is back.
                 target.last = None;
-                up.get_or_create(&ns).set(0);
+                up.int(&ns, 0);
             }
         }
-        errors.get_or_create(&ns).inc_by(target.errors);
+        errors.int(&ns, target.errors);
         for (counter, total) in &target.totals {
-            kernel[counter].get_or_create(&ns).inc_by(*total);
+            if let Some(family) = kernel.get_mut(counter) {
+                family.int(&ns, *total);
+            }
         }
-        let Some(breakdown) = &target.breakdown else {
+        let Some((at, breakdown)) = &target.breakdown else {
             continue;
         };
-        let census = &breakdown.census;
-        for (key, n) in &census.groups[0].groups {
-            let l = labels(&[("netns", &netns), ("protocol", &protocol_name(&key[0]))]);
-            flows.get_or_create(&l).set(*n as i64);
+        if breakdown.id.is_some() && breakdown.id != target.opened {
+            continue;
         }
-        for (key, n) in &census.groups[1].groups {
-            if let GroupValue::TcpState(state) = key[0] {
-                let l = labels(&[("netns", &netns), ("state", state.name())]);
-                tcp.get_or_create(&l).set(*n as i64);
+        let netns = target.label.as_str();
+        for (protocol, n) in &breakdown.flows {
+            flows.int(&[("netns", netns), ("protocol", protocol)], *n);
+        }
+        for (state, n) in &breakdown.tcp {
+            tcp.int(&[("netns", netns), ("state", state)], *n);
+        }
+        for (category, n) in breakdown.orphans.iter().flatten() {
+            orphans.int(&[("netns", netns), ("category", category)], *n);
+        }
+        if options.top > 0 {
+            for (address, n) in &breakdown.sources {
+                sources.int(&[("netns", netns), ("address", address)], *n);
             }
-        }
-        if let Some(counts) = &census.orphans {
-            for (category, n) in counts.iter() {
-                let l = labels(&[("netns", &netns), ("category", category.name())]);
-                orphans.get_or_create(&l).set(n as i64);
-            }
-        }
-        if let (Some(sources), Some(ports)) = (&sources, &ports) {
-            set_top(
-                sources,
-                &netns,
-                &census.groups[2],
-                |k| vec![("address", k[0].to_string())],
-                &[("address", "other")],
+            sources.int(
+                &[("netns", netns), ("address", "other")],
+                breakdown.sources_other,
             );
-            set_top(
-                ports,
-                &netns,
-                &census.groups[3],
-                |k| {
-                    vec![
-                        ("protocol", protocol_name(&k[0])),
-                        ("port", k[1].to_string()),
-                    ]
-                },
-                &[("protocol", "other"), ("port", "other")],
+            for (protocol, port, n) in &breakdown.ports {
+                ports.int(
+                    &[("netns", netns), ("protocol", protocol), ("port", port)],
+                    *n,
+                );
+            }
+            ports.int(
+                &[("netns", netns), ("protocol", "other"), ("port", "other")],
+                breakdown.ports_other,
             );
         }
-        age.get_or_create(&ns)
-            .set(breakdown.at.elapsed().as_secs_f64());
-        cost.get_or_create(&ns).set(census.elapsed.as_secs_f64());
+        age.float(&ns, at.elapsed().as_secs_f64());
+        cost.float(&ns, breakdown.duration.as_secs_f64());
     }
 
+    let mut families = vec![up, entries, limit, errors];
+    families.extend(kernel.into_values());
+    families.extend([flows, tcp, orphans, sources, ports, age, cost]);
     // Global: the hash table is one for the host.
     if let Ok(buckets) = Sysctl::new().read(Key::Buckets) {
-        let gauge = Gauge::<i64>::default();
-        gauge.set(buckets as i64);
-        registry.register("buckets", "Hash table buckets (shared by the host)", gauge);
+        let mut family = Family::new(
+            "conntrack_buckets",
+            Kind::Gauge,
+            "Hash table buckets (shared by the host)",
+        );
+        family.int(&[], buckets);
+        families.push(family);
     }
-    let duration = FloatGauge::default();
-    duration.set(started.elapsed().as_secs_f64());
-    registry.register(
-        "exporter_scrape_duration_seconds",
-        "Time this scrape took to read every namespace",
-        duration,
+    let mut build = Family::new(
+        "conntrack_exporter_build",
+        Kind::Info,
+        "The exporter's version",
     );
-    let mut body = String::new();
-    encode(&mut body, &registry).expect("encoding into a String cannot fail");
-    body
+    build.int(&[("version", env!("CARGO_PKG_VERSION"))], 1);
+    families.push(build);
+    families.extend(process_metrics());
+    let mut duration = Family::new(
+        "conntrack_exporter_scrape_duration_seconds",
+        Kind::Gauge,
+        "Time this scrape took to read every namespace",
+    );
+    duration.float(&[], started.elapsed().as_secs_f64());
+    families.push(duration);
+    Snapshot { started, families }
+}
+
+/// The standard process metrics (as the Prometheus client libraries name
+/// them), from `/proc/self`. A file that cannot be read leaves its metrics out.
+fn process_metrics() -> Vec<Family> {
+    let mut families = Vec::new();
+    // SAFETY: sysconf has no preconditions; it returns -1 for unknown names.
+    let (ticks, page) = unsafe {
+        (
+            libc::sysconf(libc::_SC_CLK_TCK),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command (which may contain spaces and parentheses).
+    let fields: Vec<u64> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| {
+            rest.split_whitespace()
+                .skip(1) // the state letter
+                .map(|f| f.parse().unwrap_or(0))
+                .collect()
+        })
+        .unwrap_or_default();
+    // proc(5) numbers: utime 14, stime 15, starttime 22, vsize 23, rss 24; the
+    // state (3) was skipped, so field N is at N - 4.
+    let field = |n: usize| fields.get(n - 4).copied();
+    if let (Some(user), Some(system)) = (field(14), field(15)) {
+        if ticks > 0 {
+            let mut cpu = Family::new(
+                "process_cpu_seconds",
+                Kind::Counter,
+                "Total user and system CPU time spent in seconds.",
+            );
+            cpu.float(&[], (user + system) as f64 / ticks as f64);
+            families.push(cpu);
+        }
+    }
+    if let Some(rss) = field(24) {
+        if page > 0 {
+            let mut family = Family::new(
+                "process_resident_memory_bytes",
+                Kind::Gauge,
+                "Resident memory size in bytes.",
+            );
+            family.int(&[], rss.saturating_mul(page as u64));
+            families.push(family);
+        }
+    }
+    if let Some(vsize) = field(23) {
+        let mut family = Family::new(
+            "process_virtual_memory_bytes",
+            Kind::Gauge,
+            "Virtual memory size in bytes.",
+        );
+        family.int(&[], vsize);
+        families.push(family);
+    }
+    let boot = std::fs::read_to_string("/proc/stat").ok().and_then(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("btime "))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    });
+    if let (Some(boot), Some(start)) = (boot, field(22)) {
+        if ticks > 0 {
+            let mut family = Family::new(
+                "process_start_time_seconds",
+                Kind::Gauge,
+                "Start time of the process since unix epoch in seconds.",
+            );
+            family.float(&[], boot as f64 + start as f64 / ticks as f64);
+            families.push(family);
+        }
+    }
+    if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+        let mut family = Family::new(
+            "process_open_fds",
+            Kind::Gauge,
+            "Number of open file descriptors.",
+        );
+        family.int(&[], fds.count() as u64);
+        families.push(family);
+    }
+    let max_fds = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Max open files"))
+                .and_then(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
+        });
+    if let Some(max) = max_fds {
+        let mut family = Family::new(
+            "process_max_fds",
+            Kind::Gauge,
+            "Maximum number of open file descriptors.",
+        );
+        family.int(&[], max);
+        families.push(family);
+    }
+    families
+}
+
+// ---------------------------------------------------------------------------
+// Breakdowns: one namespace at a time, in the background, under a budget
+
+/// One dump (or none, for an empty table) of the namespace `netns` that is
+/// expected to be `expected` (a re-created namespace is not dumped for the old one).
+fn read_breakdown(
+    netns: &Netns,
+    expected: Option<NetnsId>,
+    options: &Options,
+) -> conntrack::Result<Breakdown> {
+    let started = Instant::now();
+    // Pin the namespace: the dump reads exactly the one identified.
+    let (id, mut ct) = match netns.path()? {
+        Some(path) => {
+            let file = NetnsFile::open(path)?;
+            let id = file.id()?;
+            (Some(id), Conntrack::open_in(&file.pinned())?)
+        }
+        None => (NetnsId::current().ok(), Conntrack::open()?),
+    };
+    let mut breakdown = Breakdown {
+        id,
+        ..Breakdown::default()
+    };
+    if expected.is_some() && id != expected {
+        return Err(conntrack::Error::NoSuchNetns {
+            path: std::path::PathBuf::from(netns.label()),
+        });
+    }
+    let orphan_policy = OrphanPolicy::new();
+    let orphan_policy = (!options.no_orphans).then_some(&orphan_policy);
+    // GET_STATS is O(1): an empty table needs no dump (which would walk the
+    // host's whole hash table).
+    if ct.table_stats()?.entries == 0 {
+        breakdown.orphans = orphan_policy.map(|_| {
+            OrphanCategory::ALL
+                .iter()
+                .map(|category| (category.name(), 0))
+                .collect()
+        });
+        breakdown.duration = started.elapsed();
+        return Ok(breakdown);
+    }
+    let top = usize::from(options.top).max(1);
+    let census = ct.census(
+        &[
+            Grouping::new(&[GroupBy::Protocol], usize::MAX),
+            Grouping::new(&[GroupBy::TcpState], usize::MAX),
+            Grouping::new(&[GroupBy::Source], top),
+            Grouping::new(&[GroupBy::Protocol, GroupBy::DestinationPort], top),
+        ],
+        orphan_policy,
+    )?;
+    let empty = GroupCounts::default();
+    let group = |i: usize| census.groups.get(i).unwrap_or(&empty);
+    breakdown.flows = group(0)
+        .groups
+        .iter()
+        .filter_map(|(key, n)| Some((protocol_name(key.first()?), *n)))
+        .collect();
+    breakdown.tcp = group(1)
+        .groups
+        .iter()
+        .filter_map(|(key, n)| match key.first() {
+            Some(GroupValue::TcpState(state)) => Some((state.name(), *n)),
+            _ => None,
+        })
+        .collect();
+    breakdown.orphans = census
+        .orphans
+        .map(|counts| counts.iter().map(|(c, n)| (c.name(), n)).collect());
+    breakdown.sources = group(2)
+        .groups
+        .iter()
+        .filter_map(|(key, n)| Some((key.first()?.to_string(), *n)))
+        .collect();
+    breakdown.sources_other = group(2).other;
+    breakdown.ports = group(3)
+        .groups
+        .iter()
+        .filter_map(|(key, n)| match key.as_slice() {
+            [protocol, port] => Some((protocol_name(protocol), port.to_string(), *n)),
+            _ => None,
+        })
+        .collect();
+    breakdown.ports_other = group(3).other;
+    breakdown.duration = started.elapsed();
+    Ok(breakdown)
+}
+
+/// The background thread: forever, the namespace whose breakdown is the
+/// oldest and due, one at a time, then a pause that keeps dumping within
+/// `--breakdown-budget` of the wall time.
+fn refresh_breakdowns(shared: Arc<Shared>) {
+    let options = &shared.options;
+    let period = options.breakdown_interval.max(MIN_BREAKDOWN_PERIOD);
+    loop {
+        let job = {
+            let mut state = shared.lock();
+            let due = state
+                .targets
+                .iter_mut()
+                .filter(|t| {
+                    t.breakdown_attempt
+                        .map_or(true, |at| at.elapsed() >= period)
+                })
+                .min_by_key(|t| t.breakdown_attempt);
+            due.map(|target| {
+                target.breakdown_attempt = Some(Instant::now());
+                (
+                    target.key,
+                    target.netns.clone(),
+                    target.discovered.or(target.opened),
+                    target.label.clone(),
+                )
+            })
+        };
+        let Some((key, netns, expected, label)) = job else {
+            std::thread::sleep(MIN_BREAKDOWN_PERIOD);
+            continue;
+        };
+        let started = Instant::now();
+        let result = read_breakdown(&netns, expected, options);
+        let spent = started.elapsed();
+        match result {
+            Ok(breakdown) => {
+                let mut state = shared.lock();
+                if let Some(target) = state.targets.iter_mut().find(|t| t.key == key) {
+                    target.breakdown = Some((Instant::now(), Arc::new(breakdown)));
+                }
+            }
+            Err(e) => eprintln!("exporter: breakdown of namespace {label}: {e}"),
+        }
+        // Budget: dumping `spent` allows `spent * (100 / budget - 1)` of rest.
+        let rest = spent.as_secs_f64() * (100.0 / options.breakdown_budget - 1.0);
+        std::thread::sleep(Duration::from_secs_f64(rest.min(3600.0)).max(Duration::from_millis(1)));
+    }
 }
 
 // ---------------------------------------------------------------------------
 // HTTP
 
-fn respond(stream: &mut TcpStream, status: &str, extra: &str, content_type: &str, body: &str) {
-    let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
-         Connection: close\r\n{extra}\r\n",
-        body.len()
-    );
-    let _ = stream.write_all(head.as_bytes());
-    let _ = stream.write_all(body.as_bytes());
+fn response(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body.into()));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
 }
 
-/// Reads the request head (up to [`MAX_REQUEST`] bytes); `None` if malformed.
-fn request_line(stream: &TcpStream) -> Option<(String, String)> {
-    let mut reader = BufReader::new(Read::take(stream, MAX_REQUEST as u64 + 1));
-    let mut first = String::new();
-    reader.read_line(&mut first).ok()?;
-    let mut total = first.len();
-    // Drain the headers (bounded).
-    loop {
-        let mut line = String::new();
-        let n = reader.read_line(&mut line).ok()?;
-        total += n;
-        if n == 0 || total > MAX_REQUEST {
-            return None;
-        }
-        if line == "\r\n" || line == "\n" {
-            break;
-        }
-    }
-    let mut parts = first.split_whitespace();
-    let (method, target, version) = (parts.next()?, parts.next()?, parts.next()?);
-    if !version.starts_with("HTTP/1.") || parts.next().is_some() {
-        return None;
-    }
-    Some((method.to_owned(), target.to_owned()))
-}
-
-fn handle(mut stream: TcpStream, targets: &mut Vec<Target>, options: &Options) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let _ = stream.set_write_timeout(Some(Duration::from_secs(10)));
-    let Some((method, target)) = request_line(&stream) else {
-        respond(
-            &mut stream,
-            "400 Bad Request",
-            "",
-            "text/plain",
-            "bad request\n",
-        );
-        // Closing with unread input would reset the connection and could lose
-        // the answer: end our side, then drain (bounded by size and timeout).
-        let _ = stream.shutdown(std::net::Shutdown::Write);
-        let _ = std::io::copy(&mut Read::take(&stream, 1 << 20), &mut std::io::sink());
-        return;
-    };
-    let path = target.split('?').next().unwrap_or("");
-    match (path, method.as_str()) {
-        ("/metrics", "GET" | "HEAD") => {
-            let body = scrape(targets, options);
-            let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-            if method == "HEAD" {
-                let head = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
-                     Connection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = stream.write_all(head.as_bytes());
-            } else {
-                respond(&mut stream, "200 OK", "", content_type, &body);
+async fn handle(
+    request: Request<Incoming>,
+    shared: Arc<Shared>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let arrived = Instant::now();
+    let get = matches!(*request.method(), Method::GET | Method::HEAD);
+    Ok(match (request.uri().path(), get) {
+        ("/metrics", true) => {
+            let format = Format::negotiate(request.headers().get(ACCEPT));
+            // Kernel reads block: off the reactor, so other connections go on.
+            let read = tokio::task::spawn_blocking(move || {
+                let snapshot = shared.snapshot(arrived);
+                encode(&snapshot.families, format)
+            });
+            match read.await {
+                Ok(body) => response(StatusCode::OK, format.content_type(), body),
+                Err(_) => response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "text/plain",
+                    "the scrape failed\n",
+                ),
             }
         }
-        ("/", "GET" | "HEAD") => respond(
-            &mut stream,
-            "200 OK",
-            "",
+        ("/", true) => response(
+            StatusCode::OK,
             "text/html; charset=utf-8",
             "<html><body><a href=\"/metrics\">conntrack metrics</a></body></html>\n",
         ),
-        ("/metrics" | "/", _) => respond(
-            &mut stream,
-            "405 Method Not Allowed",
-            "Allow: GET, HEAD\r\n",
-            "text/plain",
-            "method not allowed\n",
-        ),
-        _ => respond(
-            &mut stream,
-            "404 Not Found",
-            "",
-            "text/plain",
-            "not found\n",
-        ),
+        ("/metrics" | "/", false) => {
+            let mut r = response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "text/plain",
+                "method not allowed\n",
+            );
+            r.headers_mut()
+                .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+            r
+        }
+        _ => response(StatusCode::NOT_FOUND, "text/plain", "not found\n"),
+    })
+}
+
+async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(
+        shared.options.max_connections as usize,
+    ));
+    let deadline = shared.options.request_timeout;
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of file descriptors, mostly: let some connections end.
+                eprintln!("exporter: accept: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        // Over the bound: closed at once, never queued behind slow clients.
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            continue;
+        };
+        let shared = Arc::clone(&shared);
+        tokio::spawn(async move {
+            let _slot = slot;
+            let mut builder = http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(deadline)
+                .keep_alive(false)
+                .max_buf_size(MAX_REQUEST_HEAD);
+            let connection = builder.serve_connection(
+                TokioIo::new(stream),
+                service_fn(move |request| handle(request, Arc::clone(&shared))),
+            );
+            // The deadline covers the whole exchange, headers included; one
+            // request per connection, so it is the request's deadline.
+            let _ = tokio::time::timeout(deadline, connection).await;
+        });
     }
 }
 
 fn run(options: Options) -> Result<(), String> {
-    let listener =
-        TcpListener::bind(&options.listen).map_err(|e| format!("bind {}: {e}", options.listen))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting the runtime: {e}"))?;
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind(&options.listen))
+        .map_err(|e| format!("bind {}: {e}", options.listen))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
-    let mut targets: Vec<Target> = options
-        .namespaces
-        .iter()
-        .cloned()
-        .map(Target::new)
-        .collect();
+
+    let mut namespaces = options.namespaces.clone();
+    if namespaces.is_empty() && !options.all_namespaces {
+        namespaces.push(Netns::Current);
+    }
+    // The same namespace twice (`--netns a --netns /run/netns/a`): once.
+    let mut seen = HashSet::new();
+    let mut targets = Vec::new();
+    for netns in namespaces {
+        let label = netns.label();
+        let identity = identify(&netns).map_err(|_| label.clone());
+        if !seen.insert(identity) {
+            eprintln!("exporter: namespace {label} is given twice; exported once");
+            continue;
+        }
+        targets.push(Target::new(targets.len() as u64, label, netns));
+    }
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State {
+            next_key: targets.len() as u64,
+            targets,
+            last: None,
+        }),
+        options,
+    });
+    if shared.options.all_namespaces {
+        // The first breakdowns can start before the first scrape.
+        let mut state = shared.lock();
+        let taken = state
+            .targets
+            .iter_mut()
+            .filter_map(|t| t.resolve().ok())
+            .collect();
+        discover(&mut state, &taken);
+    }
+    // A first reading before serving: it opens a handle in every namespace
+    // (a thread and a setns(2) each, about 1.5 ms), which the first scrape
+    // would otherwise pay for all of them.
+    shared.snapshot(Instant::now());
+    let background = Arc::clone(&shared);
+    std::thread::Builder::new()
+        .name("breakdowns".into())
+        .spawn(move || refresh_breakdowns(background))
+        .map_err(|e| format!("starting the breakdown thread: {e}"))?;
+
     println!("listening on http://{address}/metrics");
     let _ = std::io::stdout().flush();
-    // One request at a time: scrapes are rare, and the namespaces' handles are
-    // not shared between threads.
-    for stream in listener.incoming() {
-        match stream {
-            Ok(stream) => handle(stream, &mut targets, &options),
-            Err(e) => eprintln!("exporter: accept: {e}"),
-        }
-    }
+    runtime.block_on(serve(listener, shared));
     Ok(())
 }
 
 fn main() -> ExitCode {
-    let options = match cli::parse_args("exporter", USAGE, parse) {
-        Ok(options) => options,
-        Err(code) => return code,
-    };
+    // Usage errors exit 2, --help and --version 0 (clap's convention).
+    let options = Options::parse();
     match run(options) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("exporter: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_headers_choose_the_format() {
+        let negotiate =
+            |accept: &str| Format::negotiate(Some(&HeaderValue::from_str(accept).unwrap()));
+        assert_eq!(Format::negotiate(None), Format::Text);
+        // Prometheus 2.x's header.
+        assert_eq!(
+            negotiate("application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"),
+            Format::OpenMetrics
+        );
+        assert_eq!(
+            negotiate("text/plain;version=0.0.4;q=1,application/openmetrics-text;q=0.5"),
+            Format::Text
+        );
+        assert_eq!(negotiate("*/*"), Format::Text);
+        assert_eq!(
+            negotiate("application/openmetrics-text"),
+            Format::OpenMetrics
+        );
+        assert_eq!(
+            negotiate("application/openmetrics-text; version=2.0.0"),
+            Format::Text
+        );
+        assert_eq!(negotiate("application/openmetrics-text;q=0"), Format::Text);
+        assert_eq!(negotiate(",;;=,q=x"), Format::Text);
+    }
+
+    #[test]
+    fn both_formats_name_counters_and_info_as_expected() {
+        let mut counter = Family::new("conntrack_drop", Kind::Counter, "a \"help\"\\ line");
+        counter.int(&[("netns", "a\"b\\c\nd")], 3);
+        let mut info = Family::new("conntrack_exporter_build", Kind::Info, "version");
+        info.int(&[("version", "0.1.0")], 1);
+        let families = [counter, info, Family::new("empty", Kind::Gauge, "skipped")];
+        assert_eq!(
+            encode(&families, Format::Text),
+            "# HELP conntrack_drop_total a \"help\"\\\\ line\n# TYPE conntrack_drop_total counter\n\
+             conntrack_drop_total{netns=\"a\\\"b\\\\c\\nd\"} 3\n\
+             # HELP conntrack_exporter_build_info version\n# TYPE conntrack_exporter_build_info gauge\n\
+             conntrack_exporter_build_info{version=\"0.1.0\"} 1\n"
+        );
+        assert_eq!(
+            encode(&families, Format::OpenMetrics),
+            "# HELP conntrack_drop a \\\"help\\\"\\\\ line\n# TYPE conntrack_drop counter\n\
+             conntrack_drop_total{netns=\"a\\\"b\\\\c\\nd\"} 3\n\
+             # HELP conntrack_exporter_build version\n# TYPE conntrack_exporter_build info\n\
+             conntrack_exporter_build_info{version=\"0.1.0\"} 1\n# EOF\n"
+        );
     }
 }

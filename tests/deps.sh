@@ -17,6 +17,13 @@ if [ -n "$missing" ]; then
         exit 1
     fi
 fi
+# The exporter's tests check its output with the reference Prometheus parsers
+# and its Kubernetes manifest against the API schemas, offline.
+if ! python3 -c "import prometheus_client, yaml, kubernetes_validate" >/dev/null 2>&1; then
+    echo "installing: prometheus-client pyyaml kubernetes-validate (pip)"
+    python3 -m pip install --quiet --disable-pip-version-check \
+        "prometheus-client>=0.20" pyyaml kubernetes-validate
+fi
 if [ "$(id -u)" = 0 ]; then
     modprobe nf_conntrack_netlink 2>/dev/null || true
 fi

@@ -1,0 +1,256 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The `exporter` example under load, against the real kernel: scrape latency
+//! with 1, 10 and 100 namespaces (one of them holding 250k flows, the others
+//! empty), first scrape included, and a load test of 50 concurrent scrapers.
+//!
+//! Not a criterion bench: the first scrape happens once per exporter, and the
+//! load test is about concurrency and tails, so this harness prints its own
+//! table (`harness = false`). Root only (namespaces, ctnetlink); otherwise it
+//! prints why it skipped and exits successfully. Every namespace is a
+//! throwaway one (`ip netns add`), deleted when the bench ends, also on panic;
+//! nothing touches the host's table or a global sysctl (250k flows stay below
+//! the default `nf_conntrack_max` of 262144).
+//!
+//! For each size: an exporter started with `--netns` for each namespace, the
+//! first scrape timed (before any breakdown: the background thread starts
+//! dumping at once, and scrapes never wait for it), then scrapes every 50 ms
+//! for 10 s (`CONNTRACK_BENCH_SCRAPE_SECONDS`), while the breakdown of the
+//! 250k-flow namespace is being dumped and after. Then, against the
+//! 100-namespace exporter, 50 threads scrape as fast as they can for 10 s
+//! (`CONNTRACK_BENCH_LOAD_SECONDS`): requests, errors, p50, p99, max.
+//!
+//! ```text
+//! sudo -E cargo bench -p conntrack-rs --bench exporter
+//! ```
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[path = "support/live.rs"]
+mod live;
+
+use live::{mix::create_mixed, BenchNs};
+
+const BIG: u32 = 250_000;
+
+struct Exporter {
+    child: Child,
+    address: String,
+}
+
+impl Exporter {
+    fn start(binary: &std::path::Path, namespaces: &[&BenchNs]) -> Exporter {
+        let mut command = Command::new(binary);
+        command.args(["--listen", "127.0.0.1:0", "--max-connections", "256"]);
+        for ns in namespaces {
+            command.args(["--netns", &ns.name]);
+        }
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the exporter");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let address = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .and_then(|rest| rest.strip_suffix("/metrics"))
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        Exporter { child, address }
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One scrape: its latency (connect to last byte), or why it failed.
+fn scrape(address: &str) -> Result<(Duration, String), String> {
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(address).map_err(|e| format!("connect: {e}"))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: bench\r\n\r\n")
+        .map_err(|e| format!("write: {e}"))?;
+    let mut response = Vec::with_capacity(64 * 1024);
+    stream
+        .read_to_end(&mut response)
+        .map_err(|e| format!("read: {e}"))?;
+    let took = started.elapsed();
+    let text = String::from_utf8(response).map_err(|_| "not UTF-8".to_owned())?;
+    if !text.starts_with("HTTP/1.1 200 ") {
+        return Err(format!(
+            "status {:?}",
+            text.lines().next().unwrap_or_default()
+        ));
+    }
+    Ok((took, text))
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+fn seconds(name: &str, default: u64) -> Duration {
+    Duration::from_secs(
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default),
+    )
+}
+
+/// The exporter binary of this profile, built with the cargo that runs the bench.
+fn exporter_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("bench binary lives in target/<profile>/deps")
+        .to_path_buf();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "-p",
+            "conntrack-rs",
+            "--example",
+            "exporter",
+        ])
+        .arg("--target-dir")
+        .arg(profile_dir.parent().expect("target directory"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("cargo build --example exporter");
+    assert!(
+        status.success(),
+        "cargo build --release --example exporter failed"
+    );
+    profile_dir.join("examples").join("exporter")
+}
+
+fn main() {
+    if !live::is_root() {
+        println!("exporter bench skipped: needs root (network namespaces, CAP_NET_ADMIN)");
+        return;
+    }
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let binary = exporter_binary();
+    println!("filling a namespace with {BIG} flows (fill --mix)...");
+    let big = BenchNs::new("exporter-big");
+    create_mixed(&mut big.conntrack(), 0..BIG);
+    let empties: Vec<BenchNs> = (0..99).map(|_| BenchNs::new("exporter-empty")).collect();
+    let scrape_for = seconds("CONNTRACK_BENCH_SCRAPE_SECONDS", 10);
+
+    println!(
+        "\n| namespaces | first scrape | p50 | p99 | max | scrapes | breakdown of the 250k namespace |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    let mut last = None;
+    for size in [1usize, 10, 100] {
+        let mut namespaces = vec![&big];
+        namespaces.extend(empties.iter().take(size - 1));
+        let exporter = Exporter::start(&binary, &namespaces);
+        let (first, _) = scrape(&exporter.address).expect("first scrape");
+        let mut latencies = vec![first];
+        let started = Instant::now();
+        let mut breakdown: Option<String> = None;
+        let series = format!(
+            "conntrack_breakdown_duration_seconds{{netns=\"{}\"}} ",
+            big.name
+        );
+        while started.elapsed() < scrape_for {
+            let (took, body) = scrape(&exporter.address).expect("scrape");
+            latencies.push(took);
+            if breakdown.is_none() {
+                if let Some(line) = body.lines().find(|l| l.starts_with(&series)) {
+                    let cost: f64 = line[series.len()..].parse().unwrap_or(f64::NAN);
+                    breakdown = Some(format!(
+                        "dumped in {:.0} ms, first seen {:.1} s after start",
+                        cost * 1e3,
+                        started.elapsed().as_secs_f64()
+                    ));
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        latencies.sort();
+        println!(
+            "| {size} | {} | {} | {} | {} | {} | {} |",
+            ms(first),
+            ms(percentile(&latencies, 0.5)),
+            ms(percentile(&latencies, 0.99)),
+            ms(*latencies.last().unwrap()),
+            latencies.len(),
+            breakdown.as_deref().unwrap_or("not seen"),
+        );
+        last = Some(exporter);
+    }
+
+    // The load test, against the 100-namespace exporter.
+    let exporter = last.expect("the 100-namespace exporter");
+    let load_for = seconds("CONNTRACK_BENCH_LOAD_SECONDS", 10);
+    let scrapers = 50;
+    let deadline = Instant::now() + load_for;
+    let threads: Vec<_> = (0..scrapers)
+        .map(|_| {
+            let address = exporter.address.clone();
+            std::thread::spawn(move || {
+                let (mut ok, mut errors) = (Vec::new(), Vec::new());
+                while Instant::now() < deadline {
+                    match scrape(&address) {
+                        Ok((took, _)) => ok.push(took),
+                        Err(e) => errors.push(e),
+                    }
+                }
+                (ok, errors)
+            })
+        })
+        .collect();
+    let (mut latencies, mut errors) = (Vec::new(), Vec::new());
+    for thread in threads {
+        let (ok, failed) = thread.join().expect("scraper thread");
+        latencies.extend(ok);
+        errors.extend(failed);
+    }
+    latencies.sort();
+    println!(
+        "\nload: {scrapers} concurrent scrapers for {} s against 100 namespaces (one with {BIG} flows):",
+        load_for.as_secs()
+    );
+    println!(
+        "  {} scrapes ({:.0}/s), {} errors, p50 {}, p99 {}, max {}",
+        latencies.len(),
+        latencies.len() as f64 / load_for.as_secs_f64(),
+        errors.len(),
+        ms(percentile(&latencies, 0.5)),
+        ms(percentile(&latencies, 0.99)),
+        ms(latencies.last().copied().unwrap_or_default()),
+    );
+    if let Some(error) = errors.first() {
+        println!("  first error: {error}");
+    }
+}
