@@ -273,3 +273,43 @@ pub fn protocol_name(value: &GroupValue) -> String {
         other => other.to_string(),
     }
 }
+
+/// The hand-rolled parsing the exporter still uses (it is being rewritten on
+/// its own branch): parses the command line with `parse`; `--help` (an empty
+/// error) prints `usage` and exits 0, any other error prints it with `usage`
+/// and exits 2.
+pub fn parse_args<O>(
+    name: &str,
+    usage: &str,
+    parse: impl FnOnce(&[String]) -> Result<O, String>,
+) -> Result<O, std::process::ExitCode> {
+    let mut args = Vec::new();
+    for arg in std::env::args_os().skip(1) {
+        match arg.into_string() {
+            Ok(arg) => args.push(arg),
+            Err(arg) => {
+                eprintln!("{name}: argument {arg:?} is not valid UTF-8\n{usage}");
+                return Err(std::process::ExitCode::from(2));
+            }
+        }
+    }
+    match parse(&args) {
+        Ok(options) => Ok(options),
+        Err(message) if message.is_empty() => {
+            println!("{usage}");
+            Err(std::process::ExitCode::SUCCESS)
+        }
+        Err(message) => {
+            eprintln!("{name}: {message}\n{usage}");
+            Err(std::process::ExitCode::from(2))
+        }
+    }
+}
+
+/// The value after option `name` on the command line, or the usage error
+/// (the exporter's hand-rolled parsing).
+pub fn next_value(args: &mut std::slice::Iter<'_, String>, name: &str) -> Result<String, String> {
+    args.next()
+        .cloned()
+        .ok_or_else(|| format!("{name} needs a value"))
+}
