@@ -264,12 +264,13 @@ fn list_orphans(
     json: bool,
     limit: Option<u64>,
 ) -> conntrack::Result<()> {
-    let mut listed = 0u64;
-    for orphan in ct.orphans(policy)? {
-        if limit.is_some_and(|limit| listed >= limit) {
-            break;
-        }
-        listed += 1;
+    let orphans = ct.orphans(policy)?;
+    let shown = limit.map_or(orphans.len(), |limit| {
+        usize::try_from(limit)
+            .unwrap_or(usize::MAX)
+            .min(orphans.len())
+    });
+    for orphan in &orphans[..shown] {
         if json {
             #[derive(Serialize)]
             struct Listed<'a> {
