@@ -47,64 +47,71 @@ use netlink_sys::{Socket, SocketAddr};
 
 type BoxError = Box<dyn std::error::Error>;
 
-#[derive(Debug, Default)]
+#[path = "support/cli.rs"]
+mod cli;
+
+/// Record what the kernel says over ctnetlink, byte for byte, as hex fixtures.
+#[derive(clap::Parser, Debug)]
+#[command(name = "capture", version)]
 struct Args {
-    netns: String,
+    /// Namespace to read (a throwaway one): an `ip netns` name, a path or a pid.
+    #[arg(long, value_name = "NAME|PATH|PID", value_parser = cli::parse_netns)]
+    netns: Netns,
+    /// What to capture: list, dump, dump-datagram, stats, stats-cpu, error, create.
+    #[arg(value_parser = ["list", "dump", "dump-datagram", "stats", "stats-cpu", "error", "create"])]
     command: String,
+    /// The preset of `create`: labels, helper, seqadj, synproxy, master, sctp, generic.
+    #[arg(required_if_eq("command", "create"))]
     preset: Option<String>,
+    /// The fixture file to write.
+    #[arg(long, value_name = "FILE", value_parser = utf8_path)]
     out: Option<PathBuf>,
+    /// A comment line for the fixture's header (repeatable).
+    #[arg(long = "comment", value_name = "TEXT")]
     comments: Vec<String>,
+    /// dump: the flow's layer-4 protocol number.
+    #[arg(long, value_name = "N")]
     proto: Option<u8>,
+    /// dump: the flow's original source port.
+    #[arg(long, value_name = "N")]
     sport: Option<u16>,
+    /// dump: the flow's original destination port.
+    #[arg(long, value_name = "N")]
     dport: Option<u16>,
-    expected: Option<bool>,
+    /// dump: only a flow created from an expectation.
+    #[arg(long, conflicts_with = "not_expected")]
+    expected: bool,
+    /// dump: only a flow not created from an expectation.
+    #[arg(long)]
+    not_expected: bool,
+    /// error: do not cap the extended ack (the kernel echoes the request).
+    #[arg(long)]
     uncapped: bool,
 }
 
-fn usage() -> &'static str {
-    "usage: capture --netns NAME (list | dump --out FILE [--proto N] [--sport N] [--dport N] \
-     [--expected|--not-expected] | dump-datagram --out FILE | stats --out FILE | stats-cpu --out FILE | \
-     error --out FILE [--uncapped] | create PRESET) [--comment TEXT]..."
-}
-
-fn parse_args() -> Result<Args, BoxError> {
-    let mut args = Args::default();
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
-        match arg.as_str() {
-            "--netns" => args.netns = value("--netns")?,
-            "--out" => args.out = Some(value("--out")?.into()),
-            "--comment" => args.comments.push(value("--comment")?),
-            "--proto" => args.proto = Some(value("--proto")?.parse()?),
-            "--sport" => args.sport = Some(value("--sport")?.parse()?),
-            "--dport" => args.dport = Some(value("--dport")?.parse()?),
-            "--expected" => args.expected = Some(true),
-            "--not-expected" => args.expected = Some(false),
-            "--uncapped" => args.uncapped = true,
-            "-h" | "--help" => {
-                println!("{}", usage());
-                std::process::exit(0);
-            }
-            other if other.starts_with('-') => return Err(format!("unknown option {other}").into()),
-            other if args.command.is_empty() => args.command = other.to_owned(),
-            other if args.command == "create" && args.preset.is_none() => {
-                args.preset = Some(other.to_owned())
-            }
-            other => return Err(format!("unexpected argument {other}").into()),
+impl Args {
+    fn expected(&self) -> Option<bool> {
+        match (self.expected, self.not_expected) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
         }
     }
-    if args.netns.is_empty() || args.command.is_empty() {
-        return Err(usage().into());
+}
+
+/// A file name that is UTF-8 (it is written into the fixture's header).
+fn utf8_path(text: &str) -> Result<PathBuf, String> {
+    if text.is_empty() {
+        return Err("empty file name".into());
     }
-    Ok(args)
+    Ok(PathBuf::from(text))
 }
 
 /// A raw netfilter netlink socket created inside the namespace.
-fn raw_socket(netns: &str, cap_ack: bool) -> Result<Socket, BoxError> {
-    let file = Netns::named(netns)
+fn raw_socket(netns: &Netns, cap_ack: bool) -> Result<Socket, BoxError> {
+    let file = netns
         .open()?
-        .ok_or("a named namespace always has a file")?;
+        .ok_or("capture reads only a namespace given by --netns, never the current one")?;
     let mut socket = file.run(|| Socket::new(NETLINK_NETFILTER))??;
     socket.bind_auto()?;
     socket.set_ext_ack(true)?;
@@ -150,7 +157,7 @@ fn msg_type(bytes: &[u8]) -> u16 {
 }
 
 /// Every flow message of a full dump, each with its nlmsghdr.
-fn dump_messages(netns: &str) -> Result<Vec<Vec<u8>>, BoxError> {
+fn dump_messages(netns: &Netns) -> Result<Vec<Vec<u8>>, BoxError> {
     let socket = raw_socket(netns, true)?;
     let mut enc = Encoder::new();
     let mark = enc.begin(
@@ -197,7 +204,7 @@ fn matches(args: &Args, message: &[u8]) -> bool {
         && args.sport.map_or(true, |p| flow.orig.src_port() == Some(p))
         && args.dport.map_or(true, |p| flow.orig.dst_port() == Some(p))
         && args
-            .expected
+            .expected()
             .map_or(true, |e| flow.status.contains(Status::EXPECTED) == e)
 }
 
@@ -228,7 +235,10 @@ fn write_fixture(args: &Args, what: &str, bytes: &[u8]) -> Result<(), BoxError> 
             writeln!(text, "# {line}")?;
         }
     }
-    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let argv: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let mut shown = Vec::new();
     let mut skip = false;
     for a in &argv {
@@ -399,7 +409,7 @@ fn v4(a: [u8; 4]) -> IpAddr {
 /// Flows `conntrack -I` cannot create, made with the library. Prints the
 /// calls made (as Rust) so they can go into the fixture's comments.
 fn cmd_create(args: &Args) -> Result<(), BoxError> {
-    let mut ct = Conntrack::open_in(&Netns::named(args.netns.clone()))?;
+    let mut ct = Conntrack::open_in(&args.netns)?;
     let preset = args.preset.as_deref().ok_or("create needs a PRESET")?;
     let specs: Vec<(String, FlowSpec)> = match preset {
         "labels" => {
@@ -556,7 +566,7 @@ fn cmd_create(args: &Args) -> Result<(), BoxError> {
 }
 
 fn run() -> Result<(), BoxError> {
-    let args = parse_args()?;
+    let args: Args = cli::parse();
     match args.command.as_str() {
         "list" => cmd_list(&args),
         "dump" => cmd_dump(&args),
@@ -565,11 +575,12 @@ fn run() -> Result<(), BoxError> {
         "stats-cpu" => cmd_stats_cpu(&args),
         "error" => cmd_error(&args),
         "create" => cmd_create(&args),
-        other => Err(format!("unknown command {other}\n{}", usage()).into()),
+        other => Err(format!("unknown command {other}").into()),
     }
 }
 
 fn main() -> ExitCode {
+    cli::quiet_on_closed_pipe();
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -107,11 +107,8 @@ mod cli;
 #[path = "support/mix.rs"]
 mod mix;
 
+use clap::Parser;
 use cli::{parse_netns, protocol_name, thousands};
-
-const USAGE: &str = "usage: doctor [--netns NAME|PATH|PID] [--json] [--interval SECONDS] \
-[--warn PERCENT] [--crit PERCENT] [--top N] [--memory-budget SIZE] [--chain-depth D] \
-[--apply] [--check] [--root DIR] | doctor --demo [--json] [options]";
 
 /// New limits are rounded up to a multiple of this.
 const MAX_STEP: u64 = 65_536;
@@ -171,86 +168,98 @@ fn parse_size(text: &str) -> Option<Budget> {
         .map(Budget::Bytes)
 }
 
-fn parse(args: &[String]) -> Result<Options, String> {
-    let mut o = Options {
-        netns: Netns::Current,
-        json: false,
-        interval: Duration::from_secs(1),
-        warn: 80.0,
-        crit: 95.0,
-        top: 5,
-        budget: Budget::PercentOfRam(100.0 / 16.0),
-        chain_depth: 4.0,
-        apply: false,
-        check: false,
-        root: SysctlRoot::system(),
-        demo: false,
-    };
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let mut value = |name: &str| cli::next_value(&mut it, name);
-        let bad = |name: &str, v: &str| format!("{name}: invalid value {v:?}");
-        match arg.as_str() {
-            "--netns" => o.netns = parse_netns(&value("--netns")?)?,
-            "--json" => o.json = true,
-            "--interval" => {
-                let v = value("--interval")?;
-                let secs: f64 = v.parse().map_err(|_| bad("--interval", &v))?;
-                if !(0.0..=3600.0).contains(&secs) {
-                    return Err(bad("--interval", &v));
-                }
-                o.interval = Duration::from_secs_f64(secs);
-            }
-            "--warn" | "--crit" => {
-                let name = arg.clone();
-                let v = value(&name)?;
-                let p: f64 = v.parse().map_err(|_| bad(&name, &v))?;
-                if !(p > 0.0 && p <= 100.0) {
-                    return Err(bad(&name, &v));
-                }
-                if name == "--warn" {
-                    o.warn = p;
-                } else {
-                    o.crit = p;
-                }
-            }
-            "--top" => {
-                let v = value("--top")?;
-                o.top = v.parse().map_err(|_| bad("--top", &v))?;
-            }
-            "--memory-budget" => {
-                let v = value("--memory-budget")?;
-                o.budget = parse_size(&v).ok_or_else(|| bad("--memory-budget", &v))?;
-            }
-            "--chain-depth" => {
-                let v = value("--chain-depth")?;
-                let d: f64 = v.parse().map_err(|_| bad("--chain-depth", &v))?;
-                if !(0.5..=64.0).contains(&d) {
-                    return Err(bad("--chain-depth", &v));
-                }
-                o.chain_depth = d;
-            }
-            "--apply" => o.apply = true,
-            "--check" => o.check = true,
-            "--root" => o.root = SysctlRoot::under(value("--root")?),
-            "--demo" => o.demo = true,
-            "-h" | "--help" => return Err(String::new()),
-            other => return Err(format!("unknown argument {other:?}")),
+/// A one-shot health report of a conntrack table, with a safe remediation plan.
+#[derive(Parser, Debug)]
+#[command(name = "doctor", version)]
+struct Args {
+    /// Namespace: an `ip netns` name, a path (/proc/PID/ns/net) or a pid;
+    /// default: the current one.
+    #[arg(long, value_name = "NAME|PATH|PID", value_parser = parse_netns, default_value = "current")]
+    netns: Netns,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    json: bool,
+    /// Seconds over which kernel counter rates are measured (0-3600; 0: none).
+    #[arg(long, value_name = "SECONDS", default_value = "1", value_parser = number_in(0.0, 3600.0))]
+    interval: f64,
+    /// Fill level (percent) from which the table is WARN.
+    #[arg(long, value_name = "PERCENT", default_value = "80", value_parser = parse_percent)]
+    warn: f64,
+    /// Fill level (percent) from which the table is CRIT.
+    #[arg(long, value_name = "PERCENT", default_value = "95", value_parser = parse_percent)]
+    crit: f64,
+    /// Rows of each top-N breakdown.
+    #[arg(long, value_name = "N", default_value = "5", value_parser = clap::value_parser!(u16))]
+    top: u16,
+    /// Memory the plan may give conntrack: bytes with a unit (512M, 2G) or a
+    /// percentage of RAM (default 6.25%).
+    #[arg(long, value_name = "SIZE", value_parser = budget)]
+    memory_budget: Option<Budget>,
+    /// Target average hash chain depth of the plan (0.5-64).
+    #[arg(long, value_name = "D", default_value = "4", value_parser = number_in(0.5, 64.0))]
+    chain_depth: f64,
+    /// Write the plan (sysctl.d drop-in and module options; initial namespace only).
+    #[arg(long, conflicts_with = "demo")]
+    apply: bool,
+    /// Exit status by level: 0 OK, 1 WARN, 2 CRIT, 3 failure.
+    #[arg(long)]
+    check: bool,
+    /// Root directory for /proc, /sys and /etc (tests).
+    #[arg(long, value_name = "DIR")]
+    root: Option<std::path::PathBuf>,
+    /// Build a throwaway namespace with a realistic load, report on it, remove it.
+    #[arg(long, conflicts_with = "netns")]
+    demo: bool,
+}
+
+/// A number in `low..=high`.
+fn number_in(low: f64, high: f64) -> impl Fn(&str) -> Result<f64, String> + Clone {
+    move |text: &str| match text.parse::<f64>() {
+        Ok(v) if (low..=high).contains(&v) => Ok(v),
+        _ => Err(format!("{text:?} is not a number from {low} to {high}")),
+    }
+}
+
+fn parse_percent(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(p) if p > 0.0 && p <= 100.0 => Ok(p),
+        _ => Err(format!(
+            "{text:?} is not a percentage (above 0, at most 100)"
+        )),
+    }
+}
+
+fn budget(text: &str) -> Result<Budget, String> {
+    parse_size(text).ok_or_else(|| {
+        format!("{text:?} is not a size (512M, 2G, 1048576) or a percentage of RAM (10%)")
+    })
+}
+
+impl Args {
+    fn options(self) -> Options {
+        if self.warn > self.crit {
+            cli::usage_error::<Args>(format!(
+                "--warn ({}) must not be above --crit ({})",
+                self.warn, self.crit
+            ));
+        }
+        Options {
+            netns: self.netns,
+            json: self.json,
+            interval: Duration::from_secs_f64(self.interval),
+            warn: self.warn,
+            crit: self.crit,
+            top: usize::from(self.top),
+            budget: self
+                .memory_budget
+                .unwrap_or(Budget::PercentOfRam(100.0 / 16.0)),
+            chain_depth: self.chain_depth,
+            apply: self.apply,
+            check: self.check,
+            root: self.root.map_or_else(SysctlRoot::system, SysctlRoot::under),
+            demo: self.demo,
         }
     }
-    if o.warn > o.crit {
-        return Err(format!(
-            "--warn ({}) must not be above --crit ({})",
-            o.warn, o.crit
-        ));
-    }
-    if o.demo && o.apply {
-        return Err("--demo never changes the host: --apply is refused".into());
-    }
-    if o.demo && o.netns != Netns::Current {
-        return Err("--demo makes its own namespace: --netns is refused".into());
-    }
-    Ok(o)
 }
 
 // ---------------------------------------------------------------------------
@@ -1419,10 +1428,8 @@ fn run(options: &Options) -> Result<Level, BoxError> {
 }
 
 fn main() -> ExitCode {
-    let options = match cli::parse_args("doctor", USAGE, parse) {
-        Ok(options) => options,
-        Err(code) => return code,
-    };
+    cli::quiet_on_closed_pipe();
+    let options = cli::parse::<Args>().options();
     match run(&options) {
         Ok(level) if options.check => ExitCode::from(match level {
             Level::Ok => 0,

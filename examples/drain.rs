@@ -14,7 +14,7 @@
 //! (docs/ctnetlink.md §7.2).
 //!
 //! ```text
-//! drain [--netns NAME] [--repeat K] [--buffer BYTES] [--no-warm-up]
+//! drain [--netns NAME|PATH|PID] [--repeat K] [--buffer BYTES] [--no-warm-up]
 //! ```
 //!
 //! Prints one line per dump, `messages=N bytes=B datagrams=D seconds=S`, where
@@ -32,12 +32,25 @@ use conntrack::wire::Encoder;
 use conntrack::Netns;
 use netlink_sys::{Socket, SocketAddr};
 
-const USAGE: &str = "usage: drain [--netns NAME] [--repeat K] [--buffer BYTES] [--no-warm-up]";
+#[path = "support/cli.rs"]
+mod cli;
 
+/// The raw-drain baseline: one conntrack dump received and counted, not decoded.
+#[derive(clap::Parser, Debug)]
+#[command(name = "drain", version)]
 struct Options {
-    netns: Option<String>,
-    repeat: usize,
-    buffer: usize,
+    /// Namespace: an `ip netns` name, a path or a pid; default: the current one.
+    #[arg(long, value_name = "NAME|PATH|PID", value_parser = cli::parse_netns)]
+    netns: Option<Netns>,
+    /// Dumps to run (a last line gives the median).
+    #[arg(long, value_name = "K", default_value = "1", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    repeat: u32,
+    /// Receive buffer in bytes (4096 to 1 GiB; below 4096 truncates dump batches).
+    #[arg(long, value_name = "BYTES", default_value = "65536", value_parser = clap::value_parser!(u32).range(4096..=1 << 30))]
+    buffer: u32,
+    /// Skip the GET_STATS round trip that makes the kernel batch 32 KiB from
+    /// the first datagram.
+    #[arg(long = "no-warm-up", action = clap::ArgAction::SetFalse)]
     warm_up: bool,
 }
 
@@ -49,37 +62,6 @@ struct Totals {
 }
 
 type BoxError = Box<dyn std::error::Error>;
-
-fn parse_options() -> Result<Options, BoxError> {
-    let mut options = Options {
-        netns: None,
-        repeat: 1,
-        buffer: 64 * 1024,
-        warm_up: true,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
-        match arg.as_str() {
-            "--netns" => options.netns = Some(value("--netns")?),
-            "--repeat" => options.repeat = value("--repeat")?.parse()?,
-            "--buffer" => options.buffer = value("--buffer")?.parse()?,
-            "--no-warm-up" => options.warm_up = false,
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                std::process::exit(0);
-            }
-            other => return Err(format!("unknown argument {other:?}\n{USAGE}").into()),
-        }
-    }
-    if options.repeat == 0 {
-        return Err("--repeat must be at least 1".into());
-    }
-    if options.buffer < 4096 {
-        return Err("--buffer below 4096 truncates dump batches".into());
-    }
-    Ok(options)
-}
 
 /// Opens and binds a socket, inside `netns` if given (a netlink socket belongs
 /// to the namespace of the thread that creates it).
@@ -200,18 +182,14 @@ fn drain_once(
 }
 
 fn run() -> Result<(), BoxError> {
-    let options = parse_options()?;
+    let options: Options = cli::parse();
     let netns = match &options.netns {
-        Some(name) => {
-            let path = Netns::named(name.as_str())
-                .path()?
-                .expect("a named namespace has a path");
-            Some(NetnsFile::open(path)?)
-        }
+        Some(netns) => netns.open()?,
         None => None,
     };
-    let mut buf = vec![0u8; options.buffer];
-    let mut times = Vec::with_capacity(options.repeat);
+    // Both bounded by the parser (at most 1 GiB, 100 000 runs).
+    let mut buf = vec![0u8; options.buffer as usize];
+    let mut times = Vec::with_capacity(options.repeat as usize);
     for _ in 0..options.repeat {
         let (totals, elapsed) = drain_once(netns.as_ref(), &options, &mut buf)?;
         println!(
@@ -241,6 +219,7 @@ fn run() -> Result<(), BoxError> {
 }
 
 fn main() -> ExitCode {
+    cli::quiet_on_closed_pipe();
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

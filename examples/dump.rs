@@ -2,8 +2,14 @@
 //! `dump`: print a conntrack table, like `conntrack -L -o extended`.
 //!
 //! ```text
-//! dump [--netns NAME] [--id | --json | --stats-only] [--prefetch auto|always|never]
+//! dump [--netns NAME|PATH|PID] [--id | --json | --stats-only] [--prefetch auto|always|never]
+//!      [-f ipv4|ipv6] [-p PROTO] [-s CIDR]... [-d CIDR]... [--sport P[-P]]... [--dport P[-P]]...
+//!      [--state STATE]... [-u|--status BIT]... [--no-status BIT]... [-m|--mark M[/MASK]] [-w|--zone Z]
 //! ```
+//!
+//! The filter options are those of `conntrack -L` (same short names, same
+//! values) and go through [`Conntrack::dump_filtered`]: the kernel filters
+//! what it can, the library the rest; the output is the same either way.
 //!
 //! * default: one line per flow in exactly the format of
 //!   `conntrack -L -o extended` (see [`conntrack::text`]); `--id` appends the
@@ -18,8 +24,8 @@
 //! * `--prefetch`: how datagrams are received ([`conntrack::Prefetch`]):
 //!   `auto` (the default: a receiving thread on tables of 4 096 flows or
 //!   more), `always` or `never` (everything on one thread).
-//! * `--netns NAME` reads the table of the `ip netns` namespace `NAME` (a value
-//!   containing `/` is taken as a namespace file path, e.g. `/proc/PID/ns/net`);
+//! * `--netns` reads the table of a namespace given by `ip netns` name, path
+//!   (`/proc/PID/ns/net`) or pid ([`Netns`]'s `FromStr`, as in every tool);
 //!   without it, the caller's namespace.
 //!
 //! Errors go to stderr. Exit status: 0 on success (also when stdout is a
@@ -30,7 +36,8 @@
 //!
 //! # JSON objects
 //!
-//! Every key is always present; a field the kernel did not send is `null`.
+//! The library's `serde` serialization of a flow (feature `serde`), the one
+//! JSON shape of every tool. Every key is always present; a field the kernel did not send is `null`.
 //! Addresses are strings (Rust's standard text form), 64-bit numbers are plain
 //! JSON integers (exact, but beyond 2^53 for JavaScript doubles).
 //!
@@ -60,121 +67,54 @@
 //! event_timestamp ns since the epoch (events only) or null
 //! ```
 
-use std::ffi::OsString;
-use std::fmt;
 use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;
 
+use clap::Parser;
 use conntrack::text::{self, TextOptions};
-use conntrack::{Conntrack, Error, FlowRef, Netns, Prefetch, ProtoInfo, Status, Tuple, L4};
+use conntrack::{Conntrack, Error, Filter, FlowRef, Netns, Prefetch};
 
-const USAGE: &str = "\
-usage: dump [--netns NAME] [--id | --json | --stats-only] [--prefetch auto|always|never]
+#[path = "support/cli.rs"]
+mod cli;
 
-Print the conntrack table of a network namespace.
+/// Print the conntrack table of a network namespace, like conntrack -L -o extended.
+#[derive(Parser, Debug)]
+#[command(name = "dump", version)]
+struct Args {
+    /// Namespace: an `ip netns` name, a path (/proc/PID/ns/net) or a pid;
+    /// default: the current one.
+    #[arg(long, value_name = "NAME|PATH|PID", value_parser = cli::parse_netns, default_value = "current")]
+    netns: Netns,
+    /// Append the flow id, like `conntrack -L -o extended,id`.
+    #[arg(long, conflicts_with_all = ["json", "stats_only"])]
+    id: bool,
+    /// One JSON object per flow (NDJSON) with every decoded field.
+    #[arg(long, conflicts_with = "stats_only")]
+    json: bool,
+    /// Print only `flows=N digest=D`.
+    #[arg(long)]
+    stats_only: bool,
+    /// Receive on a second thread: auto (large tables), always or never.
+    #[arg(long, value_name = "WHEN", default_value = "auto", value_parser = parse_prefetch)]
+    prefetch: Prefetch,
+    #[command(flatten)]
+    filter: cli::FilterArgs,
+}
 
-  --netns NAME   namespace created by `ip netns add NAME` (or a namespace file
-                 path such as /proc/PID/ns/net); default: the current one
-  --id           append the flow id, like `conntrack -L -o extended,id`
-  --json         one JSON object per flow (NDJSON) with every decoded field
-  --stats-only   print only `flows=N digest=D`
-  --prefetch P   receive on a second thread: auto (default, large tables),
-                 always or never
-  -h, --help     print this help
-";
+fn parse_prefetch(text: &str) -> Result<Prefetch, String> {
+    match text {
+        "auto" => Ok(Prefetch::Auto),
+        "always" => Ok(Prefetch::Always),
+        "never" => Ok(Prefetch::Never),
+        _ => Err(format!("{text:?}: expected auto, always or never")),
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
     Text,
     Json,
     Stats,
-}
-
-#[derive(Debug)]
-struct Args {
-    netns: Netns,
-    id: bool,
-    mode: Mode,
-    prefetch: Prefetch,
-}
-
-/// `Ok(None)`: help was asked for.
-fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Option<Args>, String> {
-    let mut netns = Netns::Current;
-    let mut id = false;
-    let mut mode = Mode::Text;
-    let mut prefetch = Prefetch::Auto;
-    let mut args = args.into_iter();
-    let set_mode = |mode: &mut Mode, new: Mode, flag: &str| {
-        if *mode != Mode::Text && *mode != new {
-            return Err(format!(
-                "{flag} cannot be combined with another output mode"
-            ));
-        }
-        *mode = new;
-        Ok(())
-    };
-    while let Some(arg) = args.next() {
-        let arg = arg
-            .into_string()
-            .map_err(|a| format!("argument {a:?} is not valid UTF-8"))?;
-        let (flag, inline) = match arg.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") => {
-                (flag.to_owned(), Some(value.to_owned()))
-            }
-            _ => (arg, None),
-        };
-        match flag.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "--netns" => {
-                let name = match inline {
-                    Some(name) => name,
-                    None => args
-                        .next()
-                        .ok_or("--netns needs a namespace name")?
-                        .into_string()
-                        .map_err(|a| format!("namespace name {a:?} is not valid UTF-8"))?,
-                };
-                if name.is_empty() {
-                    return Err("--netns needs a namespace name".into());
-                }
-                netns = if name.contains('/') {
-                    Netns::Path(name.into())
-                } else {
-                    Netns::named(name)
-                };
-            }
-            "--id" if inline.is_none() => id = true,
-            "--prefetch" => {
-                let value = match inline {
-                    Some(value) => value,
-                    None => args
-                        .next()
-                        .and_then(|a| a.into_string().ok())
-                        .ok_or("--prefetch needs auto, always or never")?,
-                };
-                prefetch = match value.as_str() {
-                    "auto" => Prefetch::Auto,
-                    "always" => Prefetch::Always,
-                    "never" => Prefetch::Never,
-                    _ => {
-                        return Err(format!(
-                            "--prefetch {value:?}: expected auto, always or never"
-                        ))
-                    }
-                };
-            }
-            "--json" if inline.is_none() => set_mode(&mut mode, Mode::Json, "--json")?,
-            "--stats-only" if inline.is_none() => set_mode(&mut mode, Mode::Stats, "--stats-only")?,
-            _ => return Err(format!("unknown argument {flag:?}")),
-        }
-    }
-    Ok(Some(Args {
-        netns,
-        id,
-        mode,
-        prefetch,
-    }))
 }
 
 /// Why a run stopped early.
@@ -222,64 +162,85 @@ impl Problems {
     }
 }
 
-fn run(args: &Args, out: &mut impl Write) -> Result<Problems, Failure> {
+/// The digest of `--stats-only`: see the module documentation.
+fn digest_of(flow: &conntrack::Flow) -> u64 {
+    let port = |p: Option<u16>| u64::from(p.unwrap_or(0));
+    [
+        port(flow.orig.src_port()),
+        port(flow.orig.dst_port()),
+        port(flow.reply.src_port()),
+        port(flow.reply.dst_port()),
+        u64::from(flow.status.bits()),
+        u64::from(flow.timeout.unwrap_or(0)),
+    ]
+    .into_iter()
+    .fold(0u64, u64::wrapping_add)
+}
+
+fn run(args: &Args, filter: &Filter, out: &mut impl Write) -> Result<Problems, Failure> {
+    let mode = if args.json {
+        Mode::Json
+    } else if args.stats_only {
+        Mode::Stats
+    } else {
+        Mode::Text
+    };
     let mut ct = Conntrack::open_in(&args.netns)?;
     ct.set_prefetch(args.prefetch);
     let mut problems = Problems::default();
-    if args.mode == Mode::Stats {
-        let (mut flows, mut digest) = (0u64, 0u64);
-        for flow in ct.flows()? {
-            match flow {
-                Ok(flow) => {
-                    flows += 1;
-                    let port = |p: Option<u16>| u64::from(p.unwrap_or(0));
-                    for part in [
-                        port(flow.orig.src_port()),
-                        port(flow.orig.dst_port()),
-                        port(flow.reply.src_port()),
-                        port(flow.reply.dst_port()),
-                        u64::from(flow.status.bits()),
-                        u64::from(flow.timeout.unwrap_or(0)),
-                    ] {
-                        digest = digest.wrapping_add(part);
-                    }
-                }
-                Err(e) => problems.absorb(e)?,
-            }
-        }
-        writeln!(out, "flows={flows} digest={digest}")?;
-        return Ok(problems);
-    }
+    let (mut flows, mut digest) = (0u64, 0u64);
     let options = TextOptions {
         extended: true,
         id: args.id,
     };
-    let mut dump = ct.dump()?;
-    while let Some(flow) = dump.next_flow() {
-        match flow {
-            Ok(flow) if args.mode == Mode::Json => write_json(out, &flow)?,
-            Ok(flow) => writeln!(out, "{}", text::display(&flow, options))?,
-            Err(e) => problems.absorb(e)?,
+    let mut each = |flow: FlowRef<'_>, out: &mut dyn Write| -> Result<(), Failure> {
+        match mode {
+            Mode::Json => {
+                serde_json::to_writer(&mut *out, &flow).map_err(io::Error::from)?;
+                out.write_all(b"\n")?;
+            }
+            Mode::Text => writeln!(out, "{}", text::display(&flow, options))?,
+            Mode::Stats => {
+                // The owned model, as `Conntrack::flows` yields it.
+                flows += 1;
+                digest = digest.wrapping_add(digest_of(&flow.to_owned_flow()));
+            }
         }
+        Ok(())
+    };
+    if filter.is_empty() {
+        // No filter: the plain dump (no pushdown plan, no kernel probe).
+        let mut dump = ct.dump()?;
+        while let Some(flow) = dump.next_flow() {
+            match flow {
+                Ok(flow) => each(flow, out)?,
+                Err(e) => problems.absorb(e)?,
+            }
+        }
+    } else {
+        let mut dump = ct.dump_filtered(filter)?;
+        while let Some(flow) = dump.next_flow() {
+            match flow {
+                Ok(flow) => each(flow, out)?,
+                Err(e) => problems.absorb(e)?,
+            }
+        }
+    }
+    if mode == Mode::Stats {
+        writeln!(out, "flows={flows} digest={digest}")?;
     }
     Ok(problems)
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args(std::env::args_os().skip(1)) {
-        Ok(Some(args)) => args,
-        Ok(None) => {
-            print!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(message) => {
-            eprintln!("dump: {message}\n{USAGE}");
-            return ExitCode::from(2);
-        }
+    let args: Args = cli::parse();
+    let filter = match args.filter.filter() {
+        Ok(filter) => filter,
+        Err(e) => cli::usage_error::<Args>(e),
     };
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(64 * 1024, stdout.lock());
-    let result = run(&args, &mut out).and_then(|problems| {
+    let result = run(&args, &filter, &mut out).and_then(|problems| {
         out.flush()?;
         Ok(problems)
     });
@@ -316,237 +277,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-// ---- JSON -------------------------------------------------------------------
-
-/// A JSON string literal.
-struct JsonStr<'a>(&'a str);
-
-impl fmt::Display for JsonStr<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("\"")?;
-        let mut rest = self.0;
-        while let Some(at) = rest.find(|c: char| c == '"' || c == '\\' || c < ' ' || c == '\u{7f}')
-        {
-            f.write_str(&rest[..at])?;
-            // Every character found is ASCII, one byte long.
-            match rest.as_bytes()[at] {
-                b'"' => f.write_str("\\\"")?,
-                b'\\' => f.write_str("\\\\")?,
-                b'\n' => f.write_str("\\n")?,
-                b'\r' => f.write_str("\\r")?,
-                b'\t' => f.write_str("\\t")?,
-                byte => write!(f, "\\u{byte:04x}")?,
-            }
-            rest = &rest[at + 1..];
-        }
-        f.write_str(rest)?;
-        f.write_str("\"")
-    }
-}
-
-/// An optional JSON value: the value, or `null`.
-struct Opt<T>(Option<T>);
-
-impl<T: fmt::Display> fmt::Display for Opt<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0 {
-            Some(v) => v.fmt(f),
-            None => f.write_str("null"),
-        }
-    }
-}
-
-/// A tuple as a JSON object.
-struct JsonTuple<'a>(&'a Tuple);
-
-impl fmt::Display for JsonTuple<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let t = self.0;
-        let (ports, icmp) = match t.l4 {
-            L4::Ports { src, dst } => (Some((src, dst)), None),
-            L4::Icmp {
-                id,
-                icmp_type,
-                code,
-            } => (None, Some((icmp_type, code, id))),
-            L4::None => (None, None),
-        };
-        write!(
-            f,
-            "{{\"src\":\"{}\",\"dst\":\"{}\",\"protocol\":{},\"src_port\":{},\"dst_port\":{},\
-             \"icmp_type\":{},\"icmp_code\":{},\"icmp_id\":{},\"zone\":{}}}",
-            t.src,
-            t.dst,
-            t.protocol,
-            Opt(ports.map(|p| p.0)),
-            Opt(ports.map(|p| p.1)),
-            Opt(icmp.map(|i| i.0)),
-            Opt(icmp.map(|i| i.1)),
-            Opt(icmp.map(|i| i.2)),
-            Opt(t.zone),
-        )
-    }
-}
-
-/// The status bit names as a JSON array.
-struct JsonStatus(Status);
-
-impl fmt::Display for JsonStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[")?;
-        let mut named = 0u32;
-        let mut first = true;
-        let mut sep = |f: &mut fmt::Formatter<'_>| {
-            let s = if first { "" } else { "," };
-            first = false;
-            f.write_str(s)
-        };
-        for (name, flag) in self.0.iter_names() {
-            named |= flag.bits();
-            sep(f)?;
-            write!(f, "\"{name}\"")?;
-        }
-        let unknown = self.0.bits() & !named;
-        for bit in (0..32).filter(|b| unknown >> b & 1 == 1) {
-            sep(f)?;
-            write!(f, "\"BIT{bit}\"")?;
-        }
-        f.write_str("]")
-    }
-}
-
-/// Protocol info as a JSON object.
-struct JsonProtoInfo(ProtoInfo);
-
-impl fmt::Display for JsonProtoInfo {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            ProtoInfo::Tcp(tcp) => write!(
-                f,
-                "{{\"tcp\":{{\"state\":{},\"state_raw\":{},\"wscale_orig\":{},\"wscale_reply\":{},\
-                 \"flags_orig\":{},\"mask_orig\":{},\"flags_reply\":{},\"mask_reply\":{}}}}}",
-                Opt(tcp.state.map(|s| JsonStr(s.name()))),
-                Opt(tcp.state.map(|s| s.raw())),
-                Opt(tcp.wscale_orig),
-                Opt(tcp.wscale_reply),
-                Opt(tcp.flags_orig.map(|(flags, _)| flags.bits())),
-                Opt(tcp.flags_orig.map(|(_, mask)| mask.bits())),
-                Opt(tcp.flags_reply.map(|(flags, _)| flags.bits())),
-                Opt(tcp.flags_reply.map(|(_, mask)| mask.bits())),
-            ),
-            ProtoInfo::Sctp(sctp) => write!(
-                f,
-                "{{\"sctp\":{{\"state\":{},\"state_raw\":{},\"vtag_orig\":{},\"vtag_reply\":{}}}}}",
-                Opt(sctp.state.map(|s| JsonStr(s.name()))),
-                Opt(sctp.state.map(|s| s.raw())),
-                Opt(sctp.vtag_orig),
-                Opt(sctp.vtag_reply),
-            ),
-            ProtoInfo::Dccp(dccp) => write!(
-                f,
-                "{{\"dccp\":{{\"state\":{},\"state_raw\":{},\"role\":{},\"handshake_seq\":{}}}}}",
-                Opt(dccp.state.map(|s| JsonStr(s.name()))),
-                Opt(dccp.state.map(|s| s.raw())),
-                Opt(dccp.role),
-                Opt(dccp.handshake_seq),
-            ),
-            // A kind of protocol info added to the library later.
-            _ => f.write_str("null"),
-        }
-    }
-}
-
-/// A sorted list of label bits as a JSON array.
-struct JsonLabels(conntrack::Labels);
-
-impl fmt::Display for JsonLabels {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[")?;
-        for (i, bit) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str(",")?;
-            }
-            write!(f, "{bit}")?;
-        }
-        f.write_str("]")
-    }
-}
-
-/// Formats with a closure (to build JSON objects without allocating).
-struct With<F>(F);
-
-impl<F: Fn(&mut fmt::Formatter<'_>) -> fmt::Result> fmt::Display for With<F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        (self.0)(f)
-    }
-}
-
-fn json_counters(c: conntrack::Counters) -> impl fmt::Display {
-    With(move |f: &mut fmt::Formatter<'_>| {
-        write!(f, "{{\"packets\":{},\"bytes\":{}}}", c.packets, c.bytes)
-    })
-}
-
-fn json_seqadj(s: conntrack::SeqAdj) -> impl fmt::Display {
-    With(move |f: &mut fmt::Formatter<'_>| {
-        write!(
-            f,
-            "{{\"correction_pos\":{},\"offset_before\":{},\"offset_after\":{}}}",
-            s.correction_pos, s.offset_before, s.offset_after
-        )
-    })
-}
-
-/// Writes one flow as one JSON line.
-fn write_json(out: &mut impl Write, flow: &FlowRef<'_>) -> io::Result<()> {
-    write!(
-        out,
-        "{{\"family\":\"{}\",\"protocol\":{},\"protocol_name\":\"{}\",\"orig\":{},\"reply\":{},\
-         \"status\":{},\"status_flags\":{},\"timeout\":{},\"mark\":{},\"use\":{},\"id\":{},\
-         \"zone\":{},\"protoinfo\":{},",
-        text::family_name(flow.family()),
-        flow.protocol(),
-        conntrack::proto::name(flow.protocol()),
-        JsonTuple(&flow.orig),
-        JsonTuple(&flow.reply),
-        flow.status.bits(),
-        JsonStatus(flow.status),
-        Opt(flow.timeout),
-        Opt(flow.mark),
-        Opt(flow.use_count),
-        Opt(flow.id.map(|id| id.value())),
-        Opt(flow.zone),
-        Opt(flow.protoinfo.map(JsonProtoInfo)),
-    )?;
-    writeln!(
-        out,
-        "\"counters_orig\":{},\"counters_reply\":{},\"timestamp\":{},\"labels\":{},\
-         \"helper\":{},\"secctx\":{},\"seqadj_orig\":{},\"seqadj_reply\":{},\"synproxy\":{},\
-         \"master\":{},\"event_timestamp\":{}}}",
-        Opt(flow.counters_orig.map(json_counters)),
-        Opt(flow.counters_reply.map(json_counters)),
-        Opt(flow
-            .timestamp
-            .map(|t| With(move |f: &mut fmt::Formatter<'_>| {
-                write!(f, "{{\"start\":{},\"stop\":{}}}", Opt(t.start), Opt(t.stop))
-            }))),
-        Opt(flow.labels.map(JsonLabels)),
-        Opt(flow.helper.map(JsonStr)),
-        Opt(flow.secctx.map(JsonStr)),
-        Opt(flow.seqadj_orig.map(json_seqadj)),
-        Opt(flow.seqadj_reply.map(json_seqadj)),
-        Opt(flow
-            .synproxy
-            .map(|s| With(move |f: &mut fmt::Formatter<'_>| {
-                write!(
-                    f,
-                    "{{\"isn\":{},\"its\":{},\"tsoff\":{}}}",
-                    s.isn, s.its, s.tsoff
-                )
-            }))),
-        Opt(flow.master.as_ref().map(JsonTuple)),
-        Opt(flow.event_timestamp),
-    )
 }

@@ -3,7 +3,7 @@
 //! [`Conntrack::create`], for benchmarks and manual tests.
 //!
 //! ```text
-//! fill --netns NAME --flows N [--mix] [--timeout SECONDS] [--start I]
+//! fill --netns NAME|PATH|PID --flows N [--mix] [--timeout SECONDS] [--start I]
 //! ```
 //!
 //! Default: N IPv4 UDP flows, each with its own source address and port
@@ -33,56 +33,44 @@ mod mix;
 
 use mix::{mixed_flow, udp_flow};
 
-const USAGE: &str = "usage: fill --netns NAME --flows N [--mix] [--timeout SECONDS] [--start I]";
+#[path = "support/cli.rs"]
+mod cli;
 
+/// Fill the conntrack table of a namespace with N flows, for benchmarks and tests.
+#[derive(clap::Parser, Debug)]
+#[command(name = "fill", version)]
 struct Options {
-    netns: String,
+    /// Namespace to fill (required: never the caller's table by accident): an
+    /// `ip netns` name, a path or a pid.
+    #[arg(long, value_name = "NAME|PATH|PID", value_parser = cli::parse_netns)]
+    netns: Netns,
+    /// Number of flows to create (start + flows below 2^22).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(..=1 << 22))]
     flows: u32,
+    /// A realistic mix of TCP, UDP and ICMP flows instead of UDP only.
+    #[arg(long)]
     mix: bool,
+    /// Timeout of the created flows, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value = "3600", value_parser = clap::value_parser!(u32).range(1..))]
     timeout: u32,
+    /// Number of the first flow (continues a numbering).
+    #[arg(long, value_name = "I", default_value = "0", value_parser = clap::value_parser!(u32).range(..=1 << 22))]
     start: u32,
 }
 
 type BoxError = Box<dyn std::error::Error>;
 
-fn parse_options() -> Result<Options, BoxError> {
-    let (mut netns, mut flows) = (None, None);
-    let mut options = Options {
-        netns: String::new(),
-        flows: 0,
-        mix: false,
-        timeout: 3600,
-        start: 0,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
-        match arg.as_str() {
-            "--netns" => netns = Some(value("--netns")?),
-            "--flows" => flows = Some(value("--flows")?.parse()?),
-            "--mix" => options.mix = true,
-            "--timeout" => options.timeout = value("--timeout")?.parse()?,
-            "--start" => options.start = value("--start")?.parse()?,
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                std::process::exit(0);
-            }
-            other => return Err(format!("unknown argument {other:?}\n{USAGE}").into()),
-        }
+fn parse_options() -> Options {
+    let options: Options = cli::parse();
+    if options.start + options.flows > 1 << 22 {
+        cli::usage_error::<Options>("--start + --flows must stay below 2^22 (distinct addresses)");
     }
-    // Refuse to fill the caller's own (likely the host's) table by accident.
-    options.netns = netns.ok_or(format!("--netns is required\n{USAGE}"))?;
-    options.flows = flows.ok_or(format!("--flows is required\n{USAGE}"))?;
-    let end = options.start.checked_add(options.flows);
-    if !matches!(end, Some(end) if end <= 1 << 22) {
-        return Err("--start + --flows must stay below 2^22 (distinct addresses)".into());
-    }
-    Ok(options)
+    options
 }
 
 fn run() -> Result<(), BoxError> {
-    let options = parse_options()?;
-    let mut ct = Conntrack::open_in(&Netns::named(options.netns.as_str()))?;
+    let options = parse_options();
+    let mut ct = Conntrack::open_in(&options.netns)?;
     let before = ct.count()?;
     let limit = ct.limit()?;
     let (mut created, mut existing) = (0u64, 0u64);
@@ -113,6 +101,7 @@ fn run() -> Result<(), BoxError> {
 }
 
 fn main() -> ExitCode {
+    cli::quiet_on_closed_pipe();
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -3,19 +3,20 @@
 //! policy selects, dry run by default.
 //!
 //! ```text
-//! gc [--netns NAME] [--yes] [--json] [--limit N] [--rate PER_SECOND]
+//! gc [--netns NAME|PATH|PID] [--yes] [--json] [--list] [--limit N] [--rate PER_SECOND]
 //!    [--orphans [--idle SECONDS] [--unreplied SECONDS] [--half-closed SECONDS]
-//!               [--include-nat] [--list]]
-//!    [--family ipv4|ipv6] [-p PROTO] [-s CIDR]... [-d CIDR]... [--sport PORT[-PORT]]...
-//!    [--dport PORT[-PORT]]... [--state STATE]... [--status BIT]... [--no-status BIT]...
-//!    [--mark MARK[/MASK]] [--zone ZONE]
+//!               [--include-nat]]
+//!    [-f ipv4|ipv6] [-p PROTO] [-s CIDR]... [-d CIDR]... [--sport PORT[-PORT]]...
+//!    [--dport PORT[-PORT]]... [--state STATE]... [-u|--status BIT]... [--no-status BIT]...
+//!    [-m|--mark MARK[/MASK]] [-w|--zone ZONE]
 //! ```
 //!
 //! Without `--yes` nothing is deleted: the report says how many flows match.
 //! With `--yes` the library takes the fastest correct path: one kernel-side
 //! filtered flush when this kernel evaluates the whole filter itself, else one
 //! streaming dump with pipelined deletes. Repeated options of one kind select
-//! any of their values (`-s 10.0.0.1 -s 10.0.0.2`). An empty filter is refused.
+//! any of their values (`-s 10.0.0.1 -s 10.0.0.2`). An empty filter is refused
+//! (gc never empties a table; `conntrack -F` does).
 //! `PROTO` is a name (`tcp`, `udp`, `icmp`, `sctp`, ...) or a number, `STATE` a
 //! TCP state name (`ESTABLISHED`, `TIME_WAIT`, ...), `BIT` a status bit name
 //! (`ASSURED`, `SEEN_REPLY`, ...). Exit status 0 on success, 1 on failure,
@@ -27,67 +28,88 @@
 //! (`--idle`), unreplied for a minute (`--unreplied`), half-closed idle for five
 //! minutes (`--half-closed`); NATed flows are spared unless `--include-nat`.
 //! Filter options then restrict the candidates (an empty filter is fine), and
-//! the output adds the number of orphans per category. `--list` first prints
-//! each orphan (its category, idle estimate and `conntrack -L -o id` line; one
-//! more dump). Idle times are estimated from the namespace's timeout sysctls:
+//! the output adds the number of orphans per category.
+//!
+//! `--list` first prints each flow that is deleted (or would be, in a dry run)
+//! like `conntrack -D` does: its `conntrack -L -o extended,id` line (orphans:
+//! their category and idle estimate first), or with `--json` one object per
+//! line, the flow object `dump --json` prints (orphans: `{"orphan", "idle",
+//! "age", "flow"}`). It costs one more dump, so a flow that appears or goes
+//! between the two passes may differ. A run limited by `--rate` shows its
+//! progress on stderr when stderr is a terminal, and stays quiet otherwise.
+//! Output to a closed pipe (`gc --list | head`) is dropped: the run goes on
+//! and its exit status tells how the deletion went. Idle times are estimated from the namespace's timeout sysctls:
 //! read the caveats of `OrphanPolicy` before deleting with `--yes`.
 
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use conntrack::text::{display, TextOptions};
 use conntrack::{
-    Cidr, Conntrack, DeleteOptions, DeleteReport, Family, Filter, Netns, OrphanCounts,
-    OrphanPolicy, Status, TcpState,
+    Conntrack, DeleteOptions, DeleteReport, Filter, Netns, OrphanCounts, OrphanPolicy,
 };
+use serde::Serialize;
 
-const USAGE: &str = "usage: gc [--netns NAME] [--yes] [--json] [--limit N] [--rate N] \
-[--orphans [--idle SECONDS] [--unreplied SECONDS] [--half-closed SECONDS] [--include-nat] [--list]] \
-[--family ipv4|ipv6] [-p PROTO] [-s CIDR]... [-d CIDR]... [--sport P[-P]]... [--dport P[-P]]... \
-[--state STATE]... [--status BIT]... [--no-status BIT]... [--mark M[/MASK]] [--zone Z]";
+#[path = "support/cli.rs"]
+mod cli;
 
-/// `PORT` or `LOW-HIGH` (0-65535, LOW <= HIGH), for `option`.
-fn ports(option: &str, text: &str) -> Result<std::ops::RangeInclusive<u16>, String> {
-    let port = |p: &str| {
-        p.parse::<u16>()
-            .map_err(|_| format!("{option}: {p:?} is not a port (0-65535) in {text:?}"))
-    };
-    match text.split_once('-') {
-        Some((lo, hi)) => {
-            let (lo, hi) = (port(lo)?, port(hi)?);
-            if lo > hi {
-                return Err(format!(
-                    "{option}: the range {text:?} is reversed (write {hi}-{lo})"
-                ));
-            }
-            Ok(lo..=hi)
-        }
-        None => port(text).map(|p| p..=p),
-    }
-}
-
-struct Options {
+/// Delete the flows a filter selects, or the orphaned flows an orphan policy
+/// selects: a dry run unless --yes.
+#[derive(Parser, Debug)]
+#[command(name = "gc", version)]
+struct Args {
+    /// Namespace: an `ip netns` name, a path (/proc/PID/ns/net) or a pid;
+    /// default: the current one.
+    #[arg(long, value_name = "NAME|PATH|PID", value_parser = cli::parse_netns, default_value = "current")]
     netns: Netns,
+    /// Delete for real (without it: a dry run that counts what would go).
+    #[arg(long)]
     yes: bool,
+    /// Print the report (and --list's flows) as JSON.
+    #[arg(long)]
     json: bool,
-    delete: DeleteOptions,
-    filter: Filter,
-    orphans: Option<Orphans>,
-}
-
-/// The orphan options (`--orphans` and the options that refine it).
-#[derive(Default)]
-struct Orphans {
-    /// `--orphans` was given.
-    on: bool,
-    idle: Option<u64>,
-    unreplied: Option<u64>,
-    half_closed: Option<u64>,
-    include_nat: bool,
+    /// Print each flow deleted (or that would be), like conntrack -D.
+    #[arg(long)]
     list: bool,
+    /// Stop after this many matching flows.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64))]
+    limit: Option<u64>,
+    /// Delete at most this many flows per second.
+    #[arg(long, value_name = "PER_SECOND", value_parser = clap::value_parser!(u32).range(1..))]
+    rate: Option<u32>,
+    #[command(flatten)]
+    orphans: OrphanArgs,
+    #[command(flatten)]
+    filter: cli::FilterArgs,
 }
 
-impl Orphans {
+/// The orphan options.
+#[derive(clap::Args, Debug)]
+#[command(next_help_heading = "Orphans")]
+struct OrphanArgs {
+    /// Delete orphaned flows (lost FIN/RST, never replied) instead of every
+    /// flow the filter selects; the filter then restricts the candidates.
+    #[arg(long)]
+    orphans: bool,
+    /// Idle ESTABLISHED threshold in seconds (default 3600).
+    #[arg(long, value_name = "SECONDS", requires = "orphans", value_parser = clap::value_parser!(u64).range(..=100 * 365 * 86400))]
+    idle: Option<u64>,
+    /// Unreplied threshold in seconds (default 60).
+    #[arg(long, value_name = "SECONDS", requires = "orphans", value_parser = clap::value_parser!(u64).range(..=100 * 365 * 86400))]
+    unreplied: Option<u64>,
+    /// Half-closed idle threshold in seconds (default 300).
+    #[arg(long, value_name = "SECONDS", requires = "orphans", value_parser = clap::value_parser!(u64).range(..=100 * 365 * 86400))]
+    half_closed: Option<u64>,
+    /// Also consider NATed flows (spared by default).
+    #[arg(long, requires = "orphans")]
+    include_nat: bool,
+}
+
+impl OrphanArgs {
     fn policy(&self, filter: Filter) -> OrphanPolicy {
         let mut policy = OrphanPolicy::new()
             .filter(filter)
@@ -105,176 +127,64 @@ impl Orphans {
     }
 }
 
-fn parse(args: &[String]) -> Result<Options, String> {
-    let mut o = Options {
-        netns: Netns::Current,
-        yes: false,
-        json: false,
-        delete: DeleteOptions::default(),
-        filter: Filter::new(),
-        orphans: None,
-    };
-    let mut orphans = Orphans::default();
-    let mut orphan_option = None;
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let mut value = |name: &str| it.next().cloned().ok_or(format!("{name} needs a value"));
-        let bad = |what: &str, v: &str| format!("{what}: cannot parse {v:?}");
-        let f = std::mem::take(&mut o.filter);
-        o.filter = match arg.as_str() {
-            "--help" | "-h" => return Err(String::new()),
-            "--netns" => {
-                let v = value("--netns")?;
-                o.netns = v.parse().map_err(|e| format!("--netns: {e}"))?;
-                f
-            }
-            "--yes" => {
-                o.yes = true;
-                f
-            }
-            "--json" => {
-                o.json = true;
-                f
-            }
-            "--orphans" => {
-                orphans.on = true;
-                f
-            }
-            "--idle" | "--unreplied" | "--half-closed" => {
-                let v = value(arg)?;
-                let seconds = Some(v.parse().map_err(|_| bad(arg, &v))?);
-                match arg.as_str() {
-                    "--idle" => orphans.idle = seconds,
-                    "--unreplied" => orphans.unreplied = seconds,
-                    _ => orphans.half_closed = seconds,
-                }
-                orphan_option = Some(arg.clone());
-                f
-            }
-            "--include-nat" => {
-                orphans.include_nat = true;
-                orphan_option = Some(arg.clone());
-                f
-            }
-            "--list" => {
-                orphans.list = true;
-                orphan_option = Some(arg.clone());
-                f
-            }
-            "--limit" => {
-                let v = value("--limit")?;
-                o.delete.limit = Some(v.parse().map_err(|_| bad("--limit", &v))?);
-                f
-            }
-            "--rate" => {
-                let v = value("--rate")?;
-                let rate = v.parse().ok().filter(|&r: &u32| r > 0).ok_or_else(|| {
-                    format!("--rate: {v:?} is not a number of deletes per second (1-4294967295)")
-                })?;
-                o.delete.rate = Some(rate);
-                f
-            }
-            "--family" => match value("--family")?.as_str() {
-                "ipv4" => f.family(Family::Ipv4),
-                "ipv6" => f.family(Family::Ipv6),
-                v => return Err(format!("--family: unknown family {v:?} (ipv4 or ipv6)")),
-            },
-            "-p" | "--proto" => {
-                let v = value(arg)?;
-                f.protocol(conntrack::proto::parse_named(arg, &v).map_err(|e| e.to_string())?)
-            }
-            "-s" | "--src" => f.src(cidr(arg, &value(arg)?)?),
-            "-d" | "--dst" => f.dst(cidr(arg, &value(arg)?)?),
-            "--sport" => f.src_ports(ports("--sport", &value("--sport")?)?),
-            "--dport" => f.dst_ports(ports("--dport", &value("--dport")?)?),
-            "--state" => f.tcp_state(
-                TcpState::parse_named("--state", &value("--state")?).map_err(|e| e.to_string())?,
-            ),
-            "--status" => f.status(
-                Status::parse_named("--status", &value("--status")?).map_err(|e| e.to_string())?,
-            ),
-            "--no-status" => f.status_unset(
-                Status::parse_named("--no-status", &value("--no-status")?)
-                    .map_err(|e| e.to_string())?,
-            ),
-            "--mark" => {
-                let v = value("--mark")?;
-                let (mark, mask) = match v.split_once('/') {
-                    Some((m, k)) => (parse_u32(m), parse_u32(k)),
-                    None => (parse_u32(&v), Some(u32::MAX)),
-                };
-                let (Some(mark), Some(mask)) = (mark, mask) else {
-                    return Err(format!(
-                        "--mark: {v:?} is not MARK or MARK/MASK (numbers 0-0xffffffff, decimal or 0x hex)"
-                    ));
-                };
-                f.mark_masked(mark, mask)
-            }
-            "--zone" => {
-                let v = value("--zone")?;
-                f.zone(
-                    v.parse()
-                        .map_err(|_| format!("--zone: {v:?} is not a zone (0-65535)"))?,
-                )
-            }
-            other => return Err(format!("unknown argument {other:?}")),
-        };
+/// One line to stdout; a closed pipe drops the rest of the output but not
+/// the run (the deletion goes on, the exit status says how it went).
+fn out(line: std::fmt::Arguments<'_>) {
+    static CLOSED: AtomicBool = AtomicBool::new(false);
+    if CLOSED.load(Ordering::Relaxed) {
+        return;
     }
-    // A filter that can match nothing is a mistake in the options: say which.
-    o.filter.validate().map_err(|e| match e {
-        conntrack::Error::InvalidInput(text) => text,
-        other => other.to_string(),
-    })?;
-    o.delete.dry_run = !o.yes;
-    if orphans.on {
-        o.orphans = Some(orphans);
-    } else if let Some(option) = orphan_option {
-        return Err(format!("{option} needs --orphans"));
+    let mut stdout = std::io::stdout().lock();
+    if stdout
+        .write_fmt(line)
+        .and_then(|()| stdout.write_all(b"\n"))
+        .is_err()
+    {
+        CLOSED.store(true, Ordering::Relaxed);
     }
-    Ok(o)
 }
 
-/// An address or network for `option`.
-fn cidr(option: &str, text: &str) -> Result<Cidr, String> {
-    text.parse::<Cidr>().map_err(|_| {
-        format!("{option}: {text:?} is not an address or network (e.g. 10.0.0.1, 10.0.0.0/8, 2001:db8::/32)")
-    })
-}
-
-fn parse_u32(text: &str) -> Option<u32> {
-    match text.strip_prefix("0x") {
-        Some(hex) => u32::from_str_radix(hex, 16).ok(),
-        None => text.parse().ok(),
-    }
+macro_rules! outln {
+    ($($t:tt)*) => { out(format_args!($($t)*)) };
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let options = match parse(&args) {
-        Ok(o) => o,
-        Err(e) if e.is_empty() => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("gc: {e}\n{USAGE}");
-            return ExitCode::from(2);
-        }
+    let args: Args = cli::parse();
+    let filter = match args.filter.filter() {
+        Ok(filter) => filter,
+        Err(e) => cli::usage_error::<Args>(e),
     };
-    let netns = options.netns.clone();
+    if !args.orphans.orphans && filter.is_empty() {
+        cli::usage_error::<Args>(
+            "no filter option: gc deletes only the flows a filter (-p, -s, -d, --sport, --dport, \
+             --state, --status, --mark, --zone, ...) or --orphans selects, never the whole table \
+             (to empty it on purpose: conntrack -F)",
+        );
+    }
+    let delete = DeleteOptions {
+        dry_run: !args.yes,
+        limit: args.limit,
+        rate: args.rate,
+    };
     let started = Instant::now();
-    let result = Conntrack::open_in(&netns).and_then(|mut ct| match &options.orphans {
-        None => ct
-            .delete_matching(&options.filter, options.delete)
-            .map(|report| (report, None)),
-        Some(orphans) => {
-            let policy = orphans.policy(options.filter.clone());
-            if orphans.list {
-                list_orphans(&mut ct, &policy, options.json)?;
+    let result = Conntrack::open_in(&args.netns).and_then(|mut ct| {
+        let progress = Progress::start(&args, &mut ct, &delete)?;
+        let result = if args.orphans.orphans {
+            let policy = args.orphans.policy(filter.clone());
+            if args.list {
+                list_orphans(&mut ct, &policy, args.json, args.limit)?;
             }
-            ct.delete_orphans_counted(&policy, options.delete)
+            ct.delete_orphans_counted(&policy, delete)
                 .map(|(report, counts)| (report, Some(counts)))
-        }
+        } else {
+            if args.list {
+                list_flows(&mut ct, &filter, args.json, args.limit)?;
+            }
+            ct.delete_matching(&filter, delete)
+                .map(|report| (report, None))
+        };
+        drop(progress);
+        result
     });
     let (report, counts) = match result {
         Ok(done) => done,
@@ -284,107 +194,211 @@ fn main() -> ExitCode {
         }
     };
     let seconds = started.elapsed().as_secs_f64();
-    if options.json {
-        print_json(&options, &report, counts.as_ref(), seconds);
+    if args.json {
+        print_json(&delete, &report, counts.as_ref(), seconds);
     } else {
         if let Some(counts) = &counts {
             let per_category: Vec<String> = counts
                 .iter()
                 .map(|(category, n)| format!("{category}={n}"))
                 .collect();
-            println!(
+            outln!(
                 "orphans: {} unestimated={} candidates={}",
                 per_category.join(" "),
                 counts.unestimated,
                 counts.candidates
             );
         }
-        println!(
-            "path={:?} matched={} deleted={} already_gone={} failed={} seconds={seconds:.3}{}",
+        outln!(
+            "path={} matched={} deleted={} already_gone={} failed={} seconds={seconds:.3}{}",
             report.path,
             report.matched,
             report.deleted,
             report.already_gone,
             report.failed_total(),
-            if options.delete.dry_run {
+            if delete.dry_run {
                 " (dry run: add --yes to delete)"
             } else {
                 ""
             }
         );
     }
-    ExitCode::SUCCESS
+    if report.failed_total() > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Prints the flows `filter` selects (at most `limit`), as `conntrack -D` does.
+fn list_flows(
+    ct: &mut Conntrack,
+    filter: &Filter,
+    json: bool,
+    limit: Option<u64>,
+) -> conntrack::Result<()> {
+    let mut listed = 0u64;
+    let mut dump = ct.dump_filtered(filter)?;
+    while let Some(flow) = dump.next_flow() {
+        if limit.is_some_and(|limit| listed >= limit) {
+            break;
+        }
+        let flow = flow?;
+        listed += 1;
+        if json {
+            outln!(
+                "{}",
+                serde_json::to_string(&flow).expect("a flow serializes")
+            );
+        } else {
+            outln!("{}", display(&flow, TextOptions::EXTENDED_ID));
+        }
+    }
+    Ok(())
 }
 
 /// Prints every orphan: text lines, or one JSON object per line with `--json`.
-fn list_orphans(ct: &mut Conntrack, policy: &OrphanPolicy, json: bool) -> conntrack::Result<()> {
-    let seconds = |d: Option<Duration>| d.map_or("null".to_owned(), |d| d.as_secs().to_string());
-    for orphan in ct.orphans(policy)? {
-        let line = display(&orphan.flow, TextOptions::EXTENDED_ID).to_string();
+fn list_orphans(
+    ct: &mut Conntrack,
+    policy: &OrphanPolicy,
+    json: bool,
+    limit: Option<u64>,
+) -> conntrack::Result<()> {
+    let orphans = ct.orphans(policy)?;
+    let shown = limit.map_or(orphans.len(), |limit| {
+        usize::try_from(limit)
+            .unwrap_or(usize::MAX)
+            .min(orphans.len())
+    });
+    for orphan in &orphans[..shown] {
         if json {
-            println!(
-                "{{\"orphan\":\"{}\",\"idle\":{},\"age\":{},\"flow\":\"{}\"}}",
-                orphan.category,
-                seconds(orphan.idle),
-                seconds(orphan.age),
-                json_escape(&line)
+            #[derive(Serialize)]
+            struct Listed<'a> {
+                orphan: conntrack::OrphanCategory,
+                #[serde(with = "seconds")]
+                idle: Option<Duration>,
+                #[serde(with = "seconds")]
+                age: Option<Duration>,
+                flow: &'a conntrack::Flow,
+            }
+            let line = Listed {
+                orphan: orphan.category,
+                idle: orphan.idle,
+                age: orphan.age,
+                flow: &orphan.flow,
+            };
+            outln!(
+                "{}",
+                serde_json::to_string(&line).expect("an orphan serializes")
             );
         } else {
-            println!(
-                "{:<21} idle={}s {line}",
+            let idle = orphan
+                .idle
+                .map_or("-".to_owned(), |d| d.as_secs().to_string());
+            outln!(
+                "{:<21} idle={idle}s {}",
                 orphan.category,
-                seconds(orphan.idle)
+                display(&orphan.flow, TextOptions::EXTENDED_ID)
             );
         }
     }
     Ok(())
 }
 
+/// Whole seconds (as `gc` always printed them), or `null`.
+mod seconds {
+    pub fn serialize<S: serde::Serializer>(
+        value: &Option<std::time::Duration>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(d) => serializer.serialize_u64(d.as_secs()),
+            None => serializer.serialize_none(),
+        }
+    }
+}
+
 fn print_json(
-    options: &Options,
+    delete: &DeleteOptions,
     report: &DeleteReport,
     counts: Option<&OrphanCounts>,
     seconds: f64,
 ) {
-    let failed: Vec<String> = report
-        .failed
-        .iter()
-        .map(|(errno, n)| format!("\"{errno}\":{n}"))
-        .collect();
-    let orphans = counts.map_or(String::new(), |counts| {
-        let per_category: Vec<String> = counts
-            .iter()
-            .map(|(category, n)| format!("\"{category}\":{n}"))
-            .collect();
-        format!(
-            ",\"orphans\":{{{},\"unestimated\":{},\"candidates\":{}}}",
-            per_category.join(","),
-            counts.unestimated,
-            counts.candidates
-        )
-    });
-    println!(
-        "{{\"path\":\"{:?}\",\"dry_run\":{},\"matched\":{},\"deleted\":{},\"already_gone\":{},\"failed\":{{{}}},\"kernel_prefiltered\":{}{orphans},\"seconds\":{seconds:.6}}}",
-        report.path,
-        options.delete.dry_run,
-        report.matched,
-        report.deleted,
-        report.already_gone,
-        failed.join(","),
-        report.kernel_prefiltered,
+    #[derive(Serialize)]
+    struct Report<'a> {
+        #[serde(flatten)]
+        report: &'a DeleteReport,
+        dry_run: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        orphans: Option<&'a OrphanCounts>,
+        seconds: f64,
+    }
+    let line = Report {
+        report,
+        dry_run: delete.dry_run,
+        orphans: counts,
+        seconds,
+    };
+    outln!(
+        "{}",
+        serde_json::to_string(&line).expect("a report serializes")
     );
 }
 
-/// Escapes a string for a JSON string literal.
-fn json_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-            c => out.push(c),
+/// A progress line on stderr while a rate-limited delete runs, only when
+/// stderr is a terminal: elapsed time and the namespace's entry count (an
+/// O(1) read on a second handle; the library reports no per-flow progress).
+struct Progress {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Progress {
+    fn start(
+        args: &Args,
+        ct: &mut Conntrack,
+        delete: &DeleteOptions,
+    ) -> conntrack::Result<Option<Progress>> {
+        let Some(rate) = delete.rate else {
+            return Ok(None);
+        };
+        if delete.dry_run || !std::io::stderr().is_terminal() {
+            return Ok(None);
+        }
+        let before = ct.count()?;
+        let mut counter = Conntrack::open_in(&args.netns)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let started = Instant::now();
+        let thread = std::thread::spawn(move || {
+            let mut shown = false;
+            while !stopped.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(250));
+                let Ok(now) = counter.count() else { break };
+                eprint!(
+                    "\rgc: {:.0} s at up to {rate}/s: table {} -> {} entries\x1b[K",
+                    started.elapsed().as_secs_f64(),
+                    cli::thousands(before.into()),
+                    cli::thousands(now.into()),
+                );
+                shown = true;
+            }
+            if shown {
+                eprint!("\r\x1b[K");
+            }
+        });
+        Ok(Some(Progress {
+            stop,
+            thread: Some(thread),
+        }))
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
-    out
 }

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! top [--netns NAME|PATH|PID] [--interval SECONDS] [--group KEY] [--rows N]
-//!     [--no-events] [--once]
+//!     [--no-events] [--once [--json]]
 //! ```
 //!
 //! The first lines show entries against the limit, per-second rates of the
@@ -16,11 +16,17 @@
 //!
 //! Keys: `s` source, `d` destination, `p` port, `P` protocol, `t` state;
 //! `f` sort by flows, `n` sort by new flows per second; `q` (or Ctrl-C) quits.
-//! Works on any terminal that understands the basic ANSI clear-screen
-//! sequence; the terminal is put in non-canonical mode with `stty` and
+//! Each frame overwrites the previous one in place (cursor home, every line
+//! cleared to its end, the rest of the screen cleared below): no full-screen
+//! clear, so no flicker. The frame is cut to the terminal's size, read
+//! (`TIOCGWINSZ`) every 200 ms, and redrawn at once when the terminal is
+//! resized. Plain ANSI sequences and `stty` rather than a terminal library:
+//! these four sequences are all top needs, and every terminal emulator in use
+//! understands them. The terminal is put in non-canonical mode with `stty` and
 //! restored on exit. `--once` prints one frame after one interval and exits
-//! (no terminal handling: for scripts and logs). `--no-events` skips the event
-//! subscription (then no new/destroy rates).
+//! (no terminal handling: for scripts and logs); `--once --json` prints that
+//! frame as one JSON object. `--no-events` skips the event subscription (then
+//! no new/destroy rates).
 //!
 //! Each refresh walks the whole table once (one streaming dump, grouped while
 //! it streams); on tables of millions a refresh takes as long as that dump.
@@ -41,9 +47,6 @@ use conntrack::{Conntrack, GroupBy, GroupTally, GroupValue, Grouping, KernelStat
 mod cli;
 
 use cli::{parse_netns, protocol_name, thousands};
-
-const USAGE: &str = "usage: top [--netns NAME|PATH|PID] [--interval SECONDS] \
-[--group source|destination|port|protocol|state] [--rows N] [--no-events] [--once]";
 
 /// The groupings offered, with their key and column title.
 const GROUPS: [(char, &str, &[GroupBy]); 5] = [
@@ -69,60 +72,50 @@ enum Sort {
     New,
 }
 
+/// A live view of a conntrack table, refreshed every interval.
+#[derive(clap::Parser, Debug)]
+#[command(name = "top", version)]
 struct Options {
+    /// Namespace: an `ip netns` name, a path (/proc/PID/ns/net) or a pid;
+    /// default: the current one.
+    #[arg(long, value_name = "NAME|PATH|PID", value_parser = parse_netns, default_value = "current")]
     netns: Netns,
+    /// Seconds between refreshes (0.1-3600).
+    #[arg(long, value_name = "SECONDS", default_value = "1", value_parser = parse_interval)]
     interval: Duration,
+    /// Grouping shown first.
+    #[arg(long, value_name = "KEY", default_value = "source", value_parser = parse_group)]
     group: usize,
-    rows: usize,
+    /// Groups shown (at most; also cut to the terminal's height).
+    #[arg(long, value_name = "N", default_value = "20", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    rows: u32,
+    /// No event subscription (then no new/destroy rates).
+    #[arg(long = "no-events", action = clap::ArgAction::SetFalse)]
     events: bool,
+    /// Print one frame after one interval and exit (for scripts and logs).
+    #[arg(long)]
     once: bool,
+    /// With --once: the frame as one JSON object.
+    #[arg(long, requires = "once")]
+    json: bool,
 }
 
-fn parse(args: &[String]) -> Result<Options, String> {
-    let mut o = Options {
-        netns: Netns::Current,
-        interval: Duration::from_secs(1),
-        group: 0,
-        rows: 20,
-        events: true,
-        once: false,
-    };
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let mut value = |name: &str| cli::next_value(&mut it, name);
-        match arg.as_str() {
-            "--netns" => o.netns = parse_netns(&value("--netns")?)?,
-            "--interval" => {
-                let v = value("--interval")?;
-                let secs: f64 = v
-                    .parse()
-                    .ok()
-                    .filter(|s| (0.1..=3600.0).contains(s))
-                    .ok_or_else(|| format!("--interval: invalid {v:?}"))?;
-                o.interval = Duration::from_secs_f64(secs);
-            }
-            "--group" => {
-                let v = value("--group")?;
-                o.group = ["source", "destination", "port", "protocol", "state"]
-                    .iter()
-                    .position(|g| *g == v)
-                    .ok_or_else(|| format!("--group: unknown {v:?}"))?;
-            }
-            "--rows" => {
-                let v = value("--rows")?;
-                o.rows = v
-                    .parse()
-                    .ok()
-                    .filter(|r| *r > 0)
-                    .ok_or_else(|| format!("--rows: invalid {v:?}"))?;
-            }
-            "--no-events" => o.events = false,
-            "--once" => o.once = true,
-            "-h" | "--help" => return Err(String::new()),
-            other => return Err(format!("unknown argument {other:?}")),
-        }
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    match text.parse::<f64>() {
+        Ok(secs) if (0.1..=3600.0).contains(&secs) => Ok(Duration::from_secs_f64(secs)),
+        _ => Err(format!(
+            "{text:?} is not a number of seconds from 0.1 to 3600"
+        )),
     }
-    Ok(o)
+}
+
+const GROUP_NAMES: [&str; 5] = ["source", "destination", "port", "protocol", "state"];
+
+fn parse_group(text: &str) -> Result<usize, String> {
+    GROUP_NAMES
+        .iter()
+        .position(|g| *g == text)
+        .ok_or_else(|| format!("unknown group {text:?} (one of {})", GROUP_NAMES.join(", ")))
 }
 
 // ---------------------------------------------------------------------------
@@ -228,6 +221,37 @@ fn stty(args: &[&str]) -> Option<String> {
         .status
         .success()
         .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// The terminal's (rows, columns), from stdout; `None` when not a terminal.
+fn terminal_size() -> Option<(usize, usize)> {
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one `winsize` into the pointed-to value.
+    #[allow(unsafe_code)]
+    let done = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) };
+    (done == 0 && size.ws_row > 0 && size.ws_col > 0)
+        .then(|| (usize::from(size.ws_row), usize::from(size.ws_col)))
+}
+
+/// `text` drawn over the previous frame: cursor home, each line cut to the
+/// terminal and cleared to its end, the screen cleared below the last one.
+fn paint(text: &str, size: Option<(usize, usize)>) -> String {
+    let (rows, columns) = size.unwrap_or((usize::MAX, usize::MAX));
+    let mut out = String::from("\x1b[H");
+    for (i, line) in text.lines().take(rows).enumerate() {
+        if i > 0 {
+            out.push_str("\r\n");
+        }
+        out.extend(line.chars().take(columns));
+        out.push_str("\x1b[K");
+    }
+    out.push_str("\x1b[J");
+    out
 }
 
 fn spawn_keys() -> mpsc::Receiver<u8> {
@@ -387,6 +411,7 @@ fn run(mut options: Options) -> Result<(), Box<dyn std::error::Error>> {
     let mut sort = Sort::Flows;
     let mut before: KernelStats = ct.kernel_stats()?;
     let mut since = Instant::now();
+    let mut size = terminal_size();
     loop {
         // Wait for the next refresh, handling keys meanwhile.
         let deadline = since + options.interval;
@@ -400,7 +425,14 @@ fn run(mut options: Options) -> Result<(), Box<dyn std::error::Error>> {
                 std::thread::sleep(left);
                 break;
             };
-            match keys.recv_timeout(left) {
+            // A resize redraws at once.
+            let now_size = terminal_size();
+            if now_size != size {
+                size = now_size;
+                redraw_now = true;
+                continue;
+            }
+            match keys.recv_timeout(left.min(Duration::from_millis(200))) {
                 Ok(b'q') | Ok(3) | Err(RecvTimeoutError::Disconnected) => {
                     stop.store(true, Ordering::Relaxed);
                     drop(terminal);
@@ -418,7 +450,7 @@ fn run(mut options: Options) -> Result<(), Box<dyn std::error::Error>> {
                     }
                     None => continue,
                 },
-                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Timeout) => continue,
             }
         }
 
@@ -458,7 +490,7 @@ fn run(mut options: Options) -> Result<(), Box<dyn std::error::Error>> {
             rows.sort_by(|a, b| b.2.cmp(&a.2).then(b.1.cmp(&a.1)));
         }
         let group_count = rows.len();
-        rows.truncate(options.rows);
+        rows.truncate(options.rows as usize);
         let frame = Frame {
             options: &options,
             label: &label,
@@ -477,6 +509,15 @@ fn run(mut options: Options) -> Result<(), Box<dyn std::error::Error>> {
             group: options.group,
             sort,
         };
+        if options.json {
+            let text = json_frame(&frame);
+            println!("{text}");
+            stop.store(true, Ordering::Relaxed);
+            if let Some(thread) = events_thread {
+                let _ = thread.join();
+            }
+            return Ok(());
+        }
         let mut text = render(&frame);
         if group_count > frame.rows.len() {
             text.push_str(&format!(
@@ -486,9 +527,9 @@ fn run(mut options: Options) -> Result<(), Box<dyn std::error::Error>> {
         }
         let mut stdout = std::io::stdout().lock();
         if terminal.is_some() {
-            // Home, clear, and CR-LF line ends (the terminal's output
-            // processing is untouched, but be safe on raw-ish terminals).
-            write!(stdout, "\x1b[H\x1b[2J{}", text.replace('\n', "\r\n"))?;
+            // Over the previous frame, cut to the terminal (CR-LF line ends:
+            // the output processing is untouched, but be safe on raw-ish terminals).
+            write!(stdout, "{}", paint(&text, size))?;
         } else {
             write!(stdout, "{text}")?;
         }
@@ -503,11 +544,46 @@ fn run(mut options: Options) -> Result<(), Box<dyn std::error::Error>> {
     }
 }
 
+/// One frame as a JSON object (`--once --json`).
+fn json_frame(frame: &Frame<'_>) -> serde_json::Value {
+    let rate = |n: u64| n as f64 / frame.seconds.max(1e-9);
+    let counters: serde_json::Map<String, serde_json::Value> = frame
+        .delta
+        .iter()
+        .flat_map(|delta| {
+            RATES
+                .iter()
+                .filter_map(move |c| delta.get(*c).map(|n| (c.name().to_owned(), rate(n).into())))
+        })
+        .collect();
+    serde_json::json!({
+        "namespace": frame.label,
+        "seconds": frame.seconds,
+        "dump_seconds": frame.dump_seconds,
+        "entries": frame.entries,
+        "limit": frame.limit,
+        "counters_per_second": counters,
+        "events_per_second": frame.events.map(|(new, destroyed, _)| serde_json::json!({
+            "new": rate(new),
+            "destroy": rate(destroyed),
+        })),
+        "events_lost": frame.events.map(|(_, _, lost)| lost),
+        "group": GROUP_NAMES[frame.group],
+        "sort": if frame.sort == Sort::New { "new" } else { "flows" },
+        "flows": frame.total,
+        "groups": frame.groups,
+        "rows": frame.rows.iter().map(|(key, flows, new)| serde_json::json!({
+            "key": key,
+            "flows": flows,
+            "share": *flows as f64 / frame.total.max(1) as f64,
+            "new_per_second": new.map(rate),
+        })).collect::<Vec<_>>(),
+    })
+}
+
 fn main() -> ExitCode {
-    let options = match cli::parse_args("top", USAGE, parse) {
-        Ok(options) => options,
-        Err(code) => return code,
-    };
+    cli::quiet_on_closed_pipe();
+    let options: Options = cli::parse();
     match run(options) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -30,7 +30,7 @@ for source in examples/*.rs; do
     if ! (cd "$ROOT" && PATH="$ROOT/bin:$PATH" "$tool" --help >"$ROOT/help.out" 2>"$ROOT/help.err"); then
         echo "FAIL $tool --help exited nonzero: $(cat "$ROOT/help.err")" >&2
         failed=1
-    elif ! grep -q '^usage: ' "$ROOT/help.out"; then
+    elif ! grep -qi '^usage: ' "$ROOT/help.out"; then
         echo "FAIL $tool --help printed no usage line on stdout" >&2
         failed=1
     else

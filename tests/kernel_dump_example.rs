@@ -649,3 +649,50 @@ fn usage_errors_and_help() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no such network namespace"));
 }
+
+/// `dump`'s filter options select the flows `conntrack -L` selects with the
+/// same options (compared by kernel id).
+#[test]
+fn filter_options_agree_with_conntrack_cli() {
+    require_root!();
+    let (ns, _ct) = populated_namespace("dumpfilter");
+    let ids = |text: &str| -> std::collections::BTreeSet<u32> {
+        text.lines()
+            .filter_map(|line| line.rsplit_once("id=")?.1.trim().parse().ok())
+            .collect()
+    };
+    let cases: &[&[&str]] = &[
+        &["-p", "tcp"],
+        &["-p", "udp", "--dport", "53"],
+        &["-f", "ipv6"],
+        &["-p", "tcp", "--state", "ESTABLISHED"],
+        &["-s", "10.0.0.1"],
+        &["-d", "198.51.100.0/24"],
+        &["--mark", "0x1/0x1"],
+        &["-m", "7"],
+        &["--status", "ASSURED"],
+        &["-u", "SEEN_REPLY", "-p", "udp"],
+        &["--zone", "1"],
+        &["-p", "icmp"],
+    ];
+    let mut nonempty = 0;
+    for options in cases {
+        let mut args = vec!["--netns", &ns.name, "--id"];
+        args.extend_from_slice(options);
+        let ours = ids(&run_example(&args));
+        let output = Command::new("ip")
+            .args(["netns", "exec", &ns.name, "conntrack", "-L"])
+            .args(*options)
+            .args(["-o", "id"])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "conntrack -L {options:?}: {output:?}"
+        );
+        let theirs = ids(&String::from_utf8_lossy(&output.stdout));
+        assert_eq!(ours, theirs, "dump {options:?} vs conntrack -L");
+        nonempty += usize::from(!ours.is_empty());
+    }
+    assert!(nonempty >= 6, "the cases select something: {nonempty}");
+}

@@ -9,10 +9,12 @@ use std::process::Command;
 use common::{example_binary, known_load, TestNs};
 
 /// Runs `program args` in a pseudo-terminal, types `keys` (one key per
-/// `(seconds to wait before, key)`), and returns (exit code, screen bytes).
+/// `(seconds to wait before, key)`; a key `"resize ROWS COLS"` resizes the
+/// terminal instead and marks the output with `<RESIZED>`), and returns
+/// (exit code, screen bytes).
 fn in_pty(program: &std::path::Path, args: &[&str], keys: &[(f64, &str)]) -> (i32, String) {
     const DRIVER: &str = r#"
-import json, os, pty, select, sys, time
+import fcntl, json, os, pty, select, struct, sys, termios, time
 argv, keys = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 pid, fd = pty.fork()
 if pid == 0:
@@ -33,7 +35,12 @@ def pump(seconds):
             out += data
 for wait, key in keys:
     pump(wait)
-    os.write(fd, key.encode())
+    if key.startswith("resize "):
+        rows, cols = map(int, key.split()[1:])
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        out += b"<RESIZED>"
+    else:
+        os.write(fd, key.encode())
 pump(3.0)
 _, status = os.waitpid(pid, 0)
 sys.stdout.buffer.write(out)
@@ -62,11 +69,28 @@ fn top_in_a_terminal_shows_the_top_talkers_and_quits_on_q() {
     let (code, screen) = in_pty(
         &example_binary("top"),
         &["--netns", &ns.name, "--interval", "0.5", "--rows", "5"],
-        &[(1.8, "p"), (1.5, "q")],
+        &[(1.8, "p"), (1.5, "resize 12 40"), (0.4, "q")],
     );
     assert_eq!(code, 0, "{screen}");
-    // Several frames, each starting with a clear screen.
-    assert!(screen.matches("\x1b[H\x1b[2J").count() >= 3, "{screen}");
+    // Several frames, each drawn over the previous one from the top left
+    // corner, never clearing the whole screen.
+    assert!(screen.matches("\x1b[H").count() >= 3, "{screen}");
+    assert!(!screen.contains("\x1b[2J"), "{screen:?}");
+    // A resize redraws at once (before the next 0.5 s refresh), cut to 12
+    // rows of 40 columns.
+    let resized = &screen[screen.find("<RESIZED>").expect("resized") + "<RESIZED>".len()..];
+    let frame = resized
+        .split("\x1b[H")
+        .nth(1)
+        .expect("a frame after the resize");
+    let frame = frame.split("\x1b[J").next().unwrap();
+    // (The pseudo-terminal turns each "\n" into "\r\n".)
+    let lines: Vec<&str> = frame.split('\n').collect();
+    assert!(lines.len() <= 12, "{lines:?}");
+    for line in &lines {
+        let visible = line.trim_end_matches('\r').trim_end_matches("\x1b[K");
+        assert!(visible.chars().count() <= 40, "{visible:?}");
+    }
     // Grouped by source first: the two heavy sources on top.
     let first = screen.find("SOURCE").expect("a frame grouped by source");
     let by_source = &screen[first..];
@@ -115,4 +139,43 @@ fn once_prints_one_frame_without_a_terminal() {
     assert!(text.contains("TCP STATE"), "{text}");
     let established = text.lines().find(|l| l.ends_with("ESTABLISHED")).unwrap();
     assert!(established.trim_start().starts_with("320 "), "{text}");
+}
+
+#[test]
+fn once_json_prints_one_frame_as_an_object() {
+    require_root!();
+    let ns = TestNs::new("top-json");
+    known_load(&ns);
+    let output = Command::new(example_binary("top"))
+        .args([
+            "--netns",
+            &ns.name,
+            "--once",
+            "--json",
+            "--interval",
+            "0.2",
+            "--group",
+            "source",
+            "--rows",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let frame: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
+    assert_eq!(frame["group"], "source");
+    assert_eq!(frame["flows"], 650);
+    assert_eq!(frame["groups"], 152);
+    assert_eq!(frame["entries"], 650);
+    let rows = frame["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["key"], "10.9.0.1");
+    assert_eq!(rows[0]["flows"], 300);
+    assert_eq!(rows[1]["flows"], 200);
+    // --json needs --once.
+    let refused = Command::new(example_binary("top"))
+        .args(["--json"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
 }

@@ -195,14 +195,10 @@ fn orphan_category(value: &Bound<'_, PyAny>) -> PyResult<OrphanCategory> {
         })
 }
 
+/// The library's one spelling of the path (`DeletePath::name`), shared with
+/// the operator tools' text and JSON.
 fn delete_path_name(path: DeletePath) -> &'static str {
-    match path {
-        DeletePath::DryRun => "dry_run",
-        DeletePath::KernelFlush => "kernel_flush",
-        DeletePath::DumpAndDelete => "dump_and_delete",
-        // A path added to the library later.
-        _ => "other",
-    }
+    path.name()
 }
 
 fn delete_report<'py>(py: Python<'py>, report: &DeleteReport) -> PyResult<Bound<'py, PyAny>> {

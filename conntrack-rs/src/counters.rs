@@ -219,6 +219,7 @@ impl fmt::Display for Counter {
 
 /// How much each kernel counter moved between two [`KernelStats`] reads of the same
 /// namespace (see [`Conntrack::kernel_stats`](crate::Conntrack::kernel_stats)).
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct KernelStatsDelta {
     /// The delta of each CPU.

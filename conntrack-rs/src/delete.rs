@@ -37,6 +37,7 @@ use crate::wire::{parse_error, Encoder, Messages};
 const BATCH: usize = 128;
 
 /// How [`Conntrack::delete_matching`] behaves.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct DeleteOptions {
     /// Only count what would be deleted.
@@ -60,7 +61,26 @@ pub enum DeletePath {
     DumpAndDelete,
 }
 
+impl DeletePath {
+    /// `"dry_run"`, `"kernel_flush"` or `"dump_and_delete"`: the one spelling
+    /// of text output, JSON and the Python binding.
+    pub fn name(self) -> &'static str {
+        match self {
+            DeletePath::DryRun => "dry_run",
+            DeletePath::KernelFlush => "kernel_flush",
+            DeletePath::DumpAndDelete => "dump_and_delete",
+        }
+    }
+}
+
+impl std::fmt::Display for DeletePath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// What a delete by filter did.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeleteReport {
     /// The path taken.

@@ -86,6 +86,7 @@ const BUFFERS: usize = PREFETCH_DEPTH + 2;
 const PREFETCH_POLL: Duration = Duration::from_millis(100);
 
 /// Totals of a finished (or stopped) dump.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct DumpSummary {
     /// Flows delivered (decoded successfully).

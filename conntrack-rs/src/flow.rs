@@ -103,6 +103,8 @@ pub mod proto {
 }
 
 /// Which address families a dump, filter or flush covers.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Family {
     /// IPv4 and IPv6 in one request (`AF_UNSPEC`).
@@ -125,6 +127,8 @@ impl Family {
 }
 
 /// Layer-4 identity of a tuple.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum L4 {
     /// Only the protocol number is tracked (generic protocols).
@@ -549,6 +553,7 @@ pub enum ProtoInfo {
 }
 
 /// Packet and byte counters of one direction (`CTA_COUNTERS_*`, needs `nf_conntrack_acct=1`).
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
 pub struct Counters {
     /// Packets.
@@ -559,6 +564,7 @@ pub struct Counters {
 
 /// Start and stop times (`CTA_TIMESTAMP`, needs `nf_conntrack_timestamp=1`), in
 /// nanoseconds since the Unix epoch.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
 pub struct Timestamp {
     /// When the flow was inserted in the table.
@@ -568,6 +574,7 @@ pub struct Timestamp {
 }
 
 /// NAT sequence adjustment of one direction (`CTA_SEQ_ADJ_*`).
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
 pub struct SeqAdj {
     /// `CTA_SEQADJ_CORRECTION_POS`.
@@ -579,6 +586,7 @@ pub struct SeqAdj {
 }
 
 /// SYN proxy state (`CTA_SYNPROXY`). Every flow created over ctnetlink has one (all zeros).
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
 pub struct Synproxy {
     /// `CTA_SYNPROXY_ISN`.

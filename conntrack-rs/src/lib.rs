@@ -57,6 +57,8 @@ mod probe;
 mod pushdown;
 mod request;
 mod select;
+#[cfg(feature = "serde")]
+mod serialize;
 mod socket;
 mod stats;
 mod status;

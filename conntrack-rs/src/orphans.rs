@@ -454,6 +454,7 @@ fn translated<S>(flow: &Flow<S>) -> bool {
 }
 
 /// One orphaned flow found by [`Conntrack::orphans`].
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Orphan {
@@ -464,9 +465,17 @@ pub struct Orphan {
     pub category: OrphanCategory,
     /// Estimated time since its last accepted packet (configured timeout minus
     /// `CTA_TIMEOUT`, up to 1 s high). Always present for the current categories.
+    #[cfg_attr(
+        feature = "serde",
+        serde(serialize_with = "crate::serialize::optional_seconds")
+    )]
     pub idle: Option<Duration>,
     /// Time since the flow was created, from `CTA_TIMESTAMP_START` (only with
     /// `nf_conntrack_timestamp=1` set before the flow was created).
+    #[cfg_attr(
+        feature = "serde",
+        serde(serialize_with = "crate::serialize::optional_seconds")
+    )]
     pub age: Option<Duration>,
 }
 

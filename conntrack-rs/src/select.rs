@@ -99,6 +99,7 @@ impl Conntrack {
 }
 
 /// What one streaming pass over a table found ([`Conntrack::census`]).
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct Census {
@@ -114,6 +115,7 @@ pub struct Census {
     /// Entries that could not be decoded and were skipped.
     pub decode_errors: u64,
     /// How long the pass took.
+    #[cfg_attr(feature = "serde", serde(serialize_with = "crate::serialize::seconds"))]
     pub elapsed: Duration,
 }
 

@@ -11,6 +11,7 @@ use crate::error::{DecodeError, DecodeErrorKind};
 use crate::wire::{netfilter_attrs, Attrs};
 
 /// Entries and limit of the handle's namespace (`IPCTNL_MSG_CT_GET_STATS`).
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct TableStats {
     /// `CTA_STATS_GLOBAL_ENTRIES`: entries of this namespace, including expired
@@ -31,6 +32,7 @@ impl TableStats {
 }
 
 /// Per-CPU conntrack counters (`enum ctattr_stats_cpu`), or their sum.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct CpuCounters {
@@ -141,6 +143,7 @@ impl CpuCounters {
 }
 
 /// Counters of one CPU.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct CpuStats {
     /// CPU number (from `nfgenmsg.res_id`).
@@ -150,6 +153,7 @@ pub struct CpuStats {
 }
 
 /// Per-CPU counters and their sum (`IPCTNL_MSG_CT_GET_STATS_CPU`).
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct KernelStats {
     /// One entry per possible CPU, in the kernel's order.

@@ -1,42 +1,256 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! Command-line pieces shared (by `#[path]`) by the operator examples.
+//! The command-line layer shared (by `#[path]`) by the operator examples: one
+//! argument library (clap, derive) for every tool, the value parsers that call
+//! the library's own (`Netns`'s `FromStr`, `proto::parse_named`,
+//! `TcpState::parse_named`, `Status::parse_named`, `Filter::validate`), the
+//! `conntrack -L`-style filter options, shell completions and man pages
+//! generated from the same definitions, and the closed-pipe behaviour.
+//!
+//! Every tool therefore has per-option `--help`, `--version`, `--opt=value`
+//! and `--opt value`, exit status 2 for a usage error (clap's), a message that
+//! names the option, and no panic on a non-UTF-8 argument (values are checked
+//! by clap before any parser sees them).
 
 #![allow(dead_code)] // each example takes the part it needs
 
-use conntrack::{proto, GroupValue, Netns};
+use std::ops::RangeInclusive;
 
-/// `--netns` values, read as every tool and the library read them
-/// ([`Netns`]'s `FromStr`: a path, a pid, `current` or an `ip netns` name).
-pub fn parse_netns(text: &str) -> Result<Netns, String> {
-    text.parse::<Netns>().map_err(|e| format!("--netns: {e}"))
+use clap::{Args, CommandFactory, Parser};
+use conntrack::{proto, Cidr, Family, Filter, GroupValue, Netns, Status, TcpState};
+
+/// Parses the command line of tool `T`. A first argument `--generate WHAT`
+/// (hidden; `bash`, `zsh`, `fish`, `elvish`, `powershell` or `man`) prints
+/// that shell's completion script or the man page, generated from the same
+/// definitions, and exits 0.
+pub fn parse<T: Parser>() -> T {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).map(|a| a == "--generate").unwrap_or(false) {
+        quiet_on_closed_pipe();
+        let what = args.get(2).and_then(|w| w.to_str()).unwrap_or("");
+        std::process::exit(generate::<T>(what));
+    }
+    T::parse()
 }
 
-/// Parses the command line with `parse`: `--help` (an empty error) prints
-/// `usage` and exits 0, any other error prints it with `usage` and exits 2.
-pub fn parse_args<O>(
-    name: &str,
-    usage: &str,
-    parse: impl FnOnce(&[String]) -> Result<O, String>,
-) -> Result<O, std::process::ExitCode> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match parse(&args) {
-        Ok(options) => Ok(options),
-        Err(message) if message.is_empty() => {
-            println!("{usage}");
-            Err(std::process::ExitCode::SUCCESS)
+/// Writes completions or a man page for `T` to stdout; the exit status.
+pub fn generate<T: CommandFactory>(what: &str) -> i32 {
+    use clap_complete::Shell;
+    let mut command = T::command();
+    let name = command.get_name().to_owned();
+    let mut out = std::io::stdout();
+    if what == "man" {
+        return match clap_mangen::Man::new(command).render(&mut out) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("{name}: --generate man: {e}");
+                1
+            }
+        };
+    }
+    match what.parse::<Shell>() {
+        Ok(shell) => {
+            clap_complete::generate(shell, &mut command, name, &mut out);
+            0
         }
-        Err(message) => {
-            eprintln!("{name}: {message}\n{usage}");
-            Err(std::process::ExitCode::from(2))
+        Err(_) => {
+            eprintln!(
+                "{name}: --generate: {what:?} is not one of bash, zsh, fish, elvish, powershell, man"
+            );
+            2
         }
     }
 }
 
-/// The value after option `name` on the command line, or the usage error.
-pub fn next_value(args: &mut std::slice::Iter<'_, String>, name: &str) -> Result<String, String> {
-    args.next()
-        .cloned()
-        .ok_or_else(|| format!("{name} needs a value"))
+/// Restores the default action of `SIGPIPE`: a tool whose reader went away
+/// (`tool | head`) ends quietly, as C tools such as conntrack do, instead of
+/// panicking in `println!` on `EPIPE` (Rust ignores `SIGPIPE` by default).
+pub fn quiet_on_closed_pipe() {
+    // SAFETY: setting a signal's disposition to SIG_DFL has no preconditions.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+/// `--netns` values, read as every tool and the library read them
+/// ([`Netns`]'s `FromStr`: a path, a pid, `current` or an `ip netns` name).
+pub fn parse_netns(text: &str) -> Result<Netns, String> {
+    if text.is_empty() {
+        return Err("empty namespace (a name, a path or a pid)".into());
+    }
+    text.parse::<Netns>().map_err(|e| e.to_string())
+}
+
+/// The text of a library error without its kind prefix.
+fn message(e: conntrack::Error) -> String {
+    match e {
+        conntrack::Error::InvalidInput(text) => text,
+        other => other.to_string(),
+    }
+}
+
+/// A layer-4 protocol: a name (`tcp`, `udp`, `icmp`, ... or any name of
+/// /etc/protocols) or a number.
+pub fn parse_protocol(text: &str) -> Result<u8, String> {
+    proto::parse_named("protocol", text).map_err(message)
+}
+
+/// A TCP state name (`ESTABLISHED`, `TIME_WAIT`, ..., any case).
+pub fn parse_tcp_state(text: &str) -> Result<TcpState, String> {
+    TcpState::parse_named("state", text).map_err(message)
+}
+
+/// A status bit name (`ASSURED`, `SEEN_REPLY`, ..., any case).
+pub fn parse_status(text: &str) -> Result<Status, String> {
+    Status::parse_named("status", text).map_err(message)
+}
+
+/// An address or network.
+pub fn parse_cidr(text: &str) -> Result<Cidr, String> {
+    text.parse::<Cidr>().map_err(|_| {
+        format!("{text:?} is not an address or network (e.g. 10.0.0.1, 10.0.0.0/8, 2001:db8::/32)")
+    })
+}
+
+/// `PORT` or `LOW-HIGH` (0-65535, LOW <= HIGH).
+pub fn parse_ports(text: &str) -> Result<RangeInclusive<u16>, String> {
+    let port = |p: &str| {
+        p.parse::<u16>()
+            .map_err(|_| format!("{p:?} is not a port (0-65535) in {text:?}"))
+    };
+    match text.split_once('-') {
+        Some((lo, hi)) => {
+            let (lo, hi) = (port(lo)?, port(hi)?);
+            if lo > hi {
+                return Err(format!("the range {text:?} is reversed (write {hi}-{lo})"));
+            }
+            Ok(lo..=hi)
+        }
+        None => port(text).map(|p| p..=p),
+    }
+}
+
+/// A number 0-0xffffffff, decimal or `0x` hex.
+fn parse_u32(text: &str) -> Option<u32> {
+    match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u32::from_str_radix(hex, 16).ok(),
+        None => text.parse().ok(),
+    }
+}
+
+/// `MARK` or `MARK/MASK`.
+pub fn parse_mark(text: &str) -> Result<(u32, u32), String> {
+    let (mark, mask) = match text.split_once('/') {
+        Some((m, k)) => (parse_u32(m), parse_u32(k)),
+        None => (parse_u32(text), Some(u32::MAX)),
+    };
+    match (mark, mask) {
+        (Some(mark), Some(mask)) => Ok((mark, mask)),
+        _ => Err(format!(
+            "{text:?} is not MARK or MARK/MASK (numbers 0-0xffffffff, decimal or 0x hex)"
+        )),
+    }
+}
+
+/// `ipv4` or `ipv6`.
+pub fn parse_family(text: &str) -> Result<Family, String> {
+    match text {
+        "ipv4" | "inet" => Ok(Family::Ipv4),
+        "ipv6" | "inet6" => Ok(Family::Ipv6),
+        _ => Err(format!("unknown family {text:?} (ipv4 or ipv6)")),
+    }
+}
+
+/// The filter options `conntrack -L` and `conntrack -D` take, with the same
+/// short names. Repeated options of one kind select any of their values
+/// (`-s 10.0.0.1 -s 10.0.0.2`).
+#[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Filter (as conntrack -L / -D)")]
+pub struct FilterArgs {
+    /// Address family: ipv4 or ipv6.
+    #[arg(short = 'f', long, value_name = "FAMILY", value_parser = parse_family)]
+    pub family: Option<Family>,
+    /// Layer-4 protocol: a name (tcp, udp, icmp, sctp, gre, ...) or a number.
+    #[arg(short = 'p', long = "proto", value_name = "PROTO", value_parser = parse_protocol)]
+    pub protocol: Option<u8>,
+    /// Original source address or network (repeatable: any of them).
+    #[arg(short = 's', long = "src", visible_alias = "orig-src", value_name = "CIDR", value_parser = parse_cidr)]
+    pub src: Vec<Cidr>,
+    /// Original destination address or network (repeatable).
+    #[arg(short = 'd', long = "dst", visible_alias = "orig-dst", value_name = "CIDR", value_parser = parse_cidr)]
+    pub dst: Vec<Cidr>,
+    /// Original source port or range LOW-HIGH (repeatable).
+    #[arg(long, value_name = "PORT[-PORT]", value_parser = parse_ports)]
+    pub sport: Vec<RangeInclusive<u16>>,
+    /// Original destination port or range LOW-HIGH (repeatable).
+    #[arg(long, value_name = "PORT[-PORT]", value_parser = parse_ports)]
+    pub dport: Vec<RangeInclusive<u16>>,
+    /// TCP state: ESTABLISHED, TIME_WAIT, SYN_SENT, ... (repeatable).
+    #[arg(long, value_name = "STATE", value_parser = parse_tcp_state)]
+    pub state: Vec<TcpState>,
+    /// A status bit that must be set: ASSURED, SEEN_REPLY, ... (repeatable).
+    #[arg(short = 'u', long, value_name = "BIT", value_parser = parse_status)]
+    pub status: Vec<Status>,
+    /// A status bit that must be clear (repeatable).
+    #[arg(long, value_name = "BIT", value_parser = parse_status)]
+    pub no_status: Vec<Status>,
+    /// Connection mark, MARK or MARK/MASK (decimal or 0x hex).
+    #[arg(short = 'm', long, value_name = "MARK[/MASK]", value_parser = parse_mark)]
+    pub mark: Option<(u32, u32)>,
+    /// Conntrack zone (0-65535).
+    #[arg(short = 'w', long, value_name = "ZONE", value_parser = clap::value_parser!(u16))]
+    pub zone: Option<u16>,
+}
+
+impl FilterArgs {
+    /// The library's filter, validated: a filter that can match nothing (a
+    /// reversed mark, contradicting families) is a usage error, `Err` with
+    /// the library's explanation.
+    pub fn filter(&self) -> Result<Filter, String> {
+        let mut f = Filter::new();
+        if let Some(family) = self.family {
+            f = f.family(family);
+        }
+        if let Some(protocol) = self.protocol {
+            f = f.protocol(protocol);
+        }
+        for &cidr in &self.src {
+            f = f.src(cidr);
+        }
+        for &cidr in &self.dst {
+            f = f.dst(cidr);
+        }
+        for ports in &self.sport {
+            f = f.src_ports(ports.clone());
+        }
+        for ports in &self.dport {
+            f = f.dst_ports(ports.clone());
+        }
+        for &state in &self.state {
+            f = f.tcp_state(state);
+        }
+        for &bit in &self.status {
+            f = f.status(bit);
+        }
+        for &bit in &self.no_status {
+            f = f.status_unset(bit);
+        }
+        if let Some((mark, mask)) = self.mark {
+            f = f.mark_masked(mark, mask);
+        }
+        if let Some(zone) = self.zone {
+            f = f.zone(zone);
+        }
+        f.validate().map_err(message)?;
+        Ok(f)
+    }
+}
+
+/// Prints a usage error for tool `T` the way clap prints its own (exit 2).
+pub fn usage_error<T: CommandFactory>(message: impl std::fmt::Display) -> ! {
+    T::command()
+        .error(clap::error::ErrorKind::ValueValidation, message)
+        .exit()
 }
 
 /// `1234567` → `"1,234,567"`.
@@ -58,4 +272,44 @@ pub fn protocol_name(value: &GroupValue) -> String {
         GroupValue::Number(p) => proto::name(*p as u8).to_owned(),
         other => other.to_string(),
     }
+}
+
+/// The hand-rolled parsing the exporter still uses (it is being rewritten on
+/// its own branch): parses the command line with `parse`; `--help` (an empty
+/// error) prints `usage` and exits 0, any other error prints it with `usage`
+/// and exits 2.
+pub fn parse_args<O>(
+    name: &str,
+    usage: &str,
+    parse: impl FnOnce(&[String]) -> Result<O, String>,
+) -> Result<O, std::process::ExitCode> {
+    let mut args = Vec::new();
+    for arg in std::env::args_os().skip(1) {
+        match arg.into_string() {
+            Ok(arg) => args.push(arg),
+            Err(arg) => {
+                eprintln!("{name}: argument {arg:?} is not valid UTF-8\n{usage}");
+                return Err(std::process::ExitCode::from(2));
+            }
+        }
+    }
+    match parse(&args) {
+        Ok(options) => Ok(options),
+        Err(message) if message.is_empty() => {
+            println!("{usage}");
+            Err(std::process::ExitCode::SUCCESS)
+        }
+        Err(message) => {
+            eprintln!("{name}: {message}\n{usage}");
+            Err(std::process::ExitCode::from(2))
+        }
+    }
+}
+
+/// The value after option `name` on the command line, or the usage error
+/// (the exporter's hand-rolled parsing).
+pub fn next_value(args: &mut std::slice::Iter<'_, String>, name: &str) -> Result<String, String> {
+    args.next()
+        .cloned()
+        .ok_or_else(|| format!("{name} needs a value"))
 }

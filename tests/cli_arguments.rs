@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Every operator tool (the exporter has its own branch) against non-UTF-8,
+//! empty, huge and malformed arguments: no panic (exit 101 or "panicked"),
+//! exit status 2, a message naming the option. Also `--version`,
+//! `--opt=value`, generated completions and man pages, and a closed pipe.
+//! No kernel needed: every case is refused before a socket is opened.
+
+mod common;
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
+use std::process::{Command, Stdio};
+
+use common::example_binary;
+
+const TOOLS: [&str; 8] = [
+    "gc", "dump", "doctor", "top", "fill", "drain", "capture", "events",
+];
+
+/// Runs `tool args`; asserts a usage error that names `option`.
+fn refused(tool: &str, args: &[OsString], option: &str) {
+    let output = Command::new(example_binary(tool))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let context = format!("{tool} {args:?}: {:?} {stderr}", output.status);
+    assert_ne!(output.status.code(), Some(101), "{context}");
+    assert!(!stderr.contains("panicked"), "{context}");
+    assert_eq!(output.status.code(), Some(2), "{context}");
+    assert!(
+        stderr.contains(option),
+        "the message names {option}: {context}"
+    );
+}
+
+fn os(args: &[&str]) -> Vec<OsString> {
+    args.iter().map(OsString::from).collect()
+}
+
+#[test]
+fn hostile_arguments_are_usage_errors_naming_the_option() {
+    let huge = "18446744073709551615";
+    let bigger = "99999999999999999999999999";
+    for tool in TOOLS {
+        // Non-UTF-8, as an option value and as an argument of its own.
+        let mut bad = os(&["--netns"]);
+        bad.push(OsString::from_vec(vec![b'n', 0xff, 0xfe]));
+        refused(tool, &bad, "UTF-8");
+        refused(tool, &[OsString::from_vec(vec![0xff])], "");
+        // Empty, malformed and unknown.
+        refused(tool, &os(&["--netns", ""]), "--netns");
+        refused(tool, &os(&["--netns="]), "--netns");
+        refused(tool, &os(&["--no-such-option"]), "--no-such-option");
+        refused(tool, &os(&["--netns"]), "--netns");
+    }
+    let cases: &[(&str, &[&str], &str)] = &[
+        ("drain", &["--buffer", huge], "--buffer"),
+        ("drain", &["--buffer", "100"], "--buffer"),
+        ("drain", &["--repeat", bigger], "--repeat"),
+        ("drain", &["--repeat=0"], "--repeat"),
+        ("fill", &["--netns", "x", "--flows", huge], "--flows"),
+        ("fill", &["--netns", "x", "--flows", "-1"], "--flows"),
+        (
+            "fill",
+            &["--netns", "x", "--flows", "10", "--timeout", ""],
+            "--timeout",
+        ),
+        ("fill", &["--flows", "10"], "--netns"),
+        ("gc", &["--limit", bigger, "-p", "tcp"], "--limit"),
+        ("gc", &["--rate", "0", "-p", "tcp"], "--rate"),
+        ("gc", &["--rate", huge, "-p", "tcp"], "--rate"),
+        ("gc", &["--dport=70000"], "--dport"),
+        ("gc", &["--dport", "443-80"], "--dport"),
+        ("gc", &["--sport", ""], "--sport"),
+        ("gc", &["-p", "nosuchproto"], "--proto"),
+        ("gc", &["--state", "BOGUS"], "--state"),
+        ("gc", &["--status", "BOGUS"], "--status"),
+        ("gc", &["--mark", "0x1/0x0"], "mark"),
+        ("gc", &["--mark", "x"], "--mark"),
+        ("gc", &["--zone", "65536"], "--zone"),
+        ("gc", &["-s", "10.0.0.1", "-d", "2001:db8::1"], "dst"),
+        ("gc", &["--idle", "5"], "--orphans"),
+        ("gc", &["--orphans", "--idle", huge], "--idle"),
+        ("gc", &[], "filter"),
+        ("dump", &["--json", "--stats-only"], "--stats-only"),
+        ("dump", &["--prefetch", "sometimes"], "--prefetch"),
+        ("dump", &["-f", "ipx"], "--family"),
+        ("dump", &["--sport", huge], "--sport"),
+        ("doctor", &["--interval", "NaN"], "--interval"),
+        ("doctor", &["--top", huge], "--top"),
+        ("doctor", &["--memory-budget", "lots"], "--memory-budget"),
+        (
+            "doctor",
+            &["--memory-budget", "99999999999T"],
+            "--memory-budget",
+        ),
+        ("doctor", &["--warn", "90", "--crit", "80"], "--warn"),
+        ("top", &["--interval", "0"], "--interval"),
+        ("top", &["--rows", huge], "--rows"),
+        ("top", &["--group", "nope"], "--group"),
+        ("top", &["--json"], "--once"),
+        ("capture", &["--netns", "x"], "COMMAND"),
+        ("capture", &["--netns", "x", "frobnicate"], "COMMAND"),
+        (
+            "capture",
+            &["--netns", "x", "dump", "--proto", "300"],
+            "--proto",
+        ),
+        ("events", &["-e", "NEW,BOGUS"], "--event-mask"),
+        ("events", &["--buffer", huge], "--buffer"),
+        ("events", &["--json", "--id"], "--id"),
+    ];
+    for (tool, args, option) in cases {
+        refused(tool, &os(args), option);
+    }
+}
+
+#[test]
+fn help_version_and_generated_completions_and_man_pages() {
+    for tool in TOOLS {
+        let run = |args: &[&str]| {
+            let output = Command::new(example_binary(tool))
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(output.status.success(), "{tool} {args:?}: {output:?}");
+            String::from_utf8(output.stdout).unwrap()
+        };
+        assert!(run(&["--help"]).contains("Usage: "), "{tool}");
+        assert!(
+            run(&["--version"]).starts_with(&format!("{tool} 0.")),
+            "{tool}"
+        );
+        assert!(run(&["--generate", "bash"]).contains(&format!("_{tool}()")));
+        assert!(run(&["--generate", "zsh"]).contains(&format!("#compdef {tool}")));
+        assert!(run(&["--generate", "fish"]).contains(&format!("complete -c {tool}")));
+        let man = run(&["--generate", "man"]);
+        assert!(
+            man.contains(".TH") && man.contains("netns"),
+            "{tool}: {man}"
+        );
+        let output = Command::new(example_binary(tool))
+            .args(["--generate", "tcsh"])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{tool}");
+    }
+}
+
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    // The man page is long enough to fill a pipe whose reader has gone.
+    for tool in TOOLS {
+        let output = Command::new("sh")
+            .args([
+                "-c",
+                &format!(
+                    "'{}' --generate man | head -c 10 >/dev/null",
+                    example_binary(tool).display()
+                ),
+            ])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked"), "{tool}: {stderr}");
+    }
+}

@@ -1,0 +1,195 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The `events` example against `conntrack -E` on the same traffic in a
+//! throwaway namespace, and its loss line against a forced overrun.
+
+mod common;
+
+use std::io::Read;
+use std::net::{IpAddr, Ipv4Addr};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{example_binary, TestNs};
+use conntrack::{FlowSpec, Status, TcpState, Tuple};
+
+fn addr(c: u8, d: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 7, c, d))
+}
+
+/// Stops a listener and returns what it printed.
+fn stop(mut child: Child) -> String {
+    // SIGINT, as a user at a terminal would (conntrack prints its summary on stderr).
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    std::thread::sleep(Duration::from_millis(200));
+    let _ = child.kill();
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    let _ = child.wait();
+    out
+}
+
+/// The NEW and DESTROY lines, sorted, without the parts that are not the
+/// same in both listeners' views (none expected: compared whole).
+fn lines_of(text: &str, kind: &str) -> Vec<String> {
+    let mut lines: Vec<String> = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with(kind))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn events_print_what_conntrack_e_prints() {
+    require_root!();
+    let ns = TestNs::new("eventsex");
+    let conntrack = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns.name,
+            "conntrack",
+            "-E",
+            "-e",
+            "NEW,DESTROY",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run conntrack -E (apt install conntrack)");
+    let ours = Command::new(example_binary("events"))
+        .args(["--netns", &ns.name, "-e", "NEW,DESTROY"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let json = Command::new(example_binary("events"))
+        .args([
+            "--netns",
+            &ns.name,
+            "--json",
+            "--event-mask=new,destroy",
+            "-p",
+            "udp",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    let mut ct = ns.conntrack();
+    let mut specs = Vec::new();
+    for i in 0..10u8 {
+        specs.push(
+            FlowSpec::new(Tuple::tcp(
+                (addr(0, i + 1), 1000 + u16::from(i)),
+                (addr(1, 1), 443),
+            ))
+            .tcp_state(TcpState::Established)
+            .status(Status::SEEN_REPLY | Status::ASSURED)
+            .mark(u32::from(i))
+            .timeout(300),
+        );
+        specs.push(FlowSpec::new(Tuple::udp((addr(2, i + 1), 2000), (addr(3, 1), 53))).timeout(60));
+    }
+    for spec in &specs {
+        ct.create(spec).unwrap();
+    }
+    for spec in &specs {
+        assert!(ct.delete(&spec.orig, 0, None).unwrap());
+    }
+    std::thread::sleep(Duration::from_millis(700));
+    let theirs = stop(conntrack);
+    let ours = stop(ours);
+    let json = stop(json);
+    for kind in ["[NEW]", "[DESTROY]"] {
+        let (a, b) = (lines_of(&ours, kind), lines_of(&theirs, kind));
+        assert_eq!(a.len(), 20, "{kind}: {ours}");
+        assert_eq!(a, b, "{kind} lines: events vs conntrack -E");
+    }
+    // The JSON stream: the same events, filtered to UDP, each with the flow
+    // object `dump --json` prints.
+    let objects: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(objects.len(), 20, "{json}");
+    assert_eq!(objects.iter().filter(|o| o["event"] == "new").count(), 10);
+    assert_eq!(
+        objects.iter().filter(|o| o["event"] == "destroy").count(),
+        10
+    );
+    for object in &objects {
+        assert_eq!(object["flow"]["protocol_name"], "udp", "{object}");
+        assert_eq!(object["flow"]["orig"]["dst_port"], 53, "{object}");
+    }
+}
+
+#[test]
+fn a_forced_overrun_prints_the_loss_line_and_resyncs() {
+    require_root!();
+    let ns = TestNs::new("eventslost");
+    // A tiny receive buffer and a reader that does not read: the pipe fills,
+    // the tool blocks on its output, the kernel's queue for it overflows.
+    let mut child = Command::new(example_binary("events"))
+        .args([
+            "--netns", &ns.name, "--buffer", "4096", "--resync", "-e", "NEW",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let mut ct = ns.conntrack();
+    for i in 0..3000u32 {
+        let spec = FlowSpec::new(Tuple::udp(
+            (addr((i >> 8) as u8, i as u8), 3000),
+            (addr(200, 1), 53),
+        ))
+        .timeout(120);
+        ct.create(&spec).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    // Now read everything it has (it goes on until stopped).
+    let mut out = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = out.read_to_string(&mut text);
+        text
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = reader.join().unwrap();
+    let lost: Vec<&str> = text.lines().filter(|l| l.contains("[LOST]")).collect();
+    assert!(
+        !lost.is_empty(),
+        "no loss line in {} lines",
+        text.lines().count()
+    );
+    assert!(
+        lost[0].contains("events dropped by the kernel"),
+        "{:?}",
+        lost[0]
+    );
+    // --resync: the start-up dump (empty table) and one after the loss that
+    // sees the whole table.
+    let resynced: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("[RESYNCED]"))
+        .collect();
+    assert!(resynced.len() >= 2, "{resynced:?}");
+    assert_eq!(resynced[0], "[RESYNCED] 0 flows");
+    assert!(
+        text.lines().filter(|l| l.starts_with(" [RESYNC]")).count() > 0,
+        "the resync after the loss lists flows"
+    );
+}
