@@ -26,6 +26,7 @@ use crate::consts::*;
 use crate::error::{Error, Result};
 use crate::filter::Filter;
 use crate::flow::{FlowId, FlowRef, Tuple};
+use crate::orphans::DeleteTarget;
 use crate::pushdown::Pushdown;
 use crate::request::{check_tuple, put_tuple};
 use crate::socket::NlSocket;
@@ -111,20 +112,28 @@ struct Deleter {
 
 impl Deleter {
     fn push(&mut self, flow: &FlowRef<'_>) {
+        self.push_target(&DeleteTarget {
+            orig: flow.orig,
+            zone: flow.zone,
+            id: flow.id,
+        });
+    }
+
+    fn push_target(&mut self, target: &DeleteTarget) {
         let seq = self.socket.next_seq();
         self.last_start = self.enc.as_bytes().len();
         let mark = self.enc.begin(
             IPCTNL_MSG_CT_DELETE,
             NLM_F_REQUEST,
             seq,
-            flow.family(),
+            target.orig.family(),
             NFNETLINK_V0,
         );
-        put_tuple(&mut self.enc, CTA_TUPLE_ORIG, &flow.orig);
-        if let Some(zone) = flow.zone {
+        put_tuple(&mut self.enc, CTA_TUPLE_ORIG, &target.orig);
+        if let Some(zone) = target.zone {
             self.enc.be16(CTA_ZONE, zone);
         }
-        if let Some(id) = flow.id {
+        if let Some(id) = target.id {
             self.enc.bytes(CTA_ID, &id.0);
         }
         self.enc.end(mark);
@@ -253,6 +262,48 @@ impl Conntrack {
     /// is deleted by tuple, zone and id with pipelined requests (or only counted
     /// in a dry run). `keep` sees each such flow once, in dump order, and is not
     /// called again after `options.limit` matches.
+    /// Deletes the given flows (pipelined on the second socket, each by tuple,
+    /// zone and id), adding to `report`; a dry run only counts them.
+    pub(crate) fn delete_targets(
+        &mut self,
+        targets: &[DeleteTarget],
+        options: DeleteOptions,
+        report: &mut DeleteReport,
+    ) -> Result<()> {
+        report.matched += targets.len() as u64;
+        if options.dry_run || targets.is_empty() {
+            return Ok(());
+        }
+        let socket = match self.aux.take() {
+            Some(socket) => socket,
+            None => Self::new_socket(self.netns.as_deref())?,
+        };
+        let mut deleter = Deleter {
+            socket,
+            enc: Encoder::new(),
+            pending: 0,
+            last_seq: 0,
+            last_start: 0,
+            buf: vec![0; 64 * 1024],
+        };
+        let started = Instant::now();
+        let done_before = report.deleted + report.already_gone;
+        for target in targets {
+            deleter.push_target(target);
+            if deleter.pending >= BATCH {
+                deleter.flush(report)?;
+                throttle(
+                    options.rate,
+                    report.deleted + report.already_gone - done_before,
+                    started,
+                );
+            }
+        }
+        deleter.flush(report)?;
+        self.aux = Some(deleter.socket);
+        Ok(())
+    }
+
     pub(crate) fn dump_and_delete_where(
         &mut self,
         prefilter: &Filter,

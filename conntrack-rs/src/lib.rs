@@ -56,6 +56,7 @@ mod pushdown;
 mod request;
 mod select;
 mod socket;
+pub mod sockets;
 mod stats;
 mod status;
 pub mod sysctl;
@@ -79,7 +80,9 @@ pub use crate::flow::{
 };
 pub use crate::group::{GroupBy, GroupCounts, GroupTally, GroupValue, Grouping};
 pub use crate::netns::Netns;
-pub use crate::orphans::{Orphan, OrphanCategory, OrphanCounts, OrphanPolicy, OrphanScan};
+pub use crate::orphans::{
+    Evidence, Orphan, OrphanCategory, OrphanCounts, OrphanPolicy, OrphanScan, SocketCheck,
+};
 pub use crate::pushdown::KernelFeatures;
 pub use crate::request::{FlowSpec, StatusChange};
 pub use crate::select::{Census, FilteredDump};
