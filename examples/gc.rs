@@ -5,7 +5,7 @@
 //! ```text
 //! gc [--netns NAME] [--yes] [--json] [--limit N] [--rate PER_SECOND]
 //!    [--orphans [--idle SECONDS] [--unreplied SECONDS] [--half-closed SECONDS]
-//!               [--include-nat] [--list]]
+//!               [--include-nat] [--confirmed] [--list]]
 //!    [--family ipv4|ipv6] [-p PROTO] [-s CIDR]... [-d CIDR]... [--sport PORT[-PORT]]...
 //!    [--dport PORT[-PORT]]... [--state STATE]... [--status BIT]... [--no-status BIT]...
 //!    [--mark MARK[/MASK]] [--zone ZONE]
@@ -31,6 +31,12 @@
 //! each orphan (its category, idle estimate and `conntrack -L -o id` line; one
 //! more dump). Idle times are estimated from the namespace's timeout sysctls:
 //! read the caveats of `OrphanPolicy` before deleting with `--yes`.
+//!
+//! Every orphan also gets its evidence from the socket table of the namespace
+//! (`confirmed`: a local end without a socket; `suspected`: idle by the
+//! estimate only, e.g. forwarded; flows with a live socket are never orphans).
+//! `--confirmed` selects confirmed orphans only: the safe choice for an
+//! unattended `--yes`. Each is looked up again right before its delete.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -42,7 +48,7 @@ use conntrack::{
 };
 
 const USAGE: &str = "usage: gc [--netns NAME] [--yes] [--json] [--limit N] [--rate N] \
-[--orphans [--idle SECONDS] [--unreplied SECONDS] [--half-closed SECONDS] [--include-nat] [--list]] \
+[--orphans [--idle SECONDS] [--unreplied SECONDS] [--half-closed SECONDS] [--include-nat] [--confirmed] [--list]] \
 [--family ipv4|ipv6] [-p PROTO] [-s CIDR]... [-d CIDR]... [--sport P[-P]]... [--dport P[-P]]... \
 [--state STATE]... [--status BIT]... [--no-status BIT]... [--mark M[/MASK]] [--zone Z]";
 
@@ -84,6 +90,8 @@ struct Orphans {
     unreplied: Option<u64>,
     half_closed: Option<u64>,
     include_nat: bool,
+    /// `--confirmed`: only orphans proven by the socket table.
+    confirmed: bool,
     list: bool,
 }
 
@@ -91,7 +99,8 @@ impl Orphans {
     fn policy(&self, filter: Filter) -> OrphanPolicy {
         let mut policy = OrphanPolicy::new()
             .filter(filter)
-            .include_nat(self.include_nat);
+            .include_nat(self.include_nat)
+            .require_confirmation(self.confirmed);
         if let Some(seconds) = self.idle {
             policy = policy.idle_established(Duration::from_secs(seconds));
         }
@@ -153,6 +162,11 @@ fn parse(args: &[String]) -> Result<Options, String> {
             }
             "--include-nat" => {
                 orphans.include_nat = true;
+                orphan_option = Some(arg.clone());
+                f
+            }
+            "--confirmed" => {
+                orphans.confirmed = true;
                 orphan_option = Some(arg.clone());
                 f
             }
@@ -293,10 +307,13 @@ fn main() -> ExitCode {
                 .map(|(category, n)| format!("{category}={n}"))
                 .collect();
             println!(
-                "orphans: {} unestimated={} candidates={}",
+                "orphans: {} unestimated={} candidates={} confirmed={} suspected={} alive={}",
                 per_category.join(" "),
                 counts.unestimated,
-                counts.candidates
+                counts.candidates,
+                counts.confirmed,
+                counts.suspected,
+                counts.alive
             );
         }
         println!(
@@ -323,16 +340,18 @@ fn list_orphans(ct: &mut Conntrack, policy: &OrphanPolicy, json: bool) -> conntr
         let line = display(&orphan.flow, TextOptions::EXTENDED_ID).to_string();
         if json {
             println!(
-                "{{\"orphan\":\"{}\",\"idle\":{},\"age\":{},\"flow\":\"{}\"}}",
+                "{{\"orphan\":\"{}\",\"evidence\":\"{}\",\"idle\":{},\"age\":{},\"flow\":\"{}\"}}",
                 orphan.category,
+                orphan.evidence,
                 seconds(orphan.idle),
                 seconds(orphan.age),
                 json_escape(&line)
             );
         } else {
             println!(
-                "{:<21} idle={}s {line}",
+                "{:<21} {:<9} idle={}s {line}",
                 orphan.category,
+                orphan.evidence,
                 seconds(orphan.idle)
             );
         }
@@ -357,10 +376,13 @@ fn print_json(
             .map(|(category, n)| format!("\"{category}\":{n}"))
             .collect();
         format!(
-            ",\"orphans\":{{{},\"unestimated\":{},\"candidates\":{}}}",
+            ",\"orphans\":{{{},\"unestimated\":{},\"candidates\":{},\"confirmed\":{},\"suspected\":{},\"alive\":{}}}",
             per_category.join(","),
             counts.unestimated,
-            counts.candidates
+            counts.candidates,
+            counts.confirmed,
+            counts.suspected,
+            counts.alive
         )
     });
     println!(

@@ -611,6 +611,14 @@ fn the_gc_example_lists_and_deletes_orphans() {
     let report: serde_json::Value = serde_json::from_str(json.trim()).expect(&json);
     assert_eq!(report["orphans"]["idle_established"], 120, "{json}");
 
+    // --confirmed: these flows have no local end, so none is confirmed and
+    // nothing would go; the counts say they are suspected.
+    let json = gc(&with(&["--json", "--confirmed"]));
+    let report: serde_json::Value = serde_json::from_str(json.trim()).expect(&json);
+    assert_eq!(report["matched"], 0, "{json}");
+    assert_eq!(report["orphans"]["suspected"], 180, "{json}");
+    assert_eq!(report["orphans"]["confirmed"], 0, "{json}");
+
     // --yes deletes.
     let json = gc(&with(&["--json", "--yes"]));
     let report: serde_json::Value = serde_json::from_str(json.trim()).expect(&json);

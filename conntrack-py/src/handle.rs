@@ -18,7 +18,8 @@ use std::time::Duration;
 use conntrack::sysctl::{Key, Sysctl, Timeouts};
 use conntrack::{
     Conntrack, DeleteOptions, DeletePath, DeleteReport, FlowSpec, GroupCounts, GroupValue, Netns,
-    OrphanCategory, OrphanCounts, OrphanPolicy, ProtoInfo, SctpInfo, SctpState, TcpInfo,
+    OrphanCategory, OrphanCounts, OrphanPolicy, ProtoInfo, SctpInfo, SctpState, SocketCheck,
+    TcpInfo,
 };
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -227,6 +228,9 @@ fn orphan_counts<'py>(py: Python<'py>, counts: &OrphanCounts) -> PyResult<Bound<
     kwargs.set_item("lingering_half_closed", counts.lingering_half_closed)?;
     kwargs.set_item("candidates", counts.candidates)?;
     kwargs.set_item("unestimated", counts.unestimated)?;
+    kwargs.set_item("confirmed", counts.confirmed)?;
+    kwargs.set_item("suspected", counts.suspected)?;
+    kwargs.set_item("alive", counts.alive)?;
     pytypes::ORPHAN_COUNTS.build(py, &kwargs)
 }
 
@@ -330,10 +334,25 @@ impl PyConntrack {
         include_nat: bool,
         exclude_assured: bool,
         timeouts: Option<&Bound<'_, PyDict>>,
+        evidence: (bool, &str),
         filter: Option<&Bound<'_, PyAny>>,
         criteria: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<OrphanPolicy> {
+        let (confirmed, sockets) = evidence;
+        let check = match sockets {
+            "off" => SocketCheck::Off,
+            "namespace" => SocketCheck::Namespace,
+            "all" => SocketCheck::AllNamespaces,
+            other => {
+                return Err(invalid(
+                    py,
+                    format!("sockets: {other:?} is not one of \"off\", \"namespace\", \"all\""),
+                ))
+            }
+        };
         let mut policy = OrphanPolicy::new()
+            .sockets(check)
+            .require_confirmation(confirmed)
             .include_nat(include_nat)
             .exclude_assured(exclude_assured)
             .filter(resolve(filter, criteria)?);
@@ -791,7 +810,7 @@ impl PyConntrack {
     /// The orphaned flows (list of `Orphan`, a `Flow` subclass): idle
     /// ESTABLISHED for at least `idle` seconds (default 3600), unreplied for
     /// at least `unreplied` (60), half-closed for at least `half_closed` (300).
-    #[pyo3(signature = (*, idle = None, unreplied = None, half_closed = None, categories = None, include_nat = false, exclude_assured = false, timeouts = None, filter = None, **criteria))]
+    #[pyo3(signature = (*, idle = None, unreplied = None, half_closed = None, categories = None, include_nat = false, exclude_assured = false, timeouts = None, confirmed = false, sockets = "namespace", filter = None, **criteria))]
     #[allow(clippy::too_many_arguments)]
     fn orphans<'py>(
         &self,
@@ -803,6 +822,8 @@ impl PyConntrack {
         include_nat: bool,
         exclude_assured: bool,
         timeouts: Option<&Bound<'py, PyDict>>,
+        confirmed: bool,
+        sockets: &str,
         filter: Option<&Bound<'py, PyAny>>,
         criteria: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyList>> {
@@ -815,6 +836,7 @@ impl PyConntrack {
             include_nat,
             exclude_assured,
             timeouts,
+            (confirmed, sockets),
             filter,
             criteria,
         )?;
@@ -828,7 +850,7 @@ impl PyConntrack {
 
     /// Counts the orphans per category in one pass (`OrphanCounts`); same
     /// arguments as `orphans()`.
-    #[pyo3(signature = (*, idle = None, unreplied = None, half_closed = None, categories = None, include_nat = false, exclude_assured = false, timeouts = None, filter = None, **criteria))]
+    #[pyo3(signature = (*, idle = None, unreplied = None, half_closed = None, categories = None, include_nat = false, exclude_assured = false, timeouts = None, confirmed = false, sockets = "namespace", filter = None, **criteria))]
     #[allow(clippy::too_many_arguments)]
     fn count_orphans<'py>(
         &self,
@@ -840,6 +862,8 @@ impl PyConntrack {
         include_nat: bool,
         exclude_assured: bool,
         timeouts: Option<&Bound<'py, PyDict>>,
+        confirmed: bool,
+        sockets: &str,
         filter: Option<&Bound<'py, PyAny>>,
         criteria: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
@@ -852,6 +876,7 @@ impl PyConntrack {
             include_nat,
             exclude_assured,
             timeouts,
+            (confirmed, sockets),
             filter,
             criteria,
         )?;
@@ -861,7 +886,7 @@ impl PyConntrack {
 
     /// Deletes the orphans (a dry run unless `dry_run=False`) and reports
     /// what happened; same selection arguments as `orphans()`.
-    #[pyo3(signature = (*, dry_run = true, limit = None, rate = None, idle = None, unreplied = None, half_closed = None, categories = None, include_nat = false, exclude_assured = false, timeouts = None, filter = None, **criteria))]
+    #[pyo3(signature = (*, dry_run = true, limit = None, rate = None, idle = None, unreplied = None, half_closed = None, categories = None, include_nat = false, exclude_assured = false, timeouts = None, confirmed = false, sockets = "namespace", filter = None, **criteria))]
     #[allow(clippy::too_many_arguments)]
     fn delete_orphans<'py>(
         &self,
@@ -876,6 +901,8 @@ impl PyConntrack {
         include_nat: bool,
         exclude_assured: bool,
         timeouts: Option<&Bound<'py, PyDict>>,
+        confirmed: bool,
+        sockets: &str,
         filter: Option<&Bound<'py, PyAny>>,
         criteria: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
@@ -888,6 +915,7 @@ impl PyConntrack {
             include_nat,
             exclude_assured,
             timeouts,
+            (confirmed, sockets),
             filter,
             criteria,
         )?;
