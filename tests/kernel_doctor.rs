@@ -578,10 +578,7 @@ fn the_printed_next_step_runs_as_printed() {
         .unwrap_or_else(|| panic!("a gc step in {commands:?}"));
     let printed = gc_line.split('#').next().unwrap().split_whitespace();
     let args: Vec<&str> = printed.skip(1).collect();
-    assert!(
-        args.windows(2).any(|w| w == ["--netns", pid.as_str()]),
-        "{gc_line}"
-    );
+    assert!(args.windows(2).any(|w| w == ["--netns", pid.as_str()]), "{gc_line}");
     let output = Command::new(example_binary("gc"))
         .args(&args)
         .output()
