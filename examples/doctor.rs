@@ -864,8 +864,11 @@ fn text_report(
     let threshold = |cat| g.policy.threshold_of(cat).as_secs();
     let _ = writeln!(
         out,
-        "ORPHANS   {}: idle ESTABLISHED ≥ {} s: {}, unreplied ≥ {} s: {}, half-closed ≥ {} s: {}",
+        "ORPHANS   {} (confirmed {}, suspected {}; {} idle but alive): idle ESTABLISHED ≥ {} s: {}, unreplied ≥ {} s: {}, half-closed ≥ {} s: {}",
         thousands(o.total()),
+        thousands(o.confirmed),
+        thousands(o.suspected),
+        thousands(o.alive),
         threshold(OrphanCategory::IdleEstablished),
         thousands(o.idle_established),
         threshold(OrphanCategory::LongUnreplied),
@@ -1065,6 +1068,9 @@ fn json_report(
             "lingering_half_closed": g.orphans.lingering_half_closed,
             "candidates": g.orphans.candidates,
             "unestimated": g.orphans.unestimated,
+            "confirmed": g.orphans.confirmed,
+            "suspected": g.orphans.suspected,
+            "alive": g.orphans.alive,
             "thresholds": {
                 "idle_established": threshold(OrphanCategory::IdleEstablished),
                 "long_unreplied": threshold(OrphanCategory::LongUnreplied),

@@ -28,7 +28,13 @@
 //! (`--idle`), unreplied for a minute (`--unreplied`), half-closed idle for five
 //! minutes (`--half-closed`); NATed flows are spared unless `--include-nat`.
 //! Filter options then restrict the candidates (an empty filter is fine), and
-//! the output adds the number of orphans per category.
+//! the output adds the number of orphans per category and per evidence.
+//!
+//! Every orphan also gets its evidence from the socket table of the namespace
+//! (`confirmed`: a local end without a socket; `suspected`: idle by the
+//! estimate only, e.g. forwarded; flows with a live socket are never orphans).
+//! `--confirmed` selects confirmed orphans only: the safe choice for an
+//! unattended `--yes`. Each is looked up again right before its delete.
 //!
 //! `--list` first prints each flow that is deleted (or would be, in a dry run)
 //! like `conntrack -D` does: its `conntrack -L -o extended,id` line (orphans:
@@ -107,13 +113,19 @@ struct OrphanArgs {
     /// Also consider NATed flows (spared by default).
     #[arg(long, requires = "orphans")]
     include_nat: bool,
+    /// Only orphans the socket table proves dead (a local end without a
+    /// socket), each looked up again right before its delete: the safe choice
+    /// for an unattended --yes.
+    #[arg(long, requires = "orphans")]
+    confirmed: bool,
 }
 
 impl OrphanArgs {
     fn policy(&self, filter: Filter) -> OrphanPolicy {
         let mut policy = OrphanPolicy::new()
             .filter(filter)
-            .include_nat(self.include_nat);
+            .include_nat(self.include_nat)
+            .require_confirmation(self.confirmed);
         if let Some(seconds) = self.idle {
             policy = policy.idle_established(Duration::from_secs(seconds));
         }
@@ -203,10 +215,13 @@ fn main() -> ExitCode {
                 .map(|(category, n)| format!("{category}={n}"))
                 .collect();
             outln!(
-                "orphans: {} unestimated={} candidates={}",
+                "orphans: {} unestimated={} candidates={} confirmed={} suspected={} alive={}",
                 per_category.join(" "),
                 counts.unestimated,
-                counts.candidates
+                counts.candidates,
+                counts.confirmed,
+                counts.suspected,
+                counts.alive
             );
         }
         outln!(
@@ -275,6 +290,7 @@ fn list_orphans(
             #[derive(Serialize)]
             struct Listed<'a> {
                 orphan: conntrack::OrphanCategory,
+                evidence: conntrack::Evidence,
                 #[serde(with = "seconds")]
                 idle: Option<Duration>,
                 #[serde(with = "seconds")]
@@ -283,6 +299,7 @@ fn list_orphans(
             }
             let line = Listed {
                 orphan: orphan.category,
+                evidence: orphan.evidence,
                 idle: orphan.idle,
                 age: orphan.age,
                 flow: &orphan.flow,
@@ -296,8 +313,9 @@ fn list_orphans(
                 .idle
                 .map_or("-".to_owned(), |d| d.as_secs().to_string());
             outln!(
-                "{:<21} idle={idle}s {}",
+                "{:<21} {:<9} idle={idle}s {}",
                 orphan.category,
+                orphan.evidence,
                 display(&orphan.flow, TextOptions::EXTENDED_ID)
             );
         }

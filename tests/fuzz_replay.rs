@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 type EntryPoint = fn(&[u8]) -> usize;
 
 /// The fuzz targets and the entry point each one calls.
-const TARGETS: [(&str, EntryPoint); 4] = [
+const TARGETS: [(&str, EntryPoint); 5] = [
     ("datagram", conntrack::fuzzing::datagram),
     ("flow_payload", |bytes| {
         usize::from(conntrack::fuzzing::flow_payload(bytes))
@@ -24,6 +24,7 @@ const TARGETS: [(&str, EntryPoint); 4] = [
     ("filter_eval", |bytes| {
         usize::from(conntrack::fuzzing::filter_eval(bytes))
     }),
+    ("sock_diag", conntrack::fuzzing::sock_diag),
 ];
 
 fn fuzz_dir() -> PathBuf {
@@ -139,4 +140,13 @@ fn every_input_folder_is_a_known_target() {
             );
         }
     }
+}
+
+#[test]
+fn sock_diag_corpus_replays() {
+    let Some((inputs, sockets)) = replay(TARGETS[4].0, TARGETS[4].1) else {
+        return;
+    };
+    assert!(inputs > 0, "no input under fuzz/corpus/sock_diag");
+    assert!(sockets > 0, "the seeds hold inet_diag replies that decode");
 }

@@ -397,7 +397,10 @@ fn expectations_from_the_ftp_helper_on_real_traffic() {
         .expect("get by tuple");
     assert_eq!(got.id, e.id);
     let stats = ct.expectation_stats().unwrap();
-    assert!(stats.iter().map(|s| s.create).sum::<u32>() >= 1, "{stats:?}");
+    assert!(
+        stats.iter().map(|s| s.create).sum::<u32>() >= 1,
+        "{stats:?}"
+    );
     assert!(ct.delete_expectation(&e.tuple, 0, e.id).unwrap());
     assert!(
         !ct.delete_expectation(&e.tuple, 0, e.id).unwrap(),

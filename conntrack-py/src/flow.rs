@@ -772,6 +772,7 @@ pub(crate) struct PyOrphan {
     category: OrphanCategory,
     idle: Option<Duration>,
     age: Option<Duration>,
+    evidence: conntrack::Evidence,
 }
 
 impl PyOrphan {
@@ -780,6 +781,7 @@ impl PyOrphan {
             category: orphan.category,
             idle: orphan.idle,
             age: orphan.age,
+            evidence: orphan.evidence,
         });
         Py::new(py, init)
     }
@@ -805,10 +807,18 @@ impl PyOrphan {
         self.age.map(|d| d.as_secs_f64())
     }
 
-    /// `Flow.to_dict()` plus `category`, `idle` and `age`.
+    /// What the socket table says: `"confirmed"` (a local end without a
+    /// socket) or `"suspected"` (idle by the estimate only).
+    #[getter]
+    fn evidence(&self) -> &'static str {
+        self.evidence.name()
+    }
+
+    /// `Flow.to_dict()` plus `category`, `evidence`, `idle` and `age`.
     fn to_dict<'py>(slf: PyRef<'py, Self>, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let dict = flow_dict(py, &slf.as_super().flow)?;
         dict.set_item("category", slf.category.name())?;
+        dict.set_item("evidence", slf.evidence.name())?;
         dict.set_item("idle", slf.idle.map(|d| d.as_secs_f64()))?;
         dict.set_item("age", slf.age.map(|d| d.as_secs_f64()))?;
         Ok(dict)

@@ -18,7 +18,8 @@ use std::time::Duration;
 use conntrack::sysctl::{Key, Sysctl, Timeouts};
 use conntrack::{
     Conntrack, DeleteOptions, DeletePath, DeleteReport, FlowSpec, GroupCounts, GroupValue, Netns,
-    OrphanCategory, OrphanCounts, OrphanPolicy, ProtoInfo, SctpInfo, SctpState, TcpInfo,
+    OrphanCategory, OrphanCounts, OrphanPolicy, ProtoInfo, SctpInfo, SctpState, SocketCheck,
+    TcpInfo,
 };
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -223,6 +224,9 @@ fn orphan_counts<'py>(py: Python<'py>, counts: &OrphanCounts) -> PyResult<Bound<
     kwargs.set_item("lingering_half_closed", counts.lingering_half_closed)?;
     kwargs.set_item("candidates", counts.candidates)?;
     kwargs.set_item("unestimated", counts.unestimated)?;
+    kwargs.set_item("confirmed", counts.confirmed)?;
+    kwargs.set_item("suspected", counts.suspected)?;
+    kwargs.set_item("alive", counts.alive)?;
     pytypes::ORPHAN_COUNTS.build(py, &kwargs)
 }
 
@@ -326,10 +330,25 @@ impl PyConntrack {
         include_nat: bool,
         exclude_assured: bool,
         timeouts: Option<&Bound<'_, PyDict>>,
+        evidence: (bool, &str),
         filter: Option<&Bound<'_, PyAny>>,
         criteria: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<OrphanPolicy> {
+        let (confirmed, sockets) = evidence;
+        let check = match sockets {
+            "off" => SocketCheck::Off,
+            "namespace" => SocketCheck::Namespace,
+            "all" => SocketCheck::AllNamespaces,
+            other => {
+                return Err(invalid(
+                    py,
+                    format!("sockets: {other:?} is not one of \"off\", \"namespace\", \"all\""),
+                ))
+            }
+        };
         let mut policy = OrphanPolicy::new()
+            .sockets(check)
+            .require_confirmation(confirmed)
             .include_nat(include_nat)
             .exclude_assured(exclude_assured)
             .filter(resolve(filter, criteria)?);
@@ -787,7 +806,7 @@ impl PyConntrack {
     /// The orphaned flows (list of `Orphan`, a `Flow` subclass): idle
     /// ESTABLISHED for at least `idle` seconds (default 3600), unreplied for
     /// at least `unreplied` (60), half-closed for at least `half_closed` (300).
-    #[pyo3(signature = (*, idle = None, unreplied = None, half_closed = None, categories = None, include_nat = false, exclude_assured = false, timeouts = None, filter = None, **criteria))]
+    #[pyo3(signature = (*, idle = None, unreplied = None, half_closed = None, categories = None, include_nat = false, exclude_assured = false, timeouts = None, confirmed = false, sockets = "namespace", filter = None, **criteria))]
     #[allow(clippy::too_many_arguments)]
     fn orphans<'py>(
         &self,
@@ -799,6 +818,8 @@ impl PyConntrack {
         include_nat: bool,
         exclude_assured: bool,
         timeouts: Option<&Bound<'py, PyDict>>,
+        confirmed: bool,
+        sockets: &str,
         filter: Option<&Bound<'py, PyAny>>,
         criteria: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyList>> {
@@ -811,6 +832,7 @@ impl PyConntrack {
             include_nat,
             exclude_assured,
             timeouts,
+            (confirmed, sockets),
             filter,
             criteria,
         )?;
@@ -824,7 +846,7 @@ impl PyConntrack {
 
     /// Counts the orphans per category in one pass (`OrphanCounts`); same
     /// arguments as `orphans()`.
-    #[pyo3(signature = (*, idle = None, unreplied = None, half_closed = None, categories = None, include_nat = false, exclude_assured = false, timeouts = None, filter = None, **criteria))]
+    #[pyo3(signature = (*, idle = None, unreplied = None, half_closed = None, categories = None, include_nat = false, exclude_assured = false, timeouts = None, confirmed = false, sockets = "namespace", filter = None, **criteria))]
     #[allow(clippy::too_many_arguments)]
     fn count_orphans<'py>(
         &self,
@@ -836,6 +858,8 @@ impl PyConntrack {
         include_nat: bool,
         exclude_assured: bool,
         timeouts: Option<&Bound<'py, PyDict>>,
+        confirmed: bool,
+        sockets: &str,
         filter: Option<&Bound<'py, PyAny>>,
         criteria: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
@@ -848,6 +872,7 @@ impl PyConntrack {
             include_nat,
             exclude_assured,
             timeouts,
+            (confirmed, sockets),
             filter,
             criteria,
         )?;
@@ -857,7 +882,7 @@ impl PyConntrack {
 
     /// Deletes the orphans (a dry run unless `dry_run=False`) and reports
     /// what happened; same selection arguments as `orphans()`.
-    #[pyo3(signature = (*, dry_run = true, limit = None, rate = None, idle = None, unreplied = None, half_closed = None, categories = None, include_nat = false, exclude_assured = false, timeouts = None, filter = None, **criteria))]
+    #[pyo3(signature = (*, dry_run = true, limit = None, rate = None, idle = None, unreplied = None, half_closed = None, categories = None, include_nat = false, exclude_assured = false, timeouts = None, confirmed = false, sockets = "namespace", filter = None, **criteria))]
     #[allow(clippy::too_many_arguments)]
     fn delete_orphans<'py>(
         &self,
@@ -872,6 +897,8 @@ impl PyConntrack {
         include_nat: bool,
         exclude_assured: bool,
         timeouts: Option<&Bound<'py, PyDict>>,
+        confirmed: bool,
+        sockets: &str,
         filter: Option<&Bound<'py, PyAny>>,
         criteria: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
@@ -884,6 +911,7 @@ impl PyConntrack {
             include_nat,
             exclude_assured,
             timeouts,
+            (confirmed, sockets),
             filter,
             criteria,
         )?;

@@ -108,3 +108,43 @@ def test_categories_of_the_wrong_type_name_the_argument(ct: conntrack.Conntrack)
     with pytest.raises(conntrack.InvalidInputError, match="unknown orphan category"):
         ct.orphans(categories="lost")
     assert ct.orphans(categories=[OrphanCategory.LONG_UNREPLIED, "idle_established"]) == []
+
+
+def test_evidence_from_the_socket_table(ns: Namespace, ct: conntrack.Conntrack) -> None:
+    import subprocess
+
+    # A live UDP service on 127.0.0.1:5353 inside the namespace; nothing on 5354.
+    server = subprocess.Popen(
+        ["ip", "netns", "exec", ns.name, "python3", "-c",
+         "import socket, sys, time\n"
+         "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+         "s.bind(('127.0.0.1', 5353))\n"
+         "print('ready', flush=True)\n"
+         "time.sleep(60)\n"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+        alive = Tuple("127.0.0.1", "127.0.0.1", "udp", 40000, 5353)
+        gone = Tuple("127.0.0.1", "127.0.0.1", "udp", 40001, 5354)
+        forwarded = Tuple("10.0.0.4", "10.0.9.2", "udp", 5000, 53)
+        for t in (alive, gone, forwarded):
+            ct.create(t, timeout=5)  # unreplied UDP, idle 25 s of 30
+        kinds = {"categories": "long_unreplied", "unreplied": 10}
+        found = {o.orig: o.evidence for o in ct.orphans(**kinds)}
+        assert found == {gone: "confirmed", forwarded: "suspected"}
+        counts = ct.count_orphans(**kinds)
+        assert (counts.confirmed, counts.suspected, counts.alive) == (1, 1, 1)
+        assert counts.total == 2
+        assert [o.orig for o in ct.orphans(confirmed=True, **kinds)] == [gone]
+        assert {o.evidence for o in ct.orphans(sockets="off", **kinds)} == {"suspected"}
+        assert ct.orphans(confirmed=True, **kinds)[0].to_dict()["evidence"] == "confirmed"
+        report = ct.delete_orphans(dry_run=False, confirmed=True, **kinds)
+        assert (report.matched, report.deleted) == (1, 1)
+        assert ct.get(gone) is None and ct.get(alive) is not None
+        with pytest.raises(conntrack.InvalidInputError):
+            ct.orphans(sockets="everywhere")  # type: ignore[arg-type]
+    finally:
+        server.kill()
+        server.wait()
+        if server.stdout is not None:
+            server.stdout.close()

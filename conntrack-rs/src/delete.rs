@@ -26,6 +26,7 @@ use crate::consts::*;
 use crate::error::{Error, Result};
 use crate::filter::Filter;
 use crate::flow::{FlowId, FlowRef, Tuple};
+use crate::orphans::DeleteTarget;
 use crate::pushdown::Pushdown;
 use crate::request::{check_tuple, put_tuple};
 use crate::socket::NlSocket;
@@ -151,13 +152,24 @@ impl Pipeline {
         flow: &FlowRef<'_>,
         attributes: impl FnOnce(&mut Encoder),
     ) {
+        self.push_tuple(message, &flow.orig, flow.zone, attributes);
+    }
+
+    /// [`Pipeline::push`] for a flow known by its original tuple and zone.
+    fn push_tuple(
+        &mut self,
+        message: u8,
+        orig: &Tuple,
+        zone: Option<u16>,
+        attributes: impl FnOnce(&mut Encoder),
+    ) {
         let seq = self.socket.next_seq();
         self.last_start = self.enc.as_bytes().len();
         let mark = self
             .enc
-            .begin(message, NLM_F_REQUEST, seq, flow.family(), NFNETLINK_V0);
-        put_tuple(&mut self.enc, CTA_TUPLE_ORIG, &flow.orig);
-        if let Some(zone) = flow.zone {
+            .begin(message, NLM_F_REQUEST, seq, orig.family(), NFNETLINK_V0);
+        put_tuple(&mut self.enc, CTA_TUPLE_ORIG, orig);
+        if let Some(zone) = zone {
             self.enc.be16(CTA_ZONE, zone);
         }
         attributes(&mut self.enc);
@@ -312,6 +324,58 @@ impl Conntrack {
         })
     }
 
+    /// A pipeline on the handle's second socket (opened on first use).
+    fn pipeline(&mut self) -> Result<Pipeline> {
+        let socket = match self.aux.take() {
+            Some(socket) => socket,
+            None => Self::new_socket(self.netns.as_deref())?,
+        };
+        Ok(Pipeline {
+            socket,
+            enc: Encoder::new(),
+            pending: 0,
+            last_seq: 0,
+            last_start: 0,
+            buf: vec![0; 64 * 1024],
+        })
+    }
+
+    /// Deletes the given flows (pipelined on the second socket, each by tuple,
+    /// zone and id), adding to `report`; a dry run only counts them.
+    pub(crate) fn delete_targets(
+        &mut self,
+        targets: &[DeleteTarget],
+        options: DeleteOptions,
+        report: &mut DeleteReport,
+    ) -> Result<()> {
+        report.matched += targets.len() as u64;
+        if options.dry_run || targets.is_empty() {
+            return Ok(());
+        }
+        let mut pipeline = self.pipeline()?;
+        let mut outcome = Outcome::default();
+        let started = Instant::now();
+        for target in targets {
+            pipeline.push_tuple(IPCTNL_MSG_CT_DELETE, &target.orig, target.zone, |enc| {
+                if let Some(id) = target.id {
+                    enc.bytes(CTA_ID, &id.0);
+                }
+            });
+            if pipeline.pending >= BATCH {
+                pipeline.flush(&mut outcome)?;
+                throttle(options.rate, outcome.done + outcome.already_gone, started);
+            }
+        }
+        pipeline.flush(&mut outcome)?;
+        self.aux = Some(pipeline.socket);
+        report.deleted += outcome.done;
+        report.already_gone += outcome.already_gone;
+        for (errno, n) in outcome.failed {
+            *report.failed.entry(errno).or_insert(0) += n;
+        }
+        Ok(())
+    }
+
     /// The one dump-and-act loop behind deletes and bulk updates: one
     /// streaming dump carrying what this kernel evaluates of `prefilter`;
     /// every flow that matches the whole `prefilter` and for which `keep`
@@ -331,18 +395,7 @@ impl Conntrack {
         let mut pipeline = if options.dry_run {
             None
         } else {
-            let socket = match self.aux.take() {
-                Some(socket) => socket,
-                None => Self::new_socket(self.netns.as_deref())?,
-            };
-            Some(Pipeline {
-                socket,
-                enc: Encoder::new(),
-                pending: 0,
-                last_seq: 0,
-                last_start: 0,
-                buf: vec![0; 64 * 1024],
-            })
+            Some(self.pipeline()?)
         };
         let plan = self.plan(prefilter, false)?;
         let started = Instant::now();

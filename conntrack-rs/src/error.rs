@@ -30,7 +30,7 @@ pub enum Error {
         offset: Option<u32>,
     },
     /// A socket system call failed.
-    #[error("{operation}: {source}{}", io_hint(.source))]
+    #[error("{operation}: {source}{}", io_hint(operation, .source))]
     Io {
         /// The system call or step that failed.
         operation: &'static str,
@@ -186,7 +186,15 @@ impl fmt::Display for KernelErrorText<'_> {
         if let Some(message) = self.message {
             write!(f, ": {message}")?;
         }
+        let sock_diag = self.operation.starts_with("sock_diag");
         let hint = match self.errno {
+            libc::ENOENT if sock_diag => {
+                " — the kernel has no inet_diag handler for this protocol: load it \
+                 (modprobe tcp_diag udp_diag)"
+            }
+            libc::EPERM | libc::EACCES if sock_diag => {
+                " — reading another namespace's sockets needs CAP_SYS_ADMIN to enter it (run as root)"
+            }
             libc::EPERM | libc::EACCES => {
                 " — ctnetlink needs CAP_NET_ADMIN in the namespace's user namespace (run as root)"
             }
@@ -218,8 +226,12 @@ impl fmt::Display for KernelErrorText<'_> {
     }
 }
 
-fn io_hint(err: &io::Error) -> &'static str {
+fn io_hint(operation: &str, err: &io::Error) -> &'static str {
     match err.raw_os_error() {
+        Some(libc::EPROTONOSUPPORT) if operation.contains("SOCK_DIAG") => {
+            " — this kernel has no NETLINK_SOCK_DIAG (CONFIG_INET_DIAG is off): orphans \
+             cannot be confirmed, only suspected"
+        }
         Some(libc::EPROTONOSUPPORT) => {
             " — this kernel has no NETLINK_NETFILTER (CONFIG_NETFILTER_NETLINK is off)"
         }

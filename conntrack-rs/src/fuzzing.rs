@@ -44,6 +44,24 @@ pub fn datagram(bytes: &[u8]) -> usize {
     flows
 }
 
+/// Decodes `bytes` as a `NETLINK_SOCK_DIAG` or `NETLINK_ROUTE` address-dump
+/// datagram: every message's payload through the inet_diag decoder and the
+/// `RTM_NEWADDR` decoder (both message types are 20). Returns the number of
+/// sockets that decoded. Must never panic, whatever the input.
+pub fn sock_diag(bytes: &[u8]) -> usize {
+    let mut sockets = 0;
+    for message in Messages::new(bytes) {
+        let Ok(message) = message else { break };
+        let _ = parse_error(&message);
+        let _ = crate::sockets::decode_address(message.payload);
+        if let Ok(socket) = crate::sockets::decode_socket(message.payload) {
+            let _ = format!("{socket:?}");
+            sockets += 1;
+        }
+    }
+    sockets
+}
+
 /// Decodes `bytes` as one flow message payload (after `nlmsghdr`), and panics
 /// if a fixed-layout fast path disagrees with the general decoder.
 pub fn flow_payload(bytes: &[u8]) -> bool {

@@ -60,6 +60,7 @@ mod select;
 #[cfg(feature = "serde")]
 mod serialize;
 mod socket;
+pub mod sockets;
 mod stats;
 mod status;
 pub mod sysctl;
@@ -89,7 +90,9 @@ pub use crate::flow::{
 pub use crate::group::{GroupBy, GroupCounts, GroupTally, GroupValue, Grouping};
 pub use crate::labelmap::{LabelMap, LABEL_FILES};
 pub use crate::netns::Netns;
-pub use crate::orphans::{Orphan, OrphanCategory, OrphanCounts, OrphanPolicy, OrphanScan};
+pub use crate::orphans::{
+    Evidence, Orphan, OrphanCategory, OrphanCounts, OrphanPolicy, OrphanScan, SocketCheck,
+};
 pub use crate::pushdown::KernelFeatures;
 pub use crate::request::{FlowSpec, StatusChange};
 pub use crate::select::{Census, FilteredDump};

@@ -19,16 +19,84 @@
 //! [`Timeouts::idle`].
 //!
 //! The caveats of that estimate are documented on [`OrphanPolicy`].
+//!
+//! # Evidence from the socket table
+//!
+//! An estimate cannot tell a dead flow from a quiet live one. For a flow that
+//! **ends on this host** the kernel knows the truth: the socket table
+//! ([`crate::sockets`]). Each orphan found by the estimate gets an
+//! [`Evidence`]:
+//!
+//! - [`Confirmed`](Evidence::Confirmed): one of its ends is a local address
+//!   and no socket exists there — TCP: no socket with that 4-tuple in any
+//!   state (`TIME_WAIT` and request sockets included); UDP: nothing bound to
+//!   that address and port (nor to the wildcard on that port). Any packet for
+//!   it would be answered with a RST or a port-unreachable.
+//! - [`Suspected`](Evidence::Suspected): idle by the estimate only: a
+//!   forwarded flow (no local end), a protocol without sockets to check (ICMP,
+//!   SCTP, ...), a socket check that is off, or a socket table that could not
+//!   be read.
+//! - [`Alive`](Evidence::Alive): a socket exists at a local end. **Never an
+//!   orphan**, whatever the idle estimate says (an idle SSH or database
+//!   connection without keepalive); counted in [`OrphanCounts::alive`].
+//!
+//! Which end is local: the original source (a connection this host opened:
+//! its socket sees `orig.src:sport → orig.dst:dport`, before any SNAT) and
+//! the reply source (a connection this host accepted: its socket sees
+//! `reply.src:sport ← reply.dst:dport`, so the local end of an inbound DNATed
+//! flow — the real server behind the NAT — is found in the reply tuple).
+//! Local addresses are read per namespace (`RTM_GETADDR`); with
+//! [`SocketCheck::AllNamespaces`] the host's other namespaces
+//! ([`netns::list_all`](crate::netns::list_all)) count too, so a container's or
+//! pod's flow crossing the host's table is checked against the socket table of
+//! the namespace that owns its address. A namespace whose sockets cannot be
+//! read contributes no local address: its flows stay suspected.
+//!
+//! ## Why a race cannot make a live flow look confirmed
+//!
+//! The reads happen in this order: (1) local addresses, (2) the conntrack
+//! dump, (3) the socket tables, (4) before each delete, an exact lookup of
+//! that flow's sockets.
+//!
+//! - A connection opened after (2) has no entry in the dump: nothing to judge.
+//!   One opened before (2) has its socket before (2) as well (the socket
+//!   exists before its first packet creates the entry), so it is in (3) unless
+//!   it was closed in between — and then it *is* gone. Reading sockets first
+//!   would be wrong: a connection opened between the two reads would show an
+//!   entry without a socket.
+//! - A TCP socket that closes moves to `TIME_WAIT` in the same hash bucket
+//!   (the kernel inserts the timewait socket before it unhashes the full one),
+//!   so a closing connection is still seen; once `TIME_WAIT` ends the flow is
+//!   really dead.
+//! - An inet_diag dump is not a snapshot: it resumes each batch by position in
+//!   a hash bucket, and a neighbour closing in the same bucket can make it skip
+//!   a live socket. Counts and lists can therefore (rarely, under churn) show a
+//!   live flow as confirmed; **deletes never act on that**: every confirmed
+//!   flow is looked up again by its exact socket id (step 4, the kernel's own
+//!   hash lookup, what a packet would hit) immediately before its delete, and
+//!   spared if a socket answers. The delete itself names the flow's id, so a
+//!   newer flow reusing the tuple is spared too.
+//! - An address added after (1) only makes its flows look forwarded
+//!   (suspected), never confirmed.
+//!
+//! What remains is the microseconds between (4) and the delete: a brand-new
+//! connection reusing the exact 4-tuple of a dead one within them has its
+//! first packets on the old entry, whose deletion it survives under
+//! `nf_conntrack_tcp_loose=1` (the default) or with a ruleset that accepts
+//! its next packet as `new`.
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::conntrack::Conntrack;
 use crate::delete::{DeleteOptions, DeletePath, DeleteReport};
 use crate::error::{Error, Result};
 use crate::filter::Filter;
-use crate::flow::{proto, Flow, FlowRef, TcpState, L4};
+use crate::flow::{proto, Flow, FlowId, FlowRef, TcpState, Tuple, L4};
+use crate::netns::{NetnsFile, NetnsId};
+use crate::sockets::{self, key_of, LocalAddrs, Lookup, SocketTable, TcpKey};
 use crate::status::Status;
 use crate::sysctl::{Sysctl, Timeouts};
 
@@ -86,6 +154,59 @@ impl fmt::Display for OrphanCategory {
     }
 }
 
+/// What the socket table says about an orphan candidate (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(rename_all = "snake_case")
+)]
+#[non_exhaustive]
+pub enum Evidence {
+    /// A local end without a socket: certainly orphaned.
+    Confirmed,
+    /// Idle by the estimate only (forwarded, unchecked or unreadable).
+    Suspected,
+    /// A socket exists at a local end: never an orphan.
+    Alive,
+}
+
+impl Evidence {
+    /// A stable snake-case name (`confirmed`, `suspected`, `alive`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Evidence::Confirmed => "confirmed",
+            Evidence::Suspected => "suspected",
+            Evidence::Alive => "alive",
+        }
+    }
+}
+
+impl fmt::Display for Evidence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Which socket tables an [`OrphanPolicy`] consults for [`Evidence`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum SocketCheck {
+    /// None: every orphan is [`Suspected`](Evidence::Suspected).
+    Off,
+    /// The namespace of the handle (the table's own): the default.
+    #[default]
+    Namespace,
+    /// The handle's namespace and every other namespace of the host that
+    /// [`netns::list_all`](crate::netns::list_all) finds (containers, pods):
+    /// their addresses count as local and their sockets as evidence. Caveat:
+    /// an address owned by an isolated namespace and also used by a remote
+    /// host that this table's flows reach makes those flows look local; use
+    /// it where namespace addresses are unique on the host (Kubernetes nodes,
+    /// Docker hosts).
+    AllNamespaces,
+}
+
 /// Which flows count as orphans: a threshold and an on/off switch per
 /// [`OrphanCategory`], exclusions, and a [`Filter`] restricting the candidates.
 ///
@@ -101,6 +222,8 @@ impl fmt::Display for OrphanCategory {
 /// | [`exclude_assured`](OrphanPolicy::exclude_assured) | `false` | idle `ESTABLISHED` orphans are normally `ASSURED` |
 /// | [`filter`](OrphanPolicy::filter) | every flow | |
 /// | [`timeouts`](OrphanPolicy::timeouts) | read from the namespace's sysctls at each call | |
+/// | [`sockets`](OrphanPolicy::sockets) | [`SocketCheck::Namespace`] | flows with a live socket are never orphans |
+/// | [`require_confirmation`](OrphanPolicy::require_confirmation) | `false`: suspected orphans are selected too | forwarded flows can only be suspected |
 ///
 /// A flow is judged by its first matching category: no `SEEN_REPLY` →
 /// [`LongUnreplied`](OrphanCategory::LongUnreplied); TCP `ESTABLISHED` →
@@ -177,6 +300,8 @@ pub struct OrphanPolicy {
     exclude_assured: bool,
     filter: Filter,
     timeouts: Option<Timeouts>,
+    sockets: SocketCheck,
+    require_confirmation: bool,
 }
 
 impl Default for OrphanPolicy {
@@ -192,6 +317,8 @@ impl Default for OrphanPolicy {
             exclude_assured: false,
             filter: Filter::new(),
             timeouts: None,
+            sockets: SocketCheck::Namespace,
+            require_confirmation: false,
         }
     }
 }
@@ -205,6 +332,13 @@ enum Verdict {
     Unestimated,
     /// An orphan.
     Orphan {
+        category: OrphanCategory,
+        idle: Duration,
+        age: Option<Duration>,
+    },
+    /// An orphan by the estimate with a local end: its evidence waits for the
+    /// socket table, read after the dump ([`OrphanScan::settle`]).
+    Pending {
         category: OrphanCategory,
         idle: Duration,
         age: Option<Duration>,
@@ -297,6 +431,36 @@ impl OrphanPolicy {
     /// Whether a category is enabled.
     pub fn is_enabled(&self, category: OrphanCategory) -> bool {
         self.enabled[category.index()]
+    }
+
+    /// Which socket tables give [`Evidence`] (default
+    /// [`SocketCheck::Namespace`]). With [`SocketCheck::Off`] every orphan is
+    /// suspected, and a policy that requires confirmation selects nothing.
+    pub fn sockets(mut self, check: SocketCheck) -> Self {
+        self.sockets = check;
+        self
+    }
+
+    /// Selects only [`Confirmed`](Evidence::Confirmed) orphans (suspected ones
+    /// are counted in [`OrphanCounts::suspected`] but neither listed nor
+    /// deleted): what an automated cleanup should use. Turns a socket check
+    /// that is off into [`SocketCheck::Namespace`].
+    pub fn require_confirmation(mut self, on: bool) -> Self {
+        self.require_confirmation = on;
+        if on && self.sockets == SocketCheck::Off {
+            self.sockets = SocketCheck::Namespace;
+        }
+        self
+    }
+
+    /// The socket check.
+    pub fn socket_check(&self) -> SocketCheck {
+        self.sockets
+    }
+
+    /// Whether only confirmed orphans are selected.
+    pub fn requires_confirmation(&self) -> bool {
+        self.require_confirmation
     }
 
     /// Whether NATed flows can be orphans.
@@ -477,6 +641,9 @@ pub struct Orphan {
         serde(serialize_with = "crate::serialize::optional_seconds")
     )]
     pub age: Option<Duration>,
+    /// What the socket table says: [`Evidence::Confirmed`] or
+    /// [`Evidence::Suspected`] (alive flows are never orphans).
+    pub evidence: Evidence,
 }
 
 /// Orphans per category, from [`Conntrack::count_orphans`] or
@@ -496,6 +663,15 @@ pub struct OrphanCounts {
     /// idle estimate (fixed timeout, offloaded, or a TCP remaining time within the
     /// unacknowledged/retransmission timeouts): never orphans.
     pub unestimated: u64,
+    /// Orphans by the estimate whose local end has no socket
+    /// ([`Evidence::Confirmed`]); included in the category counts.
+    pub confirmed: u64,
+    /// Orphans by the estimate only ([`Evidence::Suspected`]); included in the
+    /// category counts unless the policy requires confirmation.
+    pub suspected: u64,
+    /// Idle enough by the estimate but with a live socket
+    /// ([`Evidence::Alive`]): not orphans, not in the category counts.
+    pub alive: u64,
 }
 
 impl OrphanCounts {
@@ -523,11 +699,25 @@ impl OrphanCounts {
         match verdict {
             Verdict::No => {}
             Verdict::Unestimated => self.unestimated += 1,
-            Verdict::Orphan { category, .. } => match category {
-                OrphanCategory::IdleEstablished => self.idle_established += 1,
-                OrphanCategory::LongUnreplied => self.long_unreplied += 1,
-                OrphanCategory::LingeringHalfClosed => self.lingering_half_closed += 1,
-            },
+            Verdict::Orphan { category, .. } | Verdict::Pending { category, .. } => {
+                self.add(*category)
+            }
+        }
+    }
+
+    fn remove(&mut self, category: OrphanCategory) {
+        match category {
+            OrphanCategory::IdleEstablished => self.idle_established -= 1,
+            OrphanCategory::LongUnreplied => self.long_unreplied -= 1,
+            OrphanCategory::LingeringHalfClosed => self.lingering_half_closed -= 1,
+        }
+    }
+
+    fn add(&mut self, category: OrphanCategory) {
+        match category {
+            OrphanCategory::IdleEstablished => self.idle_established += 1,
+            OrphanCategory::LongUnreplied => self.long_unreplied += 1,
+            OrphanCategory::LingeringHalfClosed => self.lingering_half_closed += 1,
         }
     }
 }
@@ -567,6 +757,12 @@ pub struct OrphanScan<'p> {
     timeouts: Timeouts,
     now: SystemTime,
     counts: OrphanCounts,
+    /// The socket evidence, when the policy checks sockets (the library's own
+    /// passes; a scan built with [`OrphanScan::new`] calls every orphan suspected).
+    evidence: Option<SocketEvidence>,
+    /// Orphans by the estimate with a local end, in dump order, waiting for
+    /// the socket table.
+    pending: Vec<(Ends, OrphanCategory)>,
 }
 
 impl<'p> OrphanScan<'p> {
@@ -591,7 +787,67 @@ impl<'p> OrphanScan<'p> {
             timeouts,
             now: SystemTime::now(),
             counts: OrphanCounts::default(),
+            evidence: None,
+            pending: Vec::new(),
         }
+    }
+
+    /// Checks orphans with a local end against the socket table (read by
+    /// [`settle`](Self::settle) after the dump).
+    pub(crate) fn with_evidence(mut self, evidence: Option<SocketEvidence>) -> Self {
+        self.evidence = evidence;
+        self
+    }
+
+    /// After the dump: reads the socket tables and judges the pending orphans,
+    /// completing the counts. Returns their evidence in the order they were
+    /// found.
+    pub(crate) fn settle(&mut self) -> Vec<Evidence> {
+        let Some(evidence) = self.evidence.as_mut() else {
+            return Vec::new();
+        };
+        if !self.pending.is_empty() {
+            evidence.read_sockets();
+        }
+        let mut found = Vec::with_capacity(self.pending.len());
+        for (ends, category) in &self.pending {
+            let verdict = evidence.judge(ends);
+            match verdict {
+                Evidence::Alive => self.counts.alive += 1,
+                Evidence::Confirmed => {
+                    self.counts.confirmed += 1;
+                    self.counts.add(*category);
+                }
+                Evidence::Suspected => {
+                    self.counts.suspected += 1;
+                    if !self.policy.require_confirmation {
+                        self.counts.add(*category);
+                    }
+                }
+            }
+            found.push(verdict);
+        }
+        found
+    }
+
+    /// Looks the sockets of the confirmed pending orphans `which` up again,
+    /// one exact query each, right before they are deleted; returns which are
+    /// still dead. One found alive moves from confirmed (and its category) to
+    /// alive in the counts.
+    pub(crate) fn recheck(&mut self, which: &[usize]) -> Vec<bool> {
+        let Some(evidence) = self.evidence.as_ref() else {
+            return vec![true; which.len()];
+        };
+        let ends: Vec<Ends> = which.iter().map(|&i| self.pending[i].0).collect();
+        let alive = evidence.lookups(&ends);
+        for (&i, &alive) in which.iter().zip(&alive) {
+            if alive {
+                self.counts.confirmed -= 1;
+                self.counts.alive += 1;
+                self.counts.remove(self.pending[i].1);
+            }
+        }
+        alive.into_iter().map(|a| !a).collect()
     }
 
     /// Judges one flow: its category and idle estimate if it is an orphan.
@@ -619,7 +875,29 @@ impl<'p> OrphanScan<'p> {
             return Verdict::No;
         }
         let verdict = self.policy.verdict(flow, &self.timeouts, self.now);
-        self.counts.record(&verdict);
+        let Verdict::Orphan {
+            category,
+            idle,
+            age,
+        } = verdict
+        else {
+            self.counts.record(&verdict);
+            return verdict;
+        };
+        self.counts.candidates += 1;
+        if let Some(ends) = self.evidence.as_ref().and_then(|e| e.ends(flow)) {
+            self.pending.push((ends, category));
+            return Verdict::Pending {
+                category,
+                idle,
+                age,
+            };
+        }
+        self.counts.suspected += 1;
+        if self.policy.require_confirmation {
+            return Verdict::No;
+        }
+        self.counts.add(category);
         verdict
     }
 }
@@ -643,16 +921,59 @@ impl Conntrack {
         }
     }
 
-    /// One streaming pass: every orphan is handed to `found`.
+    /// The socket evidence a policy asks for: the namespaces to read and
+    /// their local addresses (read now, before the conntrack dump). `None`
+    /// when the check is off. Failures are not errors: a namespace whose
+    /// addresses cannot be read has no local address, so its flows stay
+    /// suspected.
+    pub(crate) fn socket_evidence(&self, policy: &OrphanPolicy) -> Option<SocketEvidence> {
+        let mut namespaces = vec![self.netns.clone()];
+        match policy.sockets {
+            SocketCheck::Off => return None,
+            SocketCheck::Namespace => {}
+            SocketCheck::AllNamespaces => {
+                let own = match self.netns.as_deref() {
+                    Some(file) => file.id().ok(),
+                    None => NetnsId::current().ok(),
+                };
+                for entry in crate::netns::list_all().unwrap_or_default() {
+                    if Some(entry.id) == own {
+                        continue;
+                    }
+                    if let Ok(file) = entry.open() {
+                        namespaces.push(Some(Arc::new(file)));
+                    }
+                }
+            }
+        }
+        let mut locals = LocalAddrs::default();
+        for (index, netns) in namespaces.iter().enumerate() {
+            if let Ok(addrs) = sockets::read_addresses(netns.as_deref()) {
+                for addr in addrs {
+                    locals.insert(addr, index);
+                }
+            }
+        }
+        Some(SocketEvidence {
+            namespaces,
+            locals,
+            sockets: None,
+        })
+    }
+
+    /// One streaming pass: every orphan (and every orphan waiting for its
+    /// evidence: the last argument) is handed to `found`; then the socket
+    /// tables are read and the evidence of the waiting ones returned, in order.
     fn scan_orphans(
         &mut self,
         policy: &OrphanPolicy,
-        mut found: impl FnMut(&FlowRef<'_>, OrphanCategory, Duration, Option<Duration>),
-    ) -> Result<OrphanCounts> {
+        mut found: impl FnMut(&FlowRef<'_>, OrphanCategory, Duration, Option<Duration>, bool),
+    ) -> Result<(OrphanCounts, Vec<Evidence>)> {
         policy.filter.validate()?;
-        let mut scan = OrphanScan::new(policy, self.orphan_timeouts(policy)?);
+        let mut scan = OrphanScan::new(policy, self.orphan_timeouts(policy)?)
+            .with_evidence(self.socket_evidence(policy));
         let Some(prefilter) = scan.prefilter.clone() else {
-            return Ok(scan.counts);
+            return Ok((scan.counts, Vec::new()));
         };
         let plan = self.plan(&prefilter, false)?;
         let mut dump = self.dump_pushdown(&plan)?;
@@ -660,60 +981,92 @@ impl Conntrack {
             let mut verdict = Verdict::No;
             let next = dump.next_flow_where(|flow| {
                 verdict = scan.judge(flow);
-                matches!(verdict, Verdict::Orphan { .. })
+                matches!(verdict, Verdict::Orphan { .. } | Verdict::Pending { .. })
             });
             match next {
                 None => break,
-                Some(Ok(flow)) => {
-                    if let Verdict::Orphan {
+                Some(Ok(flow)) => match verdict {
+                    Verdict::Orphan {
                         category,
                         idle,
                         age,
-                    } = verdict
-                    {
-                        found(&flow, category, idle, age);
-                    }
-                }
+                    } => found(&flow, category, idle, age, false),
+                    Verdict::Pending {
+                        category,
+                        idle,
+                        age,
+                    } => found(&flow, category, idle, age, true),
+                    _ => {}
+                },
                 Some(Err(Error::Decode(_))) => continue,
                 Some(Err(e)) => return Err(e),
             }
         }
-        Ok(scan.counts)
+        drop(dump);
+        let evidence = scan.settle();
+        Ok((scan.counts, evidence))
     }
 
     /// The orphaned flows `policy` selects, in one streaming dump (kernel
     /// prefilter, classification in userspace; see [`OrphanPolicy`] for the
-    /// categories and the caveats of the idle estimate). Timeouts are read once,
-    /// in this handle's namespace, unless the policy brings its own.
+    /// categories and the caveats of the idle estimate), each with its
+    /// [`Evidence`] from the socket tables read after the dump (flows with a
+    /// live socket are left out). Timeouts are read once, in this handle's
+    /// namespace, unless the policy brings its own.
     pub fn orphans(&mut self, policy: &OrphanPolicy) -> Result<Vec<Orphan>> {
-        let mut orphans = Vec::new();
-        self.scan_orphans(policy, |flow, category, idle, age| {
-            orphans.push(Orphan {
-                flow: flow.to_owned_flow(),
-                category,
-                idle: Some(idle),
-                age,
-            });
+        let mut found = Vec::new();
+        let (_, evidence) = self.scan_orphans(policy, |flow, category, idle, age, pending| {
+            found.push((
+                Orphan {
+                    flow: flow.to_owned_flow(),
+                    category,
+                    idle: Some(idle),
+                    age,
+                    evidence: Evidence::Suspected,
+                },
+                pending,
+            ));
         })?;
+        let mut evidence = evidence.into_iter();
+        let mut orphans = Vec::with_capacity(found.len());
+        for (mut orphan, pending) in found {
+            if pending {
+                orphan.evidence = evidence.next().unwrap_or(Evidence::Suspected);
+            }
+            let selected = match orphan.evidence {
+                Evidence::Confirmed => true,
+                Evidence::Suspected => !policy.require_confirmation,
+                Evidence::Alive => false,
+            };
+            if selected {
+                orphans.push(orphan);
+            }
+        }
         Ok(orphans)
     }
 
-    /// Counts the orphans of each category in one streaming pass, without
-    /// owning any flow. Same selection as [`Conntrack::orphans`].
+    /// Counts the orphans of each category, and per [`Evidence`], in one
+    /// streaming pass without owning any flow. Same selection as
+    /// [`Conntrack::orphans`].
     pub fn count_orphans(&mut self, policy: &OrphanPolicy) -> Result<OrphanCounts> {
-        self.scan_orphans(policy, |_, _, _, _| {})
+        Ok(self.scan_orphans(policy, |_, _, _, _, _| {})?.0)
     }
 
     /// Deletes the orphans `policy` selects (or only counts them with
     /// `options.dry_run`; choosing a dry run by default is the caller's job, as
-    /// `examples/gc.rs` does). One streaming dump with the kernel prefilter; each
-    /// orphan is deleted as it is found by its tuple, zone and id, so a newer
-    /// flow that reused the tuple is spared; deletes are pipelined on a second
-    /// socket ([`DeletePath::DumpAndDelete`]; never a kernel flush, since no
-    /// kernel filters on timeouts). `options.limit` and `options.rate` apply.
+    /// `examples/gc.rs` does). One streaming dump with the kernel prefilter;
+    /// each suspected orphan is deleted as it is found, each orphan with a
+    /// local end after the socket tables were read (module docs: the read
+    /// order) and, if confirmed, right after an exact lookup of its socket
+    /// proved it still has none. Every delete names the flow's tuple, zone and
+    /// id, so a newer flow that reused the tuple is spared; deletes are
+    /// pipelined on a second socket ([`DeletePath::DumpAndDelete`]; never a
+    /// kernel flush, since no kernel filters on timeouts). `options.limit` and
+    /// `options.rate` apply.
     ///
-    /// A flow judged idle and then refreshed by a packet before its delete
-    /// arrives is still deleted: caveat 7 of [`OrphanPolicy`].
+    /// A suspected flow judged idle and then refreshed by a packet before its
+    /// delete arrives is still deleted: caveat 7 of [`OrphanPolicy`]; require
+    /// confirmation to delete only flows proven dead.
     pub fn delete_orphans(
         &mut self,
         policy: &OrphanPolicy,
@@ -730,7 +1083,8 @@ impl Conntrack {
         options: DeleteOptions,
     ) -> Result<(DeleteReport, OrphanCounts)> {
         policy.filter.validate()?;
-        let mut scan = OrphanScan::new(policy, self.orphan_timeouts(policy)?);
+        let mut scan = OrphanScan::new(policy, self.orphan_timeouts(policy)?)
+            .with_evidence(self.socket_evidence(policy));
         let Some(prefilter) = scan.prefilter.clone() else {
             let report = DeleteReport {
                 path: if options.dry_run {
@@ -746,10 +1100,222 @@ impl Conntrack {
             };
             return Ok((report, scan.counts));
         };
-        let report = self.dump_and_delete_where(&prefilter, options, |flow| {
-            matches!(scan.judge(flow), Verdict::Orphan { .. })
-        })?;
+        let mut waiting: Vec<DeleteTarget> = Vec::new();
+        let mut report =
+            self.dump_and_delete_where(&prefilter, options, |flow| match scan.judge(flow) {
+                Verdict::Orphan { .. } => true,
+                Verdict::Pending { .. } => {
+                    waiting.push(DeleteTarget::of(flow));
+                    false
+                }
+                _ => false,
+            })?;
+        if waiting.is_empty() {
+            return Ok((report, scan.counts));
+        }
+        let evidence = scan.settle();
+        let mut chosen: Vec<usize> = (0..waiting.len())
+            .filter(|&i| match evidence[i] {
+                Evidence::Confirmed => true,
+                Evidence::Suspected => !policy.require_confirmation,
+                Evidence::Alive => false,
+            })
+            .collect();
+        if let Some(limit) = options.limit {
+            chosen.truncate(limit.saturating_sub(report.matched) as usize);
+        }
+        // Re-check and delete in small batches: the lookup that proves a
+        // socket absent comes right before the delete it allows.
+        for batch in chosen.chunks(64) {
+            let confirmed: Vec<usize> = batch
+                .iter()
+                .copied()
+                .filter(|&i| evidence[i] == Evidence::Confirmed)
+                .collect();
+            let dead = scan.recheck(&confirmed);
+            let spared: Vec<usize> = confirmed
+                .iter()
+                .zip(&dead)
+                .filter(|(_, dead)| !**dead)
+                .map(|(i, _)| *i)
+                .collect();
+            let targets: Vec<DeleteTarget> = batch
+                .iter()
+                .filter(|i| !spared.contains(i))
+                .map(|&i| waiting[i])
+                .collect();
+            self.delete_targets(&targets, options, &mut report)?;
+        }
         Ok((report, scan.counts))
+    }
+}
+
+/// The two ends of a flow that a socket could own, for TCP and UDP.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ends {
+    protocol: u8,
+    ends: [Lookup; 2],
+    count: u8,
+}
+
+impl Ends {
+    fn iter(&self) -> impl Iterator<Item = &Lookup> {
+        self.ends[..usize::from(self.count)].iter()
+    }
+}
+
+/// The socket evidence of one pass: the namespaces consulted (index 0: the
+/// handle's own), their local addresses (read before the conntrack dump) and
+/// their sockets (read after it).
+#[derive(Debug, Clone)]
+pub(crate) struct SocketEvidence {
+    namespaces: Vec<Option<Arc<NetnsFile>>>,
+    locals: LocalAddrs,
+    sockets: Option<SocketTable>,
+}
+
+impl SocketEvidence {
+    /// The ends of `flow` at a local address, or `None` when it has none (or
+    /// is neither TCP nor UDP): then it can only be suspected.
+    #[inline]
+    fn ends<S>(&self, flow: &Flow<S>) -> Option<Ends> {
+        let protocol = flow.protocol();
+        if protocol != proto::TCP && protocol != proto::UDP {
+            return None;
+        }
+        let mut ends = Ends {
+            protocol,
+            ends: [Lookup {
+                protocol,
+                local: 0,
+                local_port: 0,
+                remote: 0,
+                remote_port: 0,
+            }; 2],
+            count: 0,
+        };
+        for tuple in [&flow.orig, &flow.reply] {
+            let L4::Ports { src, dst } = tuple.l4 else {
+                continue;
+            };
+            let local = key_of(tuple.src);
+            if self.locals.namespaces_of(local) == 0 {
+                continue;
+            }
+            ends.ends[usize::from(ends.count)] = Lookup {
+                protocol,
+                local,
+                local_port: src,
+                remote: key_of(tuple.dst),
+                remote_port: dst,
+            };
+            ends.count += 1;
+        }
+        (ends.count > 0).then_some(ends)
+    }
+
+    /// Reads the socket tables of every namespace with a local address; a
+    /// namespace whose table cannot be read loses its addresses (its flows
+    /// become suspected, never confirmed).
+    fn read_sockets(&mut self) {
+        let mut table = SocketTable::default();
+        for (index, netns) in self.namespaces.iter().enumerate() {
+            let read = sockets::read_in(netns.as_deref(), |socket| {
+                let mut own = SocketTable::default();
+                own.fill(socket)?;
+                Ok(own)
+            });
+            match read {
+                Ok(own) => table.merge(own),
+                Err(_) => self.locals.forget(index),
+            }
+        }
+        self.sockets = Some(table);
+    }
+
+    fn judge(&self, ends: &Ends) -> Evidence {
+        let Some(table) = &self.sockets else {
+            return Evidence::Suspected;
+        };
+        let mut local = false;
+        for end in ends.iter() {
+            if self.locals.namespaces_of(end.local) == 0 {
+                continue;
+            }
+            local = true;
+            let owned = if ends.protocol == proto::TCP {
+                table.has_tcp_key(&TcpKey::new(
+                    end.local,
+                    end.local_port,
+                    end.remote,
+                    end.remote_port,
+                ))
+            } else {
+                table.has_udp_key(end.local, end.local_port)
+            };
+            if owned {
+                return Evidence::Alive;
+            }
+        }
+        if local {
+            Evidence::Confirmed
+        } else {
+            Evidence::Suspected
+        }
+    }
+
+    /// Exact lookups of every local end of each flow, in each namespace that
+    /// owns its address: whether a socket answers (a lookup that fails
+    /// counts as alive: nothing is proven).
+    fn lookups(&self, flows: &[Ends]) -> Vec<bool> {
+        let mut alive = vec![false; flows.len()];
+        for (index, netns) in self.namespaces.iter().enumerate() {
+            let bit = 1u64 << index.min(63);
+            let mut queries = Vec::new();
+            let mut owners = Vec::new();
+            for (i, ends) in flows.iter().enumerate() {
+                for end in ends.iter() {
+                    if self.locals.namespaces_of(end.local) & bit != 0 {
+                        queries.push(*end);
+                        owners.push(i);
+                    }
+                }
+            }
+            if queries.is_empty() {
+                continue;
+            }
+            match sockets::read_in(netns.as_deref(), |socket| socket.lookup(&queries)) {
+                Ok(found) => {
+                    for (owner, found) in owners.iter().zip(found) {
+                        alive[*owner] |= found;
+                    }
+                }
+                Err(_) => {
+                    for owner in owners {
+                        alive[owner] = true;
+                    }
+                }
+            }
+        }
+        alive
+    }
+}
+
+/// What deleting one flow needs: its original tuple, zone and id.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DeleteTarget {
+    pub(crate) orig: Tuple,
+    pub(crate) zone: Option<u16>,
+    pub(crate) id: Option<FlowId>,
+}
+
+impl DeleteTarget {
+    fn of<S>(flow: &Flow<S>) -> Self {
+        DeleteTarget {
+            orig: flow.orig,
+            zone: flow.zone,
+            id: flow.id,
+        }
     }
 }
 

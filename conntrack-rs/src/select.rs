@@ -155,7 +155,12 @@ impl Conntrack {
         let timeouts = orphans
             .map(|policy| self.orphan_timeouts(policy))
             .transpose()?;
-        let mut scan = orphans.zip(timeouts).map(|(p, t)| OrphanScan::new(p, t));
+        // Local addresses before the dump, sockets after it (orphans.rs: the
+        // read order that keeps a new connection from looking orphaned).
+        let evidence = orphans.and_then(|policy| self.socket_evidence(policy));
+        let mut scan = orphans
+            .zip(timeouts)
+            .map(|(p, t)| OrphanScan::new(p, t).with_evidence(evidence));
         let started = Instant::now();
         let (mut flows, mut interrupted, mut decode_errors) = (0u64, false, 0u64);
         let mut dump = self.dump()?;
@@ -181,6 +186,9 @@ impl Conntrack {
             }
         }
         drop(dump);
+        if let Some(scan) = scan.as_mut() {
+            scan.settle();
+        }
         Ok(Census {
             flows,
             groups: tallies

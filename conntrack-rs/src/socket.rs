@@ -76,8 +76,14 @@ pub(crate) struct NlSocket {
 impl NlSocket {
     /// Opens and binds a socket in the calling thread's network namespace.
     pub(crate) fn open() -> Result<Self> {
-        let mut socket = Socket::new(NETLINK_NETFILTER)
-            .map_err(|e| Error::io("socket(NETLINK_NETFILTER)", e))?;
+        Self::open_protocol(NETLINK_NETFILTER, "socket(NETLINK_NETFILTER)")
+    }
+
+    /// Opens and binds a socket of another netlink protocol (`NETLINK_SOCK_DIAG`,
+    /// `NETLINK_ROUTE`) in the calling thread's network namespace; `operation`
+    /// names it in errors.
+    pub(crate) fn open_protocol(protocol: isize, operation: &'static str) -> Result<Self> {
+        let mut socket = Socket::new(protocol).map_err(|e| Error::io(operation, e))?;
         let addr = socket
             .bind_auto()
             .map_err(|e| Error::io("bind netlink socket", e))?;

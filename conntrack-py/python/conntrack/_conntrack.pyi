@@ -256,6 +256,11 @@ class Orphan(Flow):
     @property
     def age(self) -> float | None:
         """Seconds since creation (needs ``nf_conntrack_timestamp=1``)."""
+    @property
+    def evidence(self) -> Literal["confirmed", "suspected"]:
+        """``"confirmed"``: a local end without a socket (TCP: no socket with
+        its 4-tuple in any state; UDP: nothing bound there); ``"suspected"``:
+        idle by the estimate only (forwarded, or sockets not checked)."""
 
 @final
 class Filter:
@@ -552,6 +557,8 @@ class Conntrack:
         include_nat: bool = False,
         exclude_assured: bool = False,
         timeouts: Mapping[str, _Duration] | None = None,
+        confirmed: bool = False,
+        sockets: Literal["off", "namespace", "all"] = "namespace",
         filter: Filter | None = None,
         **criteria: Unpack[FilterCriteria],
     ) -> list[Orphan]:
@@ -561,7 +568,13 @@ class Conntrack:
         estimated from the namespace's timeouts (``timeouts`` overrides some
         of them, by sysctl name). NATed flows are skipped unless
         ``include_nat``; ``categories`` restricts the kinds; a filter or
-        criteria restrict the candidates."""
+        criteria restrict the candidates.
+
+        Each orphan's ``evidence`` comes from the socket table read after
+        the dump (``sockets``: ``"namespace"``, the table's own; ``"all"``,
+        every namespace of the host, for containers' and pods' flows;
+        ``"off"``): flows with a live socket are never orphans.
+        ``confirmed=True`` keeps only orphans whose local end has no socket."""
     def count_orphans(
         self,
         *,
@@ -572,6 +585,8 @@ class Conntrack:
         include_nat: bool = False,
         exclude_assured: bool = False,
         timeouts: Mapping[str, _Duration] | None = None,
+        confirmed: bool = False,
+        sockets: Literal["off", "namespace", "all"] = "namespace",
         filter: Filter | None = None,
         **criteria: Unpack[FilterCriteria],
     ) -> OrphanCounts:
@@ -589,11 +604,14 @@ class Conntrack:
         include_nat: bool = False,
         exclude_assured: bool = False,
         timeouts: Mapping[str, _Duration] | None = None,
+        confirmed: bool = False,
+        sockets: Literal["off", "namespace", "all"] = "namespace",
         filter: Filter | None = None,
         **criteria: Unpack[FilterCriteria],
     ) -> DeleteReport:
         """Deletes the orphans (a dry run unless ``dry_run=False``), each by
-        tuple, zone and id."""
+        tuple, zone and id. With ``confirmed=True`` only orphans proven by
+        the socket table, each looked up again right before its delete."""
 
 @final
 class Sysctl:

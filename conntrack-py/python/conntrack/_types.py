@@ -325,6 +325,13 @@ class OrphanCounts(_Record):
     candidates: int
     #: Candidates without an idle estimate (never orphans).
     unestimated: int
+    #: Orphans whose local end has no socket (in the category counts).
+    confirmed: int
+    #: Orphans by the idle estimate only: forwarded, unchecked or unreadable
+    #: (in the category counts unless ``confirmed=True`` was asked).
+    suspected: int
+    #: Idle enough by the estimate but with a live socket: not orphans.
+    alive: int
 
     @property
     def total(self) -> int:

@@ -62,6 +62,25 @@ impl Encoder {
         Mark(start)
     }
 
+    /// Starts a message of any netlink family (`nlmsg_type` as given) with no
+    /// family header: the caller appends its fixed header with [`raw`](Self::raw)
+    /// (`inet_diag_req_v2`, `ifaddrmsg`, ...).
+    pub fn begin_raw(&mut self, kind: u16, flags: u16, seq: u32) -> Mark {
+        let start = self.buf.len();
+        self.buf.extend_from_slice(&0u32.to_ne_bytes()); // nlmsg_len, patched in end()
+        self.buf.extend_from_slice(&kind.to_ne_bytes());
+        self.buf.extend_from_slice(&flags.to_ne_bytes());
+        self.buf.extend_from_slice(&seq.to_ne_bytes());
+        self.buf.extend_from_slice(&0u32.to_ne_bytes());
+        Mark(start)
+    }
+
+    /// Appends raw bytes (a fixed family header), padded to 4 bytes.
+    pub fn raw(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+        self.pad();
+    }
+
     /// ORs `flags` into the `nlmsg_flags` of the message starting at byte `start`.
     pub fn add_flags(&mut self, start: usize, flags: u16) {
         if let Some(field) = self.buf.get_mut(start + 6..start + 8) {
