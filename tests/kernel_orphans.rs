@@ -596,7 +596,7 @@ fn the_gc_example_lists_and_deletes_orphans() {
         out.contains("orphans: idle_established=60 long_unreplied=60 lingering_half_closed=60"),
         "{out}"
     );
-    assert!(out.contains("path=DryRun matched=180 deleted=0"), "{out}");
+    assert!(out.contains("path=dry_run matched=180 deleted=0"), "{out}");
     assert_eq!(ct.flows().unwrap().count(), specs.len());
 
     // The filter options restrict the candidates.
@@ -622,7 +622,7 @@ fn the_gc_example_lists_and_deletes_orphans() {
     // --yes deletes.
     let json = gc(&with(&["--json", "--yes"]));
     let report: serde_json::Value = serde_json::from_str(json.trim()).expect(&json);
-    assert_eq!(report["path"], "DumpAndDelete", "{json}");
+    assert_eq!(report["path"], "dump_and_delete", "{json}");
     assert_eq!(report["deleted"], 180, "{json}");
     let remaining: BTreeSet<Tuple> = ct.flows().unwrap().map(|f| f.unwrap().orig).collect();
     let all: BTreeSet<Tuple> = specs.iter().map(|s| s.orig).collect();

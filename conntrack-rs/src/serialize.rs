@@ -263,6 +263,9 @@ impl Serialize for crate::OrphanCounts {
         }
         map.serialize_entry("unestimated", &self.unestimated)?;
         map.serialize_entry("candidates", &self.candidates)?;
+        map.serialize_entry("confirmed", &self.confirmed)?;
+        map.serialize_entry("suspected", &self.suspected)?;
+        map.serialize_entry("alive", &self.alive)?;
         map.end()
     }
 }
