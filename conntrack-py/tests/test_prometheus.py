@@ -37,13 +37,22 @@ def scrape(collector: ConntrackCollector) -> Dict[str, Dict[tuple, float]]:
 
 
 def exporter_names() -> Set[str]:
-    """The metric names ``examples/exporter.rs`` registers, as exposed."""
+    """The metric names ``examples/exporter.rs`` exposes for conntrack tables.
+
+    Read from its ``Family::new("name", Kind::...)`` declarations (outside its
+    tests): counters are exposed with ``_total``. Left out: the ``process_*``
+    metrics (a Python service gets them from prometheus_client's own process
+    collector) and the exporter binary's ``conntrack_exporter_build_info``.
+    """
     source = EXPORTER.read_text()
-    names = set(re.findall(r'(?:gauge_family|float_family)\(\s*&mut registry,\s*"([a-z_]+)"', source))
-    counters = set(re.findall(r'register\(\s*"([a-z_]+)",\s*"[^"]*",\s*errors', source))
-    names |= set(re.findall(r'registry\.register\(\s*"([a-z_]+)"', source)) - counters
-    exposed = {f"conntrack_{n}" for n in names}
-    exposed |= {f"conntrack_{n}_total" for n in counters | set(KERNEL_COUNTERS)}
+    source = source.split("#[cfg(test)]")[0]
+    exposed = set()
+    for name, kind in re.findall(r'Family::new\(\s*"([a-z_]+)",\s*Kind::(\w+)', source):
+        if name.startswith("process_") or kind == "Info":
+            continue
+        exposed.add(f"{name}_total" if kind == "Counter" else name)
+    exposed |= {f"conntrack_{n}_total" for n in KERNEL_COUNTERS}
+    assert "conntrack_entries" in exposed and "conntrack_up" in exposed, exposed
     return exposed
 
 
