@@ -55,6 +55,10 @@
 //! - `flows{protocol}`, `tcp_flows{state}` (gauges).
 //! - `orphan_flows{category}` (gauge): `idle_established`, `long_unreplied`,
 //!   `lingering_half_closed` (the default `OrphanPolicy`; `--no-orphans` skips it).
+//! - `orphan_evidence_flows{evidence}` (gauge): the same orphans by what the
+//!   namespace's socket table says: `confirmed` (a local end without a
+//!   socket: certainly dead) and `suspected` (idle by the estimate only, e.g.
+//!   forwarded flows).
 //! - With `--top N` (off by default: addresses make many series),
 //!   `top_source_flows{address}` and `top_destination_port_flows{protocol,port}`,
 //!   the N largest plus one `other` series each: at most N + 1 series per namespace.
@@ -383,6 +387,8 @@ struct Breakdown {
     flows: Vec<(String, u64)>,
     tcp: Vec<(&'static str, u64)>,
     orphans: Option<Vec<(&'static str, u64)>>,
+    /// Orphans by evidence: `confirmed`, `suspected`.
+    evidence: Option<[(&'static str, u64); 2]>,
     sources: Vec<(String, u64)>,
     sources_other: u64,
     ports: Vec<(String, String, u64)>,
@@ -638,6 +644,11 @@ fn scrape(state: &mut State, options: &Options) -> Snapshot {
         Kind::Gauge,
         "Orphaned flows by category (breakdown, default OrphanPolicy)",
     );
+    let mut evidence = Family::new(
+        "conntrack_orphan_evidence_flows",
+        Kind::Gauge,
+        "Orphaned flows by socket-table evidence: confirmed (a local end without a socket) or suspected (idle by the estimate only)",
+    );
     let mut sources = Family::new(
         "conntrack_top_source_flows",
         Kind::Gauge,
@@ -707,6 +718,9 @@ fn scrape(state: &mut State, options: &Options) -> Snapshot {
         for (category, n) in breakdown.orphans.iter().flatten() {
             orphans.int(&[("netns", netns), ("category", category)], *n);
         }
+        for (kind, n) in breakdown.evidence.iter().flatten() {
+            evidence.int(&[("netns", netns), ("evidence", kind)], *n);
+        }
         if options.top > 0 {
             for (address, n) in &breakdown.sources {
                 sources.int(&[("netns", netns), ("address", address)], *n);
@@ -732,7 +746,7 @@ fn scrape(state: &mut State, options: &Options) -> Snapshot {
 
     let mut families = vec![up, entries, limit, errors];
     families.extend(kernel.into_values());
-    families.extend([flows, tcp, orphans, sources, ports, age, cost]);
+    families.extend([flows, tcp, orphans, evidence, sources, ports, age, cost]);
     // Global: the hash table is one for the host.
     if let Ok(buckets) = Sysctl::new().read(Key::Buckets) {
         let mut family = Family::new(
@@ -901,6 +915,7 @@ fn read_breakdown(
                 .map(|category| (category.name(), 0))
                 .collect()
         });
+        breakdown.evidence = orphan_policy.map(|_| [("confirmed", 0), ("suspected", 0)]);
         breakdown.duration = started.elapsed();
         return Ok(breakdown);
     }
@@ -931,7 +946,14 @@ fn read_breakdown(
         .collect();
     breakdown.orphans = census
         .orphans
+        .as_ref()
         .map(|counts| counts.iter().map(|(c, n)| (c.name(), n)).collect());
+    breakdown.evidence = census.orphans.as_ref().map(|counts| {
+        [
+            ("confirmed", counts.confirmed),
+            ("suspected", counts.suspected),
+        ]
+    });
     breakdown.sources = group(2)
         .groups
         .iter()

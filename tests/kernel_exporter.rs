@@ -185,6 +185,15 @@ fn metrics_match_a_known_load() {
         s(r#"conntrack_orphan_flows{netns="NS",category="long_unreplied"}"#),
         0.0
     );
+    // None of those ends is an address of the namespace: suspected, not confirmed.
+    assert_eq!(
+        s(r#"conntrack_orphan_evidence_flows{netns="NS",evidence="suspected"}"#),
+        20.0
+    );
+    assert_eq!(
+        s(r#"conntrack_orphan_evidence_flows{netns="NS",evidence="confirmed"}"#),
+        0.0
+    );
     // Top 2 sources and the rest.
     assert_eq!(
         s(r#"conntrack_top_source_flows{netns="NS",address="10.9.0.1"}"#),

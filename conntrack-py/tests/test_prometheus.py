@@ -94,6 +94,7 @@ def test_collector_exposes_the_exporter_metrics(ns: Namespace, ct: conntrack.Con
         (("netns", "blue"), ("state", "SYN_SENT")): 3.0,
     }
     assert samples["conntrack_orphan_flows"][(("category", "long_unreplied"), ("netns", "blue"))] == 0.0
+    assert samples["conntrack_orphan_evidence_flows"][(("evidence", "confirmed"), ("netns", "blue"))] == 0.0
     top = samples["conntrack_top_source_flows"]
     assert len(top) == 3 and top[(("address", "10.9.0.1"), ("netns", "blue"))] == 6.0
     assert top[(("address", "other"), ("netns", "blue"))] == 31 - 6 - 1

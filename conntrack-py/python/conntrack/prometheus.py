@@ -28,6 +28,8 @@ skips them):
 
 * ``conntrack_flows{protocol}``, ``conntrack_tcp_flows{state}`` (gauges)
 * ``conntrack_orphan_flows{category}`` (gauge; ``orphans=False`` skips it)
+* ``conntrack_orphan_evidence_flows{evidence}`` (gauge): the same orphans by
+  what the socket table says, ``confirmed`` or ``suspected``
 * with ``top=N``: ``conntrack_top_source_flows{address}`` and
   ``conntrack_top_destination_port_flows{protocol,port}``, the N largest
   groups plus one ``other`` series each
@@ -104,6 +106,7 @@ class _Breakdown:
         self.flows: List[Tuple[str, int]] = []
         self.tcp: List[Tuple[str, int]] = []
         self.orphans: List[Tuple[str, int]] = []
+        self.evidence: List[Tuple[str, int]] = []
         self.sources: List[Tuple[str, int]] = []
         self.sources_other = 0
         self.ports: List[Tuple[str, str, int]] = []
@@ -207,6 +210,10 @@ class ConntrackCollector(Collector):
         orphans = GaugeMetricFamily("conntrack_orphan_flows",
                                     "Orphaned flows by category (breakdown, default OrphanPolicy)",
                                     labels=["netns", "category"])
+        evidence = GaugeMetricFamily("conntrack_orphan_evidence_flows",
+                                     "Orphaned flows by socket-table evidence: confirmed (a local end "
+                                     "without a socket) or suspected (idle by the estimate only)",
+                                     labels=["netns", "evidence"])
         sources = GaugeMetricFamily("conntrack_top_source_flows",
                                     'Flows of the busiest sources, plus address="other" (breakdown)',
                                     labels=["netns", "address"])
@@ -248,6 +255,8 @@ class ConntrackCollector(Collector):
                 tcp.add_metric([target.label, state], n)
             for category, n in breakdown.orphans:
                 orphans.add_metric([target.label, category], n)
+            for kind, n in breakdown.evidence:
+                evidence.add_metric([target.label, kind], n)
             if self._top:
                 for address, n in breakdown.sources:
                     sources.add_metric([target.label, address], n)
@@ -268,6 +277,7 @@ class ConntrackCollector(Collector):
             yield tcp
             if self._orphans:
                 yield orphans
+                yield evidence
             if self._top:
                 yield sources
                 yield ports
@@ -319,6 +329,7 @@ class ConntrackCollector(Collector):
                 ("long_unreplied", counts.long_unreplied),
                 ("lingering_half_closed", counts.lingering_half_closed),
             ]
+            breakdown.evidence = [("confirmed", counts.confirmed), ("suspected", counts.suspected)]
         if self._top:
             top_sources = ct.count_by("src", top=self._top)
             breakdown.sources = [(str(address), n) for address, n in top_sources]
