@@ -27,7 +27,7 @@ use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use conntrack::{Conntrack, DumpSummary, Error, Filter, Flow};
+use conntrack::{Conntrack, DumpSummary, Error, Family, Filter, Flow};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -123,24 +123,39 @@ fn pump(
     Ok(batch.is_empty() || sender.send(Message::Flows(batch)).is_ok())
 }
 
+/// What a dump reads.
+pub(crate) enum Source {
+    /// The table, the flows a filter selects.
+    Table(Box<Filter>),
+    /// The table, zeroing every flow's counters as it is read.
+    Zeroing(Family),
+    /// The dying list.
+    Dying,
+    /// The unconfirmed list.
+    Unconfirmed,
+}
+
 /// Runs one dump on `ct`.
 fn run(
     ct: &mut Conntrack,
-    filter: &Filter,
+    source: &Source,
     sender: &SyncSender<Message>,
 ) -> (conntrack::Result<()>, Totals) {
     let mut matched = 0;
-    // An empty filter reads the plain dump: no per-flow filter call.
-    let (result, summary) = if filter.is_empty() {
-        match ct.dump() {
+    let mut whole = |dump: conntrack::Result<conntrack::Dump<'_>>| match dump {
+        Ok(mut dump) => (pump(&mut dump, sender, &mut matched), dump.summary()),
+        Err(error) => (Err(error), DumpSummary::default()),
+    };
+    let (result, summary) = match source {
+        // An empty filter reads the plain dump: no per-flow filter call.
+        Source::Table(filter) if filter.is_empty() => whole(ct.dump()),
+        Source::Zeroing(family) => whole(ct.dump_zeroing(*family)),
+        Source::Dying => whole(ct.dump_dying()),
+        Source::Unconfirmed => whole(ct.dump_unconfirmed()),
+        Source::Table(filter) => match ct.dump_filtered(filter) {
             Ok(mut dump) => (pump(&mut dump, sender, &mut matched), dump.summary()),
             Err(error) => (Err(error), DumpSummary::default()),
-        }
-    } else {
-        match ct.dump_filtered(filter) {
-            Ok(mut dump) => (pump(&mut dump, sender, &mut matched), dump.summary()),
-            Err(error) => (Err(error), DumpSummary::default()),
-        }
+        },
     };
     (result.map(|_| ()), Totals { summary, matched })
 }
@@ -148,7 +163,7 @@ fn run(
 /// The worker: borrows a handle from the pool, dumps, gives the handle back,
 /// then reports the end (so the handle is free by the time the consumer
 /// hears of it).
-fn worker(pool: Arc<Pool>, filter: Filter, sender: SyncSender<Message>) {
+fn worker(pool: Arc<Pool>, source: Source, sender: SyncSender<Message>) {
     let mut ct = match pool.take() {
         Ok(ct) => ct,
         Err(error) => {
@@ -156,7 +171,7 @@ fn worker(pool: Arc<Pool>, filter: Filter, sender: SyncSender<Message>) {
             return;
         }
     };
-    let (result, totals) = run(&mut ct, &filter, &sender);
+    let (result, totals) = run(&mut ct, &source, &sender);
     pool.put(ct);
     let last = match result {
         Ok(()) => Message::End(totals),
@@ -183,13 +198,13 @@ pub(crate) struct DumpIter {
 }
 
 impl DumpIter {
-    /// Starts a dump of `filter` on a handle of `pool`.
-    pub(crate) fn start(pool: Arc<Pool>, filter: Filter) -> PyResult<Self> {
+    /// Starts a dump of `source` on a handle of `pool`.
+    pub(crate) fn start(pool: Arc<Pool>, source: Source) -> PyResult<Self> {
         let netns = pool.netns().to_string();
         let (sender, receiver) = sync_channel(BATCHES_IN_FLIGHT);
         std::thread::Builder::new()
             .name("conntrack-dump".into())
-            .spawn(move || worker(pool, filter, sender))
+            .spawn(move || worker(pool, source, sender))
             .map_err(pyo3::exceptions::PyOSError::new_err)?;
         Ok(DumpIter {
             batch: Vec::new().into_iter(),

@@ -39,7 +39,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyString};
 
-use crate::dump::DumpIter;
+use crate::dump::{DumpIter, Source};
 use crate::errors::{detached, invalid, to_py_err};
 use crate::flow::PyFlow;
 use crate::handle::Pool;
@@ -413,7 +413,10 @@ impl PyEvents {
         let events = self.subscription()?;
         detached(py, || events.discard_queued())?;
         self.buffer.clear();
-        DumpIter::start(self.pool.clone(), self.filter.clone())
+        DumpIter::start(
+            self.pool.clone(),
+            Source::Table(Box::new(self.filter.clone())),
+        )
     }
 
     /// Totals so far (`EventStats`).

@@ -153,7 +153,7 @@ fn extract_cidr(name: &str, value: &Bound<'_, PyAny>) -> PyResult<Cidr> {
     })
 }
 
-fn extract_family(value: &Bound<'_, PyAny>) -> PyResult<Family> {
+pub(crate) fn extract_family(value: &Bound<'_, PyAny>) -> PyResult<Family> {
     let py = value.py();
     if let Ok(text) = value.cast::<PyString>() {
         return match text.to_cow()?.to_ascii_lowercase().as_str() {
@@ -254,21 +254,48 @@ pub(crate) fn extract_status_named(name: &str, value: &Bound<'_, PyAny>) -> PyRe
     Ok(status)
 }
 
-/// Label bits given as one bit number or a collection of them.
+/// Label bits given as a bit number, a name of the system's
+/// `connlabel.conf` (`conntrack.LABEL_FILES`), or a collection of them.
 pub(crate) fn extract_labels(value: &Bound<'_, PyAny>) -> PyResult<Labels> {
+    extract_labels_named("labels", value)
+}
+
+/// [`extract_labels`] for the argument `name`.
+pub(crate) fn extract_labels_named(name: &str, value: &Bound<'_, PyAny>) -> PyResult<Labels> {
+    let py = value.py();
     let mut labels = Labels::default();
+    let mut names: Option<conntrack::LabelMap> = None;
     for_each_value(value, |item| {
+        if let Ok(text) = item.cast::<PyString>() {
+            if names.is_none() {
+                names = Some(conntrack::LabelMap::system().map_err(|e| to_py_err(py, e))?);
+            }
+            let map = names.as_ref().expect("just loaded");
+            let bit = map
+                .resolve(text.to_cow()?.trim())
+                .map_err(|e| invalid(py, format!("{name}: {}", strip_prefix(&e))))?;
+            labels = labels.with(bit);
+            return Ok(());
+        }
         let bit = extract_bounded(
-            "labels",
+            name,
             item,
             0,
             u64::from(Labels::BITS - 1),
-            "a label bit number 0-127 or a list of them",
+            "a label bit number 0-127, a label name or a list of them",
         )?;
         labels = labels.with(bit as u32);
         Ok(())
     })?;
     Ok(labels)
+}
+
+/// A library error's text without its `invalid request: ` prefix.
+fn strip_prefix(error: &conntrack::Error) -> String {
+    match error {
+        conntrack::Error::InvalidInput(text) => text.clone(),
+        other => other.to_string(),
+    }
 }
 
 /// Applies one keyword criterion to `filter`. `None` values add nothing.

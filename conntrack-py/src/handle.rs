@@ -17,20 +17,20 @@ use std::time::Duration;
 
 use conntrack::sysctl::{Key, Sysctl, Timeouts};
 use conntrack::{
-    Conntrack, DeleteOptions, DeletePath, DeleteReport, FlowSpec, GroupCounts, GroupValue, Netns,
-    OrphanCategory, OrphanCounts, OrphanPolicy, ProtoInfo, SctpInfo, SctpState, SocketCheck,
-    TcpInfo,
+    Conntrack, DeleteOptions, DeletePath, DeleteReport, ExpectFlags, Expectation, ExpectationSpec,
+    Family, FlowChange, FlowSpec, GroupCounts, GroupValue, Netns, OrphanCategory, OrphanCounts,
+    OrphanPolicy, ProtoInfo, SctpInfo, SctpState, SocketCheck, TcpInfo,
 };
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyList, PyString, PyTuple};
 
-use crate::dump::DumpIter;
+use crate::dump::{DumpIter, Source};
 use crate::errors::{closed_error, detached, invalid};
 use crate::events::PyEvents;
 use crate::filter::{
-    extract_bounded, extract_labels, extract_status, extract_tcp_state, extract_u16, extract_u32,
-    group_keys, resolve,
+    extract_bounded, extract_family, extract_labels, extract_labels_named, extract_status,
+    extract_status_named, extract_tcp_state, extract_u16, extract_u32, group_keys, resolve,
 };
 use crate::flow::{flow_object, FlowTuple, PyFlow, PyOrphan};
 use crate::pytypes;
@@ -200,6 +200,44 @@ fn orphan_category(value: &Bound<'_, PyAny>) -> PyResult<OrphanCategory> {
 /// the operator tools' text and JSON.
 fn delete_path_name(path: DeletePath) -> &'static str {
     path.name()
+}
+
+/// `zone=` of the expectation calls: `None` (the default zone) or 0-65535.
+fn optional_zone(zone: Option<&Bound<'_, PyAny>>) -> PyResult<u16> {
+    zone.filter(|z| !z.is_none())
+        .map(|z| extract_u16("zone", z))
+        .transpose()
+        .map(|z| z.unwrap_or(0))
+}
+
+/// An `Expectation` record.
+fn expectation_object<'py>(
+    py: Python<'py>,
+    expectation: &Expectation,
+) -> PyResult<Bound<'py, PyAny>> {
+    let tuple = |t: conntrack::Tuple| Py::new(py, FlowTuple::new(t));
+    let kwargs = PyDict::new(py);
+    kwargs.set_item("master", tuple(expectation.master)?)?;
+    kwargs.set_item("tuple", tuple(expectation.tuple)?)?;
+    kwargs.set_item("mask", tuple(expectation.mask)?)?;
+    kwargs.set_item("timeout", expectation.timeout)?;
+    kwargs.set_item("id", expectation.id.map(|id| id.value()))?;
+    kwargs.set_item("helper", expectation.helper.as_deref())?;
+    kwargs.set_item("zone", expectation.zone)?;
+    kwargs.set_item("flags", expectation.flags.bits())?;
+    kwargs.set_item("expect_class", expectation.class)?;
+    kwargs.set_item("function", expectation.function.as_deref())?;
+    match expectation.nat {
+        Some(nat) => {
+            kwargs.set_item("nat_direction", nat.direction)?;
+            kwargs.set_item("nat_tuple", tuple(nat.tuple)?)?;
+        }
+        None => {
+            kwargs.set_item("nat_direction", py.None())?;
+            kwargs.set_item("nat_tuple", py.None())?;
+        }
+    }
+    pytypes::EXPECTATION.build(py, &kwargs)
 }
 
 fn delete_report<'py>(py: Python<'py>, report: &DeleteReport) -> PyResult<Bound<'py, PyAny>> {
@@ -584,7 +622,195 @@ impl PyConntrack {
         if self.closed() {
             return Err(closed_error());
         }
-        DumpIter::start(self.pool.clone(), resolve(filter, criteria)?)
+        DumpIter::start(
+            self.pool.clone(),
+            Source::Table(Box::new(resolve(filter, criteria)?)),
+        )
+    }
+
+    /// Iterates over the table while zeroing each flow's counters as it is
+    /// read (`conntrack -L -z`): every byte and packet is read exactly once
+    /// across successive calls. Unfiltered on purpose (it would zero hidden
+    /// flows); `family` narrows to one address family.
+    #[pyo3(signature = (*, family = None))]
+    fn dump_zeroing(&self, family: Option<&Bound<'_, PyAny>>) -> PyResult<DumpIter> {
+        if self.closed() {
+            return Err(closed_error());
+        }
+        let family = match family.filter(|f| !f.is_none()) {
+            Some(family) => extract_family(family)?,
+            None => Family::All,
+        };
+        DumpIter::start(self.pool.clone(), Source::Zeroing(family))
+    }
+
+    /// Iterates over the dying list (`conntrack -L dying`).
+    fn dump_dying(&self) -> PyResult<DumpIter> {
+        if self.closed() {
+            return Err(closed_error());
+        }
+        DumpIter::start(self.pool.clone(), Source::Dying)
+    }
+
+    /// Iterates over the unconfirmed list (`conntrack -L unconfirmed`).
+    fn dump_unconfirmed(&self) -> PyResult<DumpIter> {
+        if self.closed() {
+            return Err(closed_error());
+        }
+        DumpIter::start(self.pool.clone(), Source::Unconfirmed)
+    }
+
+    /// Changes every flow the filter or criteria select (`conntrack -U`
+    /// with filter options): `set_mark` (an int, or `(value, mask)` to set
+    /// only the mask's bits), labels to add or remove (bits or names),
+    /// `set_timeout`, status bits to add. One dump and pipelined updates;
+    /// `dry_run`, `limit`, `rate` as for `delete()`; an empty selection is
+    /// refused. Returns an `UpdateReport`.
+    #[pyo3(signature = (filter = None, /, *, set_mark = None, add_labels = None, remove_labels = None, set_timeout = None, add_status = None, dry_run = false, limit = None, rate = None, **criteria))]
+    #[allow(clippy::too_many_arguments)]
+    fn update_matching<'py>(
+        &self,
+        py: Python<'py>,
+        filter: Option<&Bound<'py, PyAny>>,
+        set_mark: Option<&Bound<'py, PyAny>>,
+        add_labels: Option<&Bound<'py, PyAny>>,
+        remove_labels: Option<&Bound<'py, PyAny>>,
+        set_timeout: Option<&Bound<'py, PyAny>>,
+        add_status: Option<&Bound<'py, PyAny>>,
+        dry_run: bool,
+        limit: Option<&Bound<'py, PyAny>>,
+        rate: Option<&Bound<'py, PyAny>>,
+        criteria: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (limit, rate) = (extract_limit(limit)?, extract_rate(rate)?);
+        let mut change = FlowChange::new();
+        if let Some(mark) = set_mark.filter(|m| !m.is_none()) {
+            change = if let Ok(pair) = mark.cast::<PyTuple>() {
+                if pair.len() != 2 {
+                    return Err(PyTypeError::new_err(format!(
+                        "set_mark: expected an int or a (value, mask) pair, got {}",
+                        mark.repr()?
+                    )));
+                }
+                change.mark_masked(
+                    extract_u32("set_mark value", &pair.get_item(0)?)?,
+                    extract_u32("set_mark mask", &pair.get_item(1)?)?,
+                )
+            } else {
+                change.mark(extract_u32("set_mark", mark)?)
+            };
+        }
+        if let Some(labels) = add_labels.filter(|l| !l.is_none()) {
+            change = change.add_labels(extract_labels_named("add_labels", labels)?);
+        }
+        if let Some(labels) = remove_labels.filter(|l| !l.is_none()) {
+            change = change.remove_labels(extract_labels_named("remove_labels", labels)?);
+        }
+        if let Some(timeout) = set_timeout.filter(|t| !t.is_none()) {
+            change = change.timeout(extract_u32("set_timeout", timeout)?);
+        }
+        if let Some(status) = add_status.filter(|s| !s.is_none()) {
+            change = change.add_status(extract_status_named("add_status", status)?);
+        }
+        let filter = resolve(filter, criteria)?;
+        let options = DeleteOptions {
+            dry_run,
+            limit,
+            rate,
+        };
+        let report = self.with_handle(py, |ct| ct.update_matching(&filter, &change, options))?;
+        let kwargs = PyDict::new(py);
+        kwargs.set_item("dry_run", report.dry_run)?;
+        kwargs.set_item("matched", report.matched)?;
+        kwargs.set_item("updated", report.updated)?;
+        kwargs.set_item("already_gone", report.already_gone)?;
+        let failed = PyDict::new(py);
+        for (errno, count) in &report.failed {
+            failed.set_item(errno, count)?;
+        }
+        kwargs.set_item("failed", failed)?;
+        kwargs.set_item("kernel_prefiltered", report.kernel_prefiltered)?;
+        pytypes::UPDATE_REPORT.build(py, &kwargs)
+    }
+
+    /// Every expectation of the namespace (`conntrack -L expect`), as a list.
+    fn expectations<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let found = self.with_handle(py, |ct| ct.expectations())?;
+        let list = PyList::empty(py);
+        for expectation in &found {
+            list.append(expectation_object(py, expectation)?)?;
+        }
+        Ok(list)
+    }
+
+    /// The expectation of `tuple` in `zone`, or `None`.
+    #[pyo3(signature = (tuple, /, *, zone = None))]
+    fn get_expectation<'py>(
+        &self,
+        py: Python<'py>,
+        tuple: &Bound<'py, FlowTuple>,
+        zone: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let zone = optional_zone(zone)?;
+        let tuple = tuple.get().tuple;
+        let found = self.with_handle(py, |ct| ct.get_expectation(&tuple, zone))?;
+        found.map(|e| expectation_object(py, &e)).transpose()
+    }
+
+    /// Creates an expectation (`conntrack -I expect`) related to the existing
+    /// flow `master` (which needs a helper). `mask` defaults to `tuple`
+    /// matched exactly; `helper` to the master's.
+    #[pyo3(signature = (master, tuple, /, *, timeout, mask = None, zone = None, helper = None, permanent = false))]
+    #[allow(clippy::too_many_arguments)]
+    fn create_expectation(
+        &self,
+        py: Python<'_>,
+        master: &Bound<'_, FlowTuple>,
+        tuple: &Bound<'_, FlowTuple>,
+        timeout: &Bound<'_, PyAny>,
+        mask: Option<&Bound<'_, FlowTuple>>,
+        zone: Option<&Bound<'_, PyAny>>,
+        helper: Option<String>,
+        permanent: bool,
+    ) -> PyResult<()> {
+        let mut spec = ExpectationSpec::new(
+            master.get().tuple,
+            tuple.get().tuple,
+            extract_u32("timeout", timeout)?,
+        );
+        if let Some(mask) = mask {
+            spec = spec.mask(mask.get().tuple);
+        }
+        let zone = optional_zone(zone)?;
+        if zone != 0 {
+            spec = spec.zone(zone);
+        }
+        if let Some(helper) = helper {
+            spec = spec.helper(helper);
+        }
+        if permanent {
+            spec = spec.flags(ExpectFlags::PERMANENT);
+        }
+        self.with_handle(py, |ct| ct.create_expectation(&spec))
+    }
+
+    /// Deletes the expectation of `tuple` in `zone`; False when there was none.
+    #[pyo3(signature = (tuple, /, *, zone = None))]
+    fn delete_expectation(
+        &self,
+        py: Python<'_>,
+        tuple: &Bound<'_, FlowTuple>,
+        zone: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        let zone = optional_zone(zone)?;
+        let tuple = tuple.get().tuple;
+        self.with_handle(py, |ct| ct.delete_expectation(&tuple, zone, None))
+    }
+
+    /// Deletes every expectation (`conntrack -F expect`), or those of `helper`.
+    #[pyo3(signature = (helper = None))]
+    fn flush_expectations(&self, py: Python<'_>, helper: Option<String>) -> PyResult<()> {
+        self.with_handle(py, |ct| ct.flush_expectations(helper.as_deref()))
     }
 
     /// Subscribes to the events of the namespace (flows created, updated,

@@ -88,7 +88,8 @@ pub struct ExpectationSpec {
     pub tuple: Tuple,
     /// Which bits of `tuple` must match (default: all of them).
     pub mask: Tuple,
-    /// Lifetime in seconds.
+    /// Lifetime in seconds. For an expectation attributed to a helper the
+    /// kernel applies the helper's own policy timeout instead (ftp: 300 s).
     pub timeout: u32,
     /// Zone of the master flow and of the expectation.
     pub zone: Option<u16>,

@@ -59,6 +59,7 @@ from ._types import (
     DeleteReport,
     DumpSummary,
     EventKind,
+    Expectation,
     EventsLost,
     EventStats,
     FilterCriteria,
@@ -75,6 +76,7 @@ from ._types import (
     Synproxy,
     TcpState,
     Timestamp,
+    UpdateReport,
 )
 
 __all__ = [
@@ -97,6 +99,7 @@ __all__ = [
     "EventStats",
     "Events",
     "EventsLost",
+    "Expectation",
     "Filter",
     "FilterCriteria",
     "Flow",
@@ -119,6 +122,7 @@ __all__ = [
     "TcpState",
     "Timestamp",
     "Tuple",
+    "UpdateReport",
     "__version__",
     "advise",
     "list_netns",

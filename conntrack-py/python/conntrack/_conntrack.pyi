@@ -27,6 +27,7 @@ from ._types import (
     EventKind,
     EventsLost,
     EventStats,
+    Expectation,
     FilterCriteria,
     GroupCounts,
     OrphanCategory,
@@ -41,6 +42,7 @@ from ._types import (
     Synproxy,
     TcpState,
     Timestamp,
+    UpdateReport,
 )
 
 __all__ = [
@@ -438,6 +440,64 @@ class Conntrack:
         """Entries, limit, and the kernel's per-CPU counters with totals."""
     def dump(self, filter: Filter | None = None, /, **criteria: Unpack[FilterCriteria]) -> Dump:
         """Iterates over the flows (all, or those selected)."""
+    def dump_zeroing(self, *, family: str | int | None = None) -> Dump:
+        """Iterates over the table while zeroing each flow's counters as it is
+        read (``conntrack -L -z``): every byte and packet is read exactly once
+        across successive calls (counters need ``nf_conntrack_acct=1``).
+        Unfiltered on purpose: a filter would zero flows it then hides."""
+    def dump_dying(self) -> Dump:
+        """Iterates over the dying list (``conntrack -L dying``): flows
+        removed whose destroy event is still pending."""
+    def dump_unconfirmed(self) -> Dump:
+        """Iterates over the unconfirmed list (``conntrack -L unconfirmed``;
+        empty on kernels since 5.19)."""
+    def update_matching(
+        self,
+        filter: Filter | None = None,
+        /,
+        *,
+        set_mark: int | tuple[int, int] | None = None,
+        add_labels: int | str | Iterable[int | str] | None = None,
+        remove_labels: int | str | Iterable[int | str] | None = None,
+        set_timeout: int | None = None,
+        add_status: _StatusLike | None = None,
+        dry_run: bool = False,
+        limit: int | None = None,
+        rate: int | None = None,
+        **criteria: Unpack[FilterCriteria],
+    ) -> UpdateReport:
+        """Changes every flow the filter or criteria select (``conntrack -U``
+        with filter options): ``set_mark`` (``(value, mask)`` sets only the
+        mask's bits), labels added or removed (bit numbers or names of
+        ``connlabel.conf``), ``set_timeout``, status bits added. One dump and
+        pipelined updates, each applied by the kernel to the flow as it is;
+        ``dry_run``, ``limit`` and ``rate`` as for ``delete()``. An empty
+        selection or an empty change is refused."""
+    def expectations(self) -> list[Expectation]:
+        """Every expectation of the namespace (``conntrack -L expect``)."""
+    def get_expectation(self, tuple: Tuple, /, *, zone: int | None = None) -> Expectation | None:
+        """The expectation of ``tuple`` in ``zone``, or ``None``."""
+    def create_expectation(
+        self,
+        master: Tuple,
+        tuple: Tuple,
+        /,
+        *,
+        timeout: int,
+        mask: Tuple | None = None,
+        zone: int | None = None,
+        helper: str | None = None,
+        permanent: bool = False,
+    ) -> None:
+        """Creates an expectation (``conntrack -I expect``) related to the
+        existing flow ``master``, which needs a helper (``OSError`` with
+        ``EOPNOTSUPP`` otherwise). ``mask`` defaults to ``tuple`` matched
+        exactly. The kernel applies the helper's own expectation timeout
+        (ftp: 300 s) rather than ``timeout``."""
+    def delete_expectation(self, tuple: Tuple, /, *, zone: int | None = None) -> bool:
+        """Deletes the expectation of ``tuple``; ``False`` when there was none."""
+    def flush_expectations(self, helper: str | None = None) -> None:
+        """Deletes every expectation, or those of ``helper``."""
     def events(
         self,
         filter: Filter | None = None,
@@ -503,7 +563,7 @@ class Conntrack:
         mark: int | None = None,
         zone: int | None = None,
         state: str | TcpState | SctpState | None = None,
-        labels: int | Iterable[int] | None = None,
+        labels: int | str | Iterable[int | str] | None = None,
         helper: str | None = None,
     ) -> None:
         """Creates a flow; ``timeout`` is required. ``FileExistsError`` if
@@ -519,7 +579,7 @@ class Conntrack:
         mark: int | None = None,
         zone: int | None = None,
         state: str | TcpState | SctpState | None = None,
-        labels: int | Iterable[int] | None = None,
+        labels: int | str | Iterable[int | str] | None = None,
     ) -> None:
         """Changes an existing flow (``FileNotFoundError`` if none).
 
@@ -540,7 +600,7 @@ class Conntrack:
         mark: int | None = None,
         zone: int | None = None,
         state: str | TcpState | SctpState | None = None,
-        labels: int | Iterable[int] | None = None,
+        labels: int | str | Iterable[int | str] | None = None,
         helper: str | None = None,
     ) -> None:
         """Creates the flow, or updates it if it exists (``status`` bits then

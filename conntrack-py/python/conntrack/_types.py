@@ -11,7 +11,10 @@ from __future__ import annotations
 import dataclasses
 import enum
 import ipaddress
-from typing import Any, Dict, Iterable, Iterator, Mapping, NamedTuple, Optional, Tuple, TypedDict, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, Mapping, NamedTuple, Optional, Tuple, TypedDict, Union
+
+if TYPE_CHECKING:
+    from ._conntrack import Tuple as FlowTuple
 
 __all__ = [
     "Capacity",
@@ -289,6 +292,61 @@ class Stats(_Record):
     per_cpu: Tuple[CpuStats, ...]
     #: The sum over CPUs.
     total: CpuCounters
+
+
+@dataclasses.dataclass(frozen=True)
+class UpdateReport(_Record):
+    """What ``Conntrack.update_matching()`` did."""
+
+    #: Whether it was a dry run (nothing sent).
+    dry_run: bool
+    #: Flows that matched (a dry run: that would be changed).
+    matched: int
+    #: Flows changed.
+    updated: int
+    #: Matching flows gone before their update arrived (not an error).
+    already_gone: int
+    #: Updates that failed, by errno (``EBUSY``: the flow gained SEEN_REPLY or
+    #: ASSURED meanwhile; ``ENOSPC``: no label space in the namespace).
+    failed: Mapping[int, int]
+    #: Whether the kernel applied part of the filter.
+    kernel_prefiltered: bool
+
+    @property
+    def failed_total(self) -> int:
+        """Total failed updates."""
+        return sum(self.failed.values())
+
+
+@dataclasses.dataclass(frozen=True)
+class Expectation(_Record):
+    """One expectation (``conntrack -L expect``): a connection a helper
+    announced, tracked as RELATED to its master flow."""
+
+    #: Original tuple of the master flow.
+    master: FlowTuple
+    #: The connection expected.
+    tuple: FlowTuple
+    #: Which parts of ``tuple`` must match (all-ones: exact; zero: any).
+    mask: FlowTuple
+    #: Remaining lifetime in seconds.
+    timeout: Optional[int]
+    #: Kernel id, as ``conntrack -o id`` prints it.
+    id: Optional[int]
+    #: The helper that created it (``"ftp"``, ...).
+    helper: Optional[str]
+    #: Conntrack zone.
+    zone: Optional[int]
+    #: ``NF_CT_EXPECT_*`` flags (1 permanent, 2 inactive, 4 userspace).
+    flags: int
+    #: Helper-defined class.
+    expect_class: Optional[int]
+    #: Helper function name.
+    function: Optional[str]
+    #: NAT of the expected connection: direction (0 original, 1 reply)...
+    nat_direction: Optional[int]
+    #: ...and where it is redirected.
+    nat_tuple: Optional[FlowTuple]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -587,4 +645,4 @@ class FilterCriteria(TypedDict, total=False):
     status_unset: Optional[_StatusLike]
     mark: Union[int, Tuple[int, int], None]
     zone: Optional[int]
-    labels: Union[int, Iterable[int], None]
+    labels: Union[int, str, Iterable[Union[int, str]], None]

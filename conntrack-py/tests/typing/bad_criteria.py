@@ -14,5 +14,5 @@ def misuse(ct: conntrack.Conntrack) -> None:
     ct.delete(mark=-1.5, dry_run=True)  # E: wrong type
     ct.count_by("src", top=3, sourc="10.0.0.0/8")  # E: unexpected keyword
     ct.events(state=3.0)  # E: wrong type
-    conntrack.Filter(labels="x")  # E: wrong type
+    conntrack.Filter(labels=2.5)  # E: wrong type
     ct.orphans(proto=object())  # E: wrong type
