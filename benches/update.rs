@@ -57,7 +57,7 @@ fn main() {
     let rounds = env_or("CONNTRACK_BENCH_ROUNDS", 5);
     let ns = BenchNs::new("update");
     // Labels need a ruleset that uses them.
-    ns.exec(&["nft", "add", "rule", "inet", "ctrs", "in", "ct", "label", "127", "counter"]);
+    ns.exec(&["nft", "add", "rule", "inet", "ctrs", "out", "ct", "label", "127", "counter"]);
     let mut ct: Conntrack = ns.conntrack();
     let specs: Vec<_> = (0..flows).map(|i| mix::mixed_flow(i).timeout(3600)).collect();
     for spec in &specs {
