@@ -57,14 +57,21 @@ fn main() {
     let rounds = env_or("CONNTRACK_BENCH_ROUNDS", 5);
     let ns = BenchNs::new("update");
     // Labels need a ruleset that uses them.
-    ns.exec(&["nft", "add", "rule", "inet", "ctrs", "out", "ct", "label", "127", "counter"]);
+    ns.exec(&[
+        "nft", "add", "rule", "inet", "ctrs", "out", "ct", "label", "127", "counter",
+    ]);
     let mut ct: Conntrack = ns.conntrack();
-    let specs: Vec<_> = (0..flows).map(|i| mix::mixed_flow(i).timeout(3600)).collect();
+    let specs: Vec<_> = (0..flows)
+        .map(|i| mix::mixed_flow(i).timeout(3600))
+        .collect();
     for spec in &specs {
         ct.create(spec).expect("create");
     }
     let victims: Vec<u32> = (0..flows).filter(|&i| is_victim(i)).collect();
-    let sources: Vec<IpAddr> = victims.iter().map(|&i| specs[i as usize].orig.src).collect();
+    let sources: Vec<IpAddr> = victims
+        .iter()
+        .map(|&i| specs[i as usize].orig.src)
+        .collect();
     let set = Filter::new().src_any(sources.iter().map(|&a| Cidr::from(a)));
     let expected = ct.count_matching(&set).expect("count");
     println!(

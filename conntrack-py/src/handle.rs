@@ -1108,7 +1108,7 @@ impl PyConntrack {
 
     /// Deletes the orphans (a dry run unless `dry_run=False`) and reports
     /// what happened; same selection arguments as `orphans()`.
-    #[pyo3(signature = (*, dry_run = true, limit = None, rate = None, idle = None, unreplied = None, half_closed = None, categories = None, include_nat = false, exclude_assured = false, timeouts = None, confirmed = false, sockets = "namespace", filter = None, **criteria))]
+    #[pyo3(signature = (*, dry_run = false, limit = None, rate = None, idle = None, unreplied = None, half_closed = None, categories = None, include_nat = false, exclude_assured = false, timeouts = None, confirmed = false, sockets = "namespace", filter = None, **criteria))]
     #[allow(clippy::too_many_arguments)]
     fn delete_orphans<'py>(
         &self,

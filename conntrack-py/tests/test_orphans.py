@@ -89,12 +89,12 @@ def test_thresholds_categories_exclusions_and_filters(table: conntrack.Conntrack
         table.orphans(idle=-1)
 
 
-def test_delete_orphans_is_a_dry_run_by_default(table: conntrack.Conntrack) -> None:
+def test_delete_orphans_acts_like_every_call_and_previews_on_request(table: conntrack.Conntrack) -> None:
     before = table.count()
-    dry = table.delete_orphans()
+    dry = table.delete_orphans(dry_run=True)
     assert (dry.path, dry.matched, dry.deleted) == ("dry_run", 3, 0)
     assert table.count() == before
-    report = table.delete_orphans(dry_run=False, categories=["idle_established", "long_unreplied"])
+    report = table.delete_orphans(categories=["idle_established", "long_unreplied"])
     assert (report.path, report.matched, report.deleted) == ("dump_and_delete", 2, 2)
     assert {f.orig for f in table.dump()} == {FRESH_TCP, NAT_TCP, YOUNG_UDP, HALF_CLOSED}
 

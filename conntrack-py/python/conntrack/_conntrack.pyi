@@ -654,7 +654,7 @@ class Conntrack:
     def delete_orphans(
         self,
         *,
-        dry_run: bool = True,
+        dry_run: bool = False,
         limit: int | None = None,
         rate: int | None = None,
         idle: _Duration | None = None,
@@ -669,9 +669,11 @@ class Conntrack:
         filter: Filter | None = None,
         **criteria: Unpack[FilterCriteria],
     ) -> DeleteReport:
-        """Deletes the orphans (a dry run unless ``dry_run=False``), each by
-        tuple, zone and id. With ``confirmed=True`` only orphans proven by
-        the socket table, each looked up again right before its delete."""
+        """Deletes the orphans, each by tuple, zone and id (``dry_run=True``
+        only counts them: calls act, tools preview, as ``delete()`` and the
+        Rust API). With ``confirmed=True`` only orphans proven by the socket
+        table, each looked up again right before its delete: the safe choice
+        for unattended cleanup."""
 
 @final
 class Sysctl:
