@@ -240,18 +240,43 @@ fn expectation_object<'py>(
     pytypes::EXPECTATION.build(py, &kwargs)
 }
 
-fn delete_report<'py>(py: Python<'py>, report: &DeleteReport) -> PyResult<Bound<'py, PyAny>> {
+/// The fields a delete and a bulk update report alike: `matched`, the count
+/// of flows done under `done_name`, `already_gone`, `failed` by errno,
+/// `kernel_prefiltered`.
+#[allow(clippy::too_many_arguments)]
+fn bulk_fields<'py>(
+    py: Python<'py>,
+    matched: u64,
+    done_name: &str,
+    done: u64,
+    already_gone: u64,
+    failed: &std::collections::BTreeMap<i32, u64>,
+    kernel_prefiltered: bool,
+) -> PyResult<Bound<'py, PyDict>> {
     let kwargs = PyDict::new(py);
-    kwargs.set_item("path", delete_path_name(report.path))?;
-    kwargs.set_item("matched", report.matched)?;
-    kwargs.set_item("deleted", report.deleted)?;
-    kwargs.set_item("already_gone", report.already_gone)?;
-    let failed = PyDict::new(py);
-    for (errno, count) in &report.failed {
-        failed.set_item(errno, count)?;
+    kwargs.set_item("matched", matched)?;
+    kwargs.set_item(done_name, done)?;
+    kwargs.set_item("already_gone", already_gone)?;
+    let by_errno = PyDict::new(py);
+    for (errno, count) in failed {
+        by_errno.set_item(errno, count)?;
     }
-    kwargs.set_item("failed", failed)?;
-    kwargs.set_item("kernel_prefiltered", report.kernel_prefiltered)?;
+    kwargs.set_item("failed", by_errno)?;
+    kwargs.set_item("kernel_prefiltered", kernel_prefiltered)?;
+    Ok(kwargs)
+}
+
+fn delete_report<'py>(py: Python<'py>, report: &DeleteReport) -> PyResult<Bound<'py, PyAny>> {
+    let kwargs = bulk_fields(
+        py,
+        report.matched,
+        "deleted",
+        report.deleted,
+        report.already_gone,
+        &report.failed,
+        report.kernel_prefiltered,
+    )?;
+    kwargs.set_item("path", delete_path_name(report.path))?;
     pytypes::DELETE_REPORT.build(py, &kwargs)
 }
 
@@ -719,17 +744,16 @@ impl PyConntrack {
             rate,
         };
         let report = self.with_handle(py, |ct| ct.update_matching(&filter, &change, options))?;
-        let kwargs = PyDict::new(py);
+        let kwargs = bulk_fields(
+            py,
+            report.matched,
+            "updated",
+            report.updated,
+            report.already_gone,
+            &report.failed,
+            report.kernel_prefiltered,
+        )?;
         kwargs.set_item("dry_run", report.dry_run)?;
-        kwargs.set_item("matched", report.matched)?;
-        kwargs.set_item("updated", report.updated)?;
-        kwargs.set_item("already_gone", report.already_gone)?;
-        let failed = PyDict::new(py);
-        for (errno, count) in &report.failed {
-            failed.set_item(errno, count)?;
-        }
-        kwargs.set_item("failed", failed)?;
-        kwargs.set_item("kernel_prefiltered", report.kernel_prefiltered)?;
         pytypes::UPDATE_REPORT.build(py, &kwargs)
     }
 

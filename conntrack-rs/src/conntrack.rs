@@ -23,7 +23,12 @@ use crate::wire::{parse_error, Encoder, Message, Messages};
 
 /// Checks that a reply message has the ctnetlink type the request implies.
 fn expect_kind(message: &Message<'_>, msg: u8, what: &'static str) -> Result<()> {
-    if message.kind == ct_msg_type(msg) {
+    expect_type(message, ct_msg_type(msg), what)
+}
+
+/// Checks that a reply has the full message type `kind` (subsystem and message).
+pub(crate) fn expect_type(message: &Message<'_>, kind: u16, what: &'static str) -> Result<()> {
+    if message.kind == kind {
         Ok(())
     } else {
         Err(Error::Decode(crate::error::DecodeError::new(

@@ -16,7 +16,7 @@
 
 use std::net::IpAddr;
 
-use crate::conntrack::Conntrack;
+use crate::conntrack::{expect_type, Conntrack};
 use crate::consts::*;
 use crate::decode::decode_tuple_general;
 use crate::error::{DecodeError, DecodeErrorKind, Error, Result};
@@ -251,15 +251,7 @@ pub fn decode_expectation(payload: &[u8]) -> Result<Expectation, DecodeError> {
 }
 
 fn expect_exp_kind(message: &Message<'_>, msg: u8, what: &'static str) -> Result<()> {
-    if message.kind == exp_msg_type(msg) {
-        Ok(())
-    } else {
-        Err(Error::Decode(DecodeError::new(
-            what,
-            DecodeErrorKind::Invalid,
-            0,
-        )))
-    }
+    expect_type(message, exp_msg_type(msg), what)
 }
 
 impl Conntrack {

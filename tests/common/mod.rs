@@ -323,3 +323,30 @@ pub fn run_unprivileged_probe(probe: &str) -> String {
         })
         .to_owned()
 }
+
+/// A small deterministic PRNG (xorshift64*), so that a randomized test's
+/// failure names its seed and round and reproduces.
+pub struct Rng(pub u64);
+
+#[allow(dead_code)] // each test binary takes the part it needs
+impl Rng {
+    /// The next 64 random bits.
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    /// A number below `n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    /// True `percent` % of the time.
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+    /// One of `items`.
+    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len() as u64) as usize]
+    }
+}
