@@ -159,6 +159,8 @@ fn random_table(rng: &mut Rng, n: u16) -> Vec<FlowSpec> {
 #[derive(Debug, Clone, Default)]
 struct Conditions {
     family: Option<Family>,
+    /// Whether there is a protocol condition (its list may be empty).
+    protocol_condition: bool,
     protocols: Vec<u8>,
     /// Original source, original destination, reply source, reply destination.
     addresses: [Option<Vec<(IpAddr, u8)>>; 4],
@@ -173,6 +175,9 @@ struct Conditions {
 }
 
 fn random_ports(rng: &mut Rng) -> Vec<u16> {
+    if rng.chance(3) {
+        return Vec::new();
+    }
     match rng.below(4) {
         0 => vec![rng.pick(&PORTS)],
         1 => (0..1 + rng.below(3)).map(|_| rng.pick(&PORTS)).collect(),
@@ -191,7 +196,8 @@ fn random_conditions(rng: &mut Rng) -> Conditions {
         c.family = Some(rng.pick(&[Family::Ipv4, Family::Ipv6, Family::All]));
     }
     if rng.chance(45) {
-        for _ in 0..1 + rng.below(3) {
+        c.protocol_condition = true;
+        for _ in 0..if rng.chance(3) { 0 } else { 1 + rng.below(3) } {
             c.protocols.push(match rng.pick(&PROTOCOLS) {
                 proto::ICMP if rng.chance(50) => proto::ICMPV6,
                 p => p,
@@ -204,7 +210,9 @@ fn random_conditions(rng: &mut Rng) -> Conditions {
             continue;
         }
         let mut set = Vec::new();
-        for _ in 0..1 + rng.below(3) {
+        // Sometimes no alternative at all: any of nothing selects nothing.
+        let entries = if rng.chance(4) { 0 } else { 1 + rng.below(3) };
+        for _ in 0..entries {
             let family = if rng.chance(15) { !ipv6 } else { ipv6 };
             let addr = if slot == 2 && rng.chance(50) {
                 if family {
@@ -284,8 +292,8 @@ fn to_filter(c: &Conditions) -> Filter {
     if let Some(family) = c.family {
         f = f.family(family);
     }
-    for &p in &c.protocols {
-        f = f.protocol(p);
+    if c.protocol_condition {
+        f = f.protocols(c.protocols.iter().copied());
     }
     for (slot, set) in c.addresses.iter().enumerate() {
         let Some(set) = set else { continue };
@@ -293,8 +301,8 @@ fn to_filter(c: &Conditions) -> Filter {
         f = match slot {
             0 => f.src_any(cidrs),
             1 => f.dst_any(cidrs),
-            2 => cidrs.fold(f, Filter::reply_src),
-            _ => cidrs.fold(f, Filter::reply_dst),
+            2 => f.reply_src_any(cidrs),
+            _ => f.reply_dst_any(cidrs),
         };
     }
     if let Some(ports) = &c.src_ports {
@@ -347,7 +355,7 @@ fn reference(c: &Conditions, flow: &Flow) -> bool {
         Family::Ipv4 => !flow.orig.src.is_ipv6(),
         Family::Ipv6 => flow.orig.src.is_ipv6(),
         _ => true,
-    }) && (c.protocols.is_empty() || c.protocols.contains(&flow.orig.protocol))
+    }) && (!c.protocol_condition || c.protocols.contains(&flow.orig.protocol))
         && c.addresses.iter().zip(addresses).all(|(set, addr)| {
             set.as_ref()
                 .map_or(true, |set| set.iter().any(|&net| in_net(addr, net)))

@@ -307,49 +307,60 @@ fn apply(filter: Filter, name: &str, value: &Bound<'_, PyAny>) -> PyResult<Filte
     let mut filter = filter;
     match name {
         "family" => filter = filter.family(extract_family(value)?),
-        "proto" => for_each_value(value, |v| {
-            let protocol = if let Ok(text) = v.cast::<PyString>() {
-                proto::parse_named("proto", &text.to_cow()?).map_err(|e| to_py_err(py, e))?
-            } else {
-                extract_bounded(
-                    "proto",
-                    v,
-                    0,
-                    255,
-                    "a protocol name ('tcp') or number 0-255",
-                )? as u8
-            };
-            filter = std::mem::take(&mut filter).protocol(protocol);
-            Ok(())
-        })?,
-        "src" | "dst" | "reply_src" | "reply_dst" => for_each_value(value, |v| {
-            let cidr = extract_cidr(name, v)?;
-            let f = std::mem::take(&mut filter);
-            filter = match name {
-                "src" => f.src(cidr),
-                "dst" => f.dst(cidr),
-                "reply_src" => f.reply_src(cidr),
-                _ => f.reply_dst(cidr),
-            };
-            Ok(())
-        })?,
-        "src_port" | "dst_port" => {
-            // A range is taken as the set of its ports (empty ranges select nothing).
+        // Collections go through the set builders, so that an empty one is a
+        // condition no flow meets (any of nothing), never a missing one.
+        "proto" => {
+            let mut protocols = Vec::new();
             for_each_value(value, |v| {
-                let port = extract_u16(name, v)?;
-                let f = std::mem::take(&mut filter);
-                filter = if name == "src_port" {
-                    f.src_port(port)
+                protocols.push(if let Ok(text) = v.cast::<PyString>() {
+                    proto::parse_named("proto", &text.to_cow()?).map_err(|e| to_py_err(py, e))?
                 } else {
-                    f.dst_port(port)
-                };
+                    extract_bounded(
+                        "proto",
+                        v,
+                        0,
+                        255,
+                        "a protocol name ('tcp') or number 0-255",
+                    )? as u8
+                });
                 Ok(())
-            })?
+            })?;
+            filter = filter.protocols(protocols);
         }
-        "state" => for_each_value(value, |v| {
-            filter = std::mem::take(&mut filter).tcp_state(extract_tcp_state_named(name, v)?);
-            Ok(())
-        })?,
+        "src" | "dst" | "reply_src" | "reply_dst" => {
+            let mut cidrs = Vec::new();
+            for_each_value(value, |v| {
+                cidrs.push(extract_cidr(name, v)?);
+                Ok(())
+            })?;
+            filter = match name {
+                "src" => filter.src_any(cidrs),
+                "dst" => filter.dst_any(cidrs),
+                "reply_src" => filter.reply_src_any(cidrs),
+                _ => filter.reply_dst_any(cidrs),
+            };
+        }
+        "src_port" | "dst_port" => {
+            // A range is taken as the set of its ports (an empty range selects nothing).
+            let mut ports = Vec::new();
+            for_each_value(value, |v| {
+                ports.push(extract_u16(name, v)?);
+                Ok(())
+            })?;
+            filter = if name == "src_port" {
+                filter.src_ports(ports)
+            } else {
+                filter.dst_ports(ports)
+            };
+        }
+        "state" => {
+            let mut states = Vec::new();
+            for_each_value(value, |v| {
+                states.push(extract_tcp_state_named(name, v)?);
+                Ok(())
+            })?;
+            filter = filter.tcp_states(states);
+        }
         "status" => filter = filter.status(extract_status_named(name, value)?),
         "status_unset" => filter = filter.status_unset(extract_status_named(name, value)?),
         "mark" => {

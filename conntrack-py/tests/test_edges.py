@@ -175,3 +175,20 @@ def test_flow_arguments_out_of_range(ct: conntrack.Conntrack) -> None:
     with pytest.raises(InvalidInputError, match="zone"):
         ct.delete_flow(t, zone=-1)
     assert ct.count() == 0
+
+
+@pytest.mark.parametrize(
+    "criteria",
+    [dict(src=[]), dict(dst=[]), dict(reply_src=[]), dict(proto=[]), dict(dst_port=[]),
+     dict(src_port=range(100, 50)), dict(state=[])],
+)
+def test_an_empty_collection_selects_nothing_never_everything(
+    ct: conntrack.Conntrack, criteria: Dict[str, Any]
+) -> None:
+    for i in range(3):
+        ct.create(tcp(i + 1), timeout=600, state="ESTABLISHED")
+    assert not Filter(**criteria).is_empty
+    assert ct.count(proto="tcp", **criteria) == 0 if "proto" not in criteria else ct.count(**criteria) == 0
+    report = ct.delete(proto="tcp", **criteria) if "proto" not in criteria else ct.delete(**criteria)
+    assert report.deleted == 0
+    assert ct.count(proto="tcp") == 3

@@ -398,6 +398,13 @@ impl Filter {
         self
     }
 
+    /// Any of `protocols` (several [`Filter::protocol`] calls at once). An
+    /// empty `protocols` selects nothing, never more.
+    pub fn protocols(mut self, protocols: impl IntoIterator<Item = u8>) -> Self {
+        self.protocols.get_or_insert([0; 4]);
+        protocols.into_iter().fold(self, Filter::protocol)
+    }
+
     /// Original source address or network; several calls select any of them.
     /// CLI: `-s ADDR` (`--orig-src`). Kernel: `CTA_FILTER` (5.8+) for one IPv4
     /// host; networks, sets and IPv6 (the kernel inverts IPv6 address matches)
@@ -408,10 +415,12 @@ impl Filter {
     }
 
     /// Original source in any of `cidrs` (O(1) per flow whatever the set size).
+    ///
+    /// An empty `cidrs` is a condition no flow meets (any of no address):
+    /// the filter then selects nothing, never more.
     pub fn src_any(mut self, cidrs: impl IntoIterator<Item = impl Into<Cidr>>) -> Self {
-        for cidr in cidrs {
-            add_addr(&mut self.orig_src, cidr.into());
-        }
+        let set = self.orig_src.get_or_insert_with(AddrSet::default);
+        cidrs.into_iter().for_each(|cidr| set.insert(cidr.into()));
         self
     }
 
@@ -423,10 +432,11 @@ impl Filter {
     }
 
     /// Original destination in any of `cidrs`.
+    ///
+    /// An empty `cidrs` selects nothing, as for [`Filter::src_any`].
     pub fn dst_any(mut self, cidrs: impl IntoIterator<Item = impl Into<Cidr>>) -> Self {
-        for cidr in cidrs {
-            add_addr(&mut self.orig_dst, cidr.into());
-        }
+        let set = self.orig_dst.get_or_insert_with(AddrSet::default);
+        cidrs.into_iter().for_each(|cidr| set.insert(cidr.into()));
         self
     }
 
@@ -434,6 +444,20 @@ impl Filter {
     /// CLI: `-r ADDR` (`--reply-src`). Kernel: as [`Filter::src`].
     pub fn reply_src(mut self, cidr: impl Into<Cidr>) -> Self {
         add_addr(&mut self.reply_src, cidr.into());
+        self
+    }
+
+    /// Reply-direction source in any of `cidrs` (empty: selects nothing).
+    pub fn reply_src_any(mut self, cidrs: impl IntoIterator<Item = impl Into<Cidr>>) -> Self {
+        let set = self.reply_src.get_or_insert_with(AddrSet::default);
+        cidrs.into_iter().for_each(|cidr| set.insert(cidr.into()));
+        self
+    }
+
+    /// Reply-direction destination in any of `cidrs` (empty: selects nothing).
+    pub fn reply_dst_any(mut self, cidrs: impl IntoIterator<Item = impl Into<Cidr>>) -> Self {
+        let set = self.reply_dst.get_or_insert_with(AddrSet::default);
+        cidrs.into_iter().for_each(|cidr| set.insert(cidr.into()));
         self
     }
 
@@ -477,6 +501,13 @@ impl Filter {
         let set = self.dst_ports.get_or_insert_with(PortSet::default);
         ports.into_iter().for_each(|p| set.insert(p));
         self
+    }
+
+    /// Any of `states` (several [`Filter::tcp_state`] calls at once). An
+    /// empty `states` selects nothing, never more.
+    pub fn tcp_states(mut self, states: impl IntoIterator<Item = TcpState>) -> Self {
+        self.tcp_states.get_or_insert(0);
+        states.into_iter().fold(self, Filter::tcp_state)
     }
 
     /// TCP state; several calls select any of them; non-TCP flows never match.
@@ -607,7 +638,11 @@ impl Filter {
             ("reply_src", &self.reply_src),
             ("reply_dst", &self.reply_dst),
         ] {
-            let Some(set) = set else { continue };
+            // An empty set of alternatives selects nothing by itself (as an
+            // empty list of endpoints should); it says nothing of families.
+            let Some(set) = set.as_ref().filter(|set| !set.is_empty()) else {
+                continue;
+            };
             families &= set.family_bits();
             reasons.push(format!("{name} {}", set.describe()));
             if families == 0 {
@@ -1050,6 +1085,28 @@ mod tests {
             .dst_port(3868));
         ok(Filter::new().tcp_state(TcpState::Established).dst_port(22));
         ok(Filter::new());
+        // An empty set of alternatives is allowed, and selects nothing (a
+        // forgotten condition would select everything).
+        let g = flow(Tuple::tcp(([10, 0, 0, 1], 1111), ([10, 0, 0, 2], 80)));
+        for empty in [
+            Filter::new()
+                .protocol(proto::TCP)
+                .dst_any(Vec::<Cidr>::new()),
+            Filter::new().reply_src_any(Vec::<Cidr>::new()),
+            Filter::new().reply_dst_any(Vec::<Cidr>::new()),
+            Filter::new().protocols([]),
+            Filter::new().tcp_states([]),
+            Filter::new().dst_ports([]),
+        ] {
+            assert!(!empty.matches(&g) && !empty.is_empty(), "{empty:?}");
+            empty.validate().unwrap();
+        }
+        let none = Filter::new()
+            .family(Family::Ipv4)
+            .src_any(Vec::<Cidr>::new());
+        ok(none.clone());
+        let f = flow(Tuple::tcp(([10, 0, 0, 1], 1111), ([10, 0, 0, 2], 80)));
+        assert!(!none.matches(&f));
         refused(
             Filter::new().tcp_state(TcpState::from_raw(12)),
             &["TCP state 12", "SYN_SENT2"],
