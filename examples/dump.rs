@@ -97,6 +97,14 @@ struct Args {
     /// Receive on a second thread: auto (large tables), always or never.
     #[arg(long, value_name = "WHEN", default_value = "auto", value_parser = parse_prefetch)]
     prefetch: Prefetch,
+    /// Zero each flow's counters as it is read (`conntrack -L -z`);
+    /// unfiltered, as conntrack-tools: a filter would zero flows it hides.
+    #[arg(short = 'z', long)]
+    zero: bool,
+    /// Which list to read: the table (default), `dying` or `unconfirmed`
+    /// (`conntrack -L dying|unconfirmed`).
+    #[arg(long, value_name = "LIST", default_value = "table", value_parser = ["table", "dying", "unconfirmed"])]
+    list: String,
     #[command(flatten)]
     filter: cli::FilterArgs,
 }
@@ -209,8 +217,14 @@ fn run(args: &Args, filter: &Filter, out: &mut impl Write) -> Result<Problems, F
         Ok(())
     };
     if filter.is_empty() {
-        // No filter: the plain dump (no pushdown plan, no kernel probe).
-        let mut dump = ct.dump()?;
+        // No filter: the plain dump (no pushdown plan, no kernel probe), or
+        // the zeroing one, or another list.
+        let mut dump = match (args.list.as_str(), args.zero) {
+            ("dying", _) => ct.dump_dying()?,
+            ("unconfirmed", _) => ct.dump_unconfirmed()?,
+            (_, true) => ct.dump_zeroing(conntrack::Family::All)?,
+            _ => ct.dump()?,
+        };
         while let Some(flow) = dump.next_flow() {
             match flow {
                 Ok(flow) => each(flow, out)?,
@@ -238,6 +252,12 @@ fn main() -> ExitCode {
         Ok(filter) => filter,
         Err(e) => cli::usage_error::<Args>(e),
     };
+    if (args.zero || args.list != "table") && !filter.is_empty() {
+        cli::usage_error::<Args>(
+            "--zero and --list dying|unconfirmed take no filter options (as conntrack -L -z: \
+             a filter would zero or hide flows it does not show)",
+        );
+    }
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(64 * 1024, stdout.lock());
     let result = run(&args, &filter, &mut out).and_then(|problems| {

@@ -13,8 +13,8 @@ use std::process::{Command, Stdio};
 
 use common::example_binary;
 
-const TOOLS: [&str; 8] = [
-    "gc", "dump", "doctor", "top", "fill", "drain", "capture", "events",
+const TOOLS: [&str; 9] = [
+    "gc", "dump", "doctor", "top", "fill", "drain", "capture", "events", "update",
 ];
 
 /// Runs `tool args`; asserts a usage error that names `option`.

@@ -490,3 +490,112 @@ fn expectations_created_listed_and_flushed() {
     assert!(ct.expectations().unwrap().is_empty());
     assert!(cli_expectations(&ns).is_empty());
 }
+
+/// The `update` tool (`conntrack -U` with filter options): a dry run unless
+/// `--yes`, label names from a connlabel.conf, a filter required.
+#[test]
+fn the_update_tool_changes_the_selection() {
+    require_root!();
+    let ns = TestNs::new("updtool");
+    ns.nft("add rule inet ctrs in ct label 127 counter");
+    let mut ct = ns.conntrack();
+    for i in 0..6u16 {
+        let orig = Tuple::udp(
+            ([10, 0, 0, 1 + i as u8], 1000),
+            ([10, 1, 0, 1], if i % 2 == 0 { 53 } else { 123 }),
+        );
+        ct.create(&FlowSpec::new(orig).timeout(600).mark(0xab00))
+            .unwrap();
+    }
+    let dir = std::env::temp_dir().join(format!("ctrs-labels-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let labels_file = dir.join("connlabel.conf");
+    std::fs::write(&labels_file, "7 audited\n").unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(common::example_binary("update"))
+            .args(["--netns", ns.name.as_str()])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let change = [
+        "-p",
+        "udp",
+        "--dport",
+        "53",
+        "--set-mark",
+        "0x5/0xf",
+        "--label-add",
+        "audited",
+        "--labels-file",
+        labels_file.to_str().unwrap(),
+    ];
+    let dry = run(&change);
+    assert!(dry.status.success(), "{dry:?}");
+    assert!(
+        String::from_utf8_lossy(&dry.stdout).contains("matched=3 updated=0"),
+        "{dry:?}"
+    );
+    assert!(ct.flows().unwrap().all(|f| f.unwrap().mark == Some(0xab00)));
+    let mut yes = change.to_vec();
+    yes.extend(["--yes", "--json"]);
+    let done = run(&yes);
+    assert!(done.status.success(), "{done:?}");
+    let report: serde_json::Value = serde_json::from_slice(&done.stdout).unwrap();
+    assert_eq!(
+        (report["matched"].as_u64(), report["updated"].as_u64()),
+        (Some(3), Some(3))
+    );
+    for flow in ct.flows().unwrap() {
+        let flow = flow.unwrap();
+        let selected = flow.orig.dst_port() == Some(53);
+        assert_eq!(
+            flow.mark,
+            Some(if selected { 0xab05 } else { 0xab00 }),
+            "{flow:?}"
+        );
+        assert_eq!(flow.labels.unwrap_or_default().contains(7), selected);
+    }
+    // Usage errors: no filter, an unknown label, a value outside its mask.
+    for args in [
+        &["--set-mark", "1", "--yes"][..],
+        &["-p", "udp", "--label-add", "no-such-name", "--yes"],
+        &["-p", "udp", "--set-mark", "0x100/0xff", "--yes"],
+        &["-p", "udp", "--yes"],
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `dump --zero` and `dump --list dying|unconfirmed` agree with conntrack-tools.
+#[test]
+fn the_dump_tool_zeroes_and_reads_the_other_lists() {
+    require_root!();
+    let ns = TestNs::new("dumpzero");
+    ns.sysctl("nf_conntrack_acct", "1");
+    udp_exchange(&ns, None, 2, 100);
+    let dump = |args: &[&str]| {
+        common::run_example("dump", &[&["--netns", ns.name.as_str()][..], args].concat())
+    };
+    let first = dump(&["--zero"]);
+    let udp = first
+        .lines()
+        .find(|l| l.contains("udp"))
+        .expect("the udp flow");
+    assert!(udp.contains("packets=2 bytes=256"), "{first}");
+    let second = dump(&["--zero"]);
+    let udp = second.lines().find(|l| l.contains("udp")).unwrap();
+    assert!(udp.contains("packets=0 bytes=0"), "{second}");
+    for list in ["dying", "unconfirmed"] {
+        let ours = dump(&["--list", list]);
+        let theirs = ns.conntrack_cli(&["-L", list]);
+        assert_eq!(ours.lines().count(), theirs.lines().count(), "{list}");
+    }
+    let refused = std::process::Command::new(common::example_binary("dump"))
+        .args(["--netns", ns.name.as_str(), "--zero", "-p", "udp"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+}
