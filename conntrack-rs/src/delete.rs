@@ -25,8 +25,7 @@ use crate::conntrack::Conntrack;
 use crate::consts::*;
 use crate::error::{Error, Result};
 use crate::filter::Filter;
-use crate::flow::{FlowId, FlowRef, Tuple};
-use crate::orphans::DeleteTarget;
+use crate::flow::{Flow, FlowId, FlowRef, Tuple};
 use crate::pushdown::Pushdown;
 use crate::request::{check_tuple, put_tuple};
 use crate::socket::NlSocket;
@@ -446,6 +445,24 @@ fn throttle(rate: Option<u32>, done: u64, started: Instant) {
         let due = Duration::from_secs_f64(done as f64 / f64::from(rate));
         if let Some(wait) = due.checked_sub(started.elapsed()) {
             std::thread::sleep(wait);
+        }
+    }
+}
+
+/// What deleting one flow needs: its original tuple, zone and id.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DeleteTarget {
+    pub(crate) orig: Tuple,
+    pub(crate) zone: Option<u16>,
+    pub(crate) id: Option<FlowId>,
+}
+
+impl DeleteTarget {
+    pub(crate) fn of<S>(flow: &Flow<S>) -> Self {
+        DeleteTarget {
+            orig: flow.orig,
+            zone: flow.zone,
+            id: flow.id,
         }
     }
 }

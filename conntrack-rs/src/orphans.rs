@@ -91,10 +91,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::conntrack::Conntrack;
-use crate::delete::{DeleteOptions, DeletePath, DeleteReport};
+use crate::delete::{DeleteOptions, DeletePath, DeleteReport, DeleteTarget};
 use crate::error::{Error, Result};
 use crate::filter::Filter;
-use crate::flow::{proto, Flow, FlowId, FlowRef, TcpState, Tuple, L4};
+use crate::flow::{proto, Flow, FlowRef, TcpState, L4};
 use crate::netns::{NetnsFile, NetnsId};
 use crate::sockets::{self, key_of, LocalAddrs, Lookup, SocketTable, TcpKey};
 use crate::status::Status;
@@ -1298,24 +1298,6 @@ impl SocketEvidence {
             }
         }
         alive
-    }
-}
-
-/// What deleting one flow needs: its original tuple, zone and id.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct DeleteTarget {
-    pub(crate) orig: Tuple,
-    pub(crate) zone: Option<u16>,
-    pub(crate) id: Option<FlowId>,
-}
-
-impl DeleteTarget {
-    fn of<S>(flow: &Flow<S>) -> Self {
-        DeleteTarget {
-            orig: flow.orig,
-            zone: flow.zone,
-            id: flow.id,
-        }
     }
 }
 
