@@ -455,6 +455,9 @@ pub(crate) struct DeleteTarget {
     pub(crate) orig: Tuple,
     pub(crate) zone: Option<u16>,
     pub(crate) id: Option<FlowId>,
+    /// Remaining timeout when it was judged (to see whether a packet
+    /// refreshed it since).
+    pub(crate) timeout: Option<u32>,
 }
 
 impl DeleteTarget {
@@ -463,6 +466,7 @@ impl DeleteTarget {
             orig: flow.orig,
             zone: flow.zone,
             id: flow.id,
+            timeout: flow.timeout,
         }
     }
 }

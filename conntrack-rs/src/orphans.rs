@@ -79,11 +79,18 @@
 //! - An address added after (1) only makes its flows look forwarded
 //!   (suspected), never confirmed.
 //!
-//! What remains is the microseconds between (4) and the delete: a brand-new
-//! connection reusing the exact 4-tuple of a dead one within them has its
-//! first packets on the old entry, whose deletion it survives under
-//! `nf_conntrack_tcp_loose=1` (the default) or with a ruleset that accepts
-//! its next packet as `new`.
+//! - (5) Right before the delete, the flow itself is read again by tuple
+//!   and zone: gone, another id, or a remaining timeout higher than when it
+//!   was judged (a packet refreshed it) spares it. This closes the case seen
+//!   once under heavy load in the churn test: a new connection reusing the
+//!   4-tuple of a dead one picks up its stale ESTABLISHED entry (same id) and
+//!   has no socket yet at the lookup of (4), a live one a moment later.
+//!
+//! What remains is the time between (5) and the delete (microseconds, at most
+//! 16 reads of a batch): a brand-new connection reusing the exact 4-tuple of
+//! a dead one within it has its first packets on the old entry, whose
+//! deletion it survives under `nf_conntrack_tcp_loose=1` (the default) or
+//! with a ruleset that accepts its next packet as `new`.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -1125,8 +1132,12 @@ impl Conntrack {
             chosen.truncate(limit.saturating_sub(report.matched) as usize);
         }
         // Re-check and delete in small batches: the lookup that proves a
-        // socket absent comes right before the delete it allows.
-        for batch in chosen.chunks(64) {
+        // socket absent comes right before the delete it allows, and so does
+        // a fresh read of each confirmed flow, which spares it when a packet
+        // refreshed it since the dump (a new connection that reused the
+        // 4-tuple of a dead one picks its stale entry up: same id, no socket
+        // yet at the first lookup, live a moment later).
+        for batch in chosen.chunks(16) {
             let confirmed: Vec<usize> = batch
                 .iter()
                 .copied()
@@ -1139,11 +1150,24 @@ impl Conntrack {
                 .filter(|(_, dead)| !**dead)
                 .map(|(i, _)| *i)
                 .collect();
-            let targets: Vec<DeleteTarget> = batch
-                .iter()
-                .filter(|i| !spared.contains(i))
-                .map(|&i| waiting[i])
-                .collect();
+            let mut targets: Vec<DeleteTarget> = Vec::with_capacity(batch.len());
+            for &i in batch {
+                if spared.contains(&i) {
+                    continue;
+                }
+                let target = waiting[i];
+                if evidence[i] == Evidence::Confirmed && !options.dry_run {
+                    match self.get(&target.orig, target.zone.unwrap_or(0))? {
+                        // Gone already, or another flow now: nothing to delete.
+                        None => continue,
+                        Some(now) if now.id != target.id => continue,
+                        // Refreshed by a packet since it was judged idle.
+                        Some(now) if now.timeout > target.timeout.map(|t| t + 1) => continue,
+                        Some(_) => {}
+                    }
+                }
+                targets.push(target);
+            }
             self.delete_targets(&targets, options, &mut report)?;
         }
         Ok((report, scan.counts))
