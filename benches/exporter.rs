@@ -155,7 +155,9 @@ fn main() {
         println!("exporter bench skipped: needs root (network namespaces, CAP_NET_ADMIN)");
         return;
     }
-    if std::env::args().any(|a| a == "--list") {
+    // Cargo passes harness flags (`--bench`, `--list`, filters): only `--list`
+    // matters here. Read as OsStrings, so a non-UTF-8 argument cannot panic.
+    if std::env::args_os().any(|a| a == "--list") {
         return;
     }
     let binary = exporter_binary();

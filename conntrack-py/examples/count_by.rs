@@ -16,41 +16,47 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
+use clap::Parser;
 use conntrack::{Conntrack, Filter, GroupBy, Netns};
 
-const USAGE: &str = "usage: count_by --netns NAME [--key KEY]... [--top N] [--repeat N]";
-
-fn key(name: &str) -> Result<GroupBy, String> {
-    GroupBy::from_name(name).ok_or_else(|| format!("unknown key {name:?}"))
+/// Times `Conntrack::count_by` on an opened handle.
+#[derive(Parser, Debug)]
+#[command(name = "count_by")]
+struct Args {
+    /// Namespace: an `ip netns` name, a path or a pid.
+    #[arg(long, value_name = "NAME|PATH|PID", value_parser = parse_netns)]
+    netns: Netns,
+    /// A grouping key (repeatable; default src).
+    #[arg(long = "key", value_name = "KEY", value_parser = parse_key)]
+    keys: Vec<GroupBy>,
+    /// Groups to keep, largest first.
+    #[arg(long, default_value_t = 10)]
+    top: usize,
+    /// Runs to time.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    repeat: u32,
 }
 
-fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let mut netns = None;
-    let mut keys = Vec::new();
-    let mut top = 10usize;
-    let mut repeat = 5u32;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
-        match arg.as_str() {
-            "--netns" => netns = Some(value("--netns")?),
-            "--key" => keys.push(key(&value("--key")?)?),
-            "--top" => top = value("--top")?.parse()?,
-            "--repeat" => repeat = value("--repeat")?.parse()?,
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return Ok(());
-            }
-            other => return Err(format!("unknown argument {other:?}\n{USAGE}").into()),
-        }
-    }
-    let netns = netns.ok_or(format!("--netns is required\n{USAGE}"))?;
+fn parse_netns(text: &str) -> Result<Netns, String> {
+    text.parse().map_err(|e: conntrack::Error| e.to_string())
+}
+
+fn parse_key(name: &str) -> Result<GroupBy, String> {
+    GroupBy::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = GroupBy::ALL.iter().map(|k| k.name()).collect();
+        format!("unknown key {name:?} ({})", names.join(", "))
+    })
+}
+
+fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let (netns, top, repeat) = (args.netns, args.top, args.repeat);
+    let mut keys = args.keys;
     if keys.is_empty() {
         keys.push(GroupBy::Source);
     }
-    let mut ct = Conntrack::open_in(&Netns::named(netns))?;
+    let mut ct = Conntrack::open_in(&netns)?;
     let filter = Filter::new();
-    for _ in 0..repeat.max(1) {
+    for _ in 0..repeat {
         let started = Instant::now();
         let counts = ct.count_by(&keys, &filter, top)?;
         let elapsed = started.elapsed();
@@ -75,7 +81,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn main() -> ExitCode {
-    match run() {
+    // clap reads the arguments as OsStrings: a non-UTF-8 one is a usage
+    // error (exit 2), never a panic.
+    match run(Args::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("count_by: {e}");

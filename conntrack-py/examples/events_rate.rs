@@ -20,35 +20,38 @@ use std::io::BufRead;
 use std::process::ExitCode;
 use std::time::Instant;
 
+use clap::Parser;
 use conntrack::events::{EventItem, EventMask, EventOptions};
 use conntrack::Netns;
 
-const USAGE: &str = "usage: events_rate --netns NAME --events N [--buffer BYTES] [--borrowed]";
+/// Times draining a queued burst of events.
+#[derive(Parser, Debug)]
+#[command(name = "events_rate")]
+struct Args {
+    /// Namespace: an `ip netns` name, a path or a pid.
+    #[arg(long, value_name = "NAME|PATH|PID", value_parser = parse_netns)]
+    netns: Netns,
+    /// Items to read before stopping.
+    #[arg(long = "events", value_name = "N")]
+    wanted: u64,
+    /// Receive buffer to force, in bytes (4 KiB to 2 GiB).
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 30, value_parser = clap::value_parser!(u64).range(4096..=(1 << 31)))]
+    buffer: u64,
+    /// Read lent views (`next_event`) instead of owned items.
+    #[arg(long)]
+    borrowed: bool,
+}
 
-fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let mut netns = None;
-    let mut wanted = 0u64;
-    let mut buffer = 1usize << 30;
-    let mut borrowed = false;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
-        match arg.as_str() {
-            "--netns" => netns = Some(value("--netns")?),
-            "--events" => wanted = value("--events")?.parse()?,
-            "--buffer" => buffer = value("--buffer")?.parse()?,
-            "--borrowed" => borrowed = true,
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return Ok(());
-            }
-            other => return Err(format!("unknown argument {other:?}\n{USAGE}").into()),
-        }
-    }
-    let netns = netns.ok_or(format!("--netns is required\n{USAGE}"))?;
+fn parse_netns(text: &str) -> Result<Netns, String> {
+    text.parse().map_err(|e: conntrack::Error| e.to_string())
+}
+
+fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let (netns, wanted, buffer, borrowed) =
+        (args.netns, args.wanted, args.buffer as usize, args.borrowed);
     let mut events = EventOptions::new(EventMask::NEW | EventMask::DESTROY)
         .receive_buffer(buffer)
-        .open_in(&Netns::named(netns))?;
+        .open_in(&netns)?;
     println!("ready");
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
@@ -88,7 +91,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn main() -> ExitCode {
-    match run() {
+    // clap reads the arguments as OsStrings: a non-UTF-8 one is a usage
+    // error (exit 2), never a panic.
+    match run(Args::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("events_rate: {e}");
