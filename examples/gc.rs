@@ -55,9 +55,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use conntrack::text::{display, TextOptions};
-use conntrack::{
-    Conntrack, DeleteOptions, DeleteReport, Filter, Netns, OrphanCounts, OrphanPolicy,
-};
+use conntrack::{Conntrack, DeleteOptions, DeleteReport, Filter, OrphanCounts, OrphanPolicy};
 use serde::Serialize;
 
 #[path = "support/cli.rs"]
@@ -68,25 +66,11 @@ mod cli;
 #[derive(Parser, Debug)]
 #[command(name = "gc", version)]
 struct Args {
-    /// Namespace: an `ip netns` name, a path (/proc/PID/ns/net) or a pid;
-    /// default: the current one.
-    #[arg(long, value_name = "NAME|PATH|PID", value_parser = cli::parse_netns, default_value = "current")]
-    netns: Netns,
-    /// Delete for real (without it: a dry run that counts what would go).
-    #[arg(long)]
-    yes: bool,
-    /// Print the report (and --list's flows) as JSON.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    bulk: cli::BulkArgs,
     /// Print each flow deleted (or that would be), like conntrack -D.
     #[arg(long)]
     list: bool,
-    /// Stop after this many matching flows.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64))]
-    limit: Option<u64>,
-    /// Delete at most this many flows per second.
-    #[arg(long, value_name = "PER_SECOND", value_parser = clap::value_parser!(u32).range(1..))]
-    rate: Option<u32>,
     #[command(flatten)]
     orphans: OrphanArgs,
     #[command(flatten)]
@@ -173,24 +157,20 @@ fn main() -> ExitCode {
              (to empty it on purpose: conntrack -F)",
         );
     }
-    let delete = DeleteOptions {
-        dry_run: !args.yes,
-        limit: args.limit,
-        rate: args.rate,
-    };
+    let delete = args.bulk.options();
     let started = Instant::now();
-    let result = Conntrack::open_in(&args.netns).and_then(|mut ct| {
+    let result = Conntrack::open_in(&args.bulk.netns).and_then(|mut ct| {
         let progress = Progress::start(&args, &mut ct, &delete)?;
         let result = if args.orphans.orphans {
             let policy = args.orphans.policy(filter.clone());
             if args.list {
-                list_orphans(&mut ct, &policy, args.json, args.limit)?;
+                list_orphans(&mut ct, &policy, args.bulk.json, args.bulk.limit)?;
             }
             ct.delete_orphans_counted(&policy, delete)
                 .map(|(report, counts)| (report, Some(counts)))
         } else {
             if args.list {
-                list_flows(&mut ct, &filter, args.json, args.limit)?;
+                list_flows(&mut ct, &filter, args.bulk.json, args.bulk.limit)?;
             }
             ct.delete_matching(&filter, delete)
                 .map(|report| (report, None))
@@ -206,7 +186,7 @@ fn main() -> ExitCode {
         }
     };
     let seconds = started.elapsed().as_secs_f64();
-    if args.json {
+    if args.bulk.json {
         print_json(&delete, &report, counts.as_ref(), seconds);
     } else {
         if let Some(counts) = &counts {
@@ -384,7 +364,7 @@ impl Progress {
             return Ok(None);
         }
         let before = ct.count()?;
-        let mut counter = Conntrack::open_in(&args.netns)?;
+        let mut counter = Conntrack::open_in(&args.bulk.netns)?;
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
         let started = Instant::now();

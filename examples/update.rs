@@ -24,7 +24,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
-use conntrack::{Conntrack, DeleteOptions, FlowChange, LabelMap, Labels, Netns, Status};
+use conntrack::{Conntrack, FlowChange, LabelMap, Labels, Status};
 
 #[path = "support/cli.rs"]
 mod cli;
@@ -33,22 +33,8 @@ mod cli;
 #[derive(Parser, Debug)]
 #[command(name = "update", version)]
 struct Args {
-    /// Namespace: an `ip netns` name, a path (/proc/PID/ns/net) or a pid;
-    /// default: the current one.
-    #[arg(long, value_name = "NAME|PATH|PID", value_parser = cli::parse_netns, default_value = "current")]
-    netns: Netns,
-    /// Change for real (without it: a dry run that counts what would change).
-    #[arg(long)]
-    yes: bool,
-    /// Print the report as JSON.
-    #[arg(long)]
-    json: bool,
-    /// Stop after this many matching flows.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64))]
-    limit: Option<u64>,
-    /// Update at most this many flows per second.
-    #[arg(long, value_name = "PER_SECOND", value_parser = clap::value_parser!(u32).range(1..))]
-    rate: Option<u32>,
+    #[command(flatten)]
+    bulk: cli::BulkArgs,
     /// The new mark, MARK or MARK/MASK (only the mask's bits change).
     #[arg(long, value_name = "MARK[/MASK]", value_parser = cli::parse_mark, help_heading = "Change")]
     set_mark: Option<(u32, u32)>,
@@ -125,13 +111,9 @@ fn main() -> ExitCode {
         );
     }
     let change = change(&args).unwrap_or_else(|e| cli::usage_error::<Args>(e));
-    let options = DeleteOptions {
-        dry_run: !args.yes,
-        limit: args.limit,
-        rate: args.rate,
-    };
+    let options = args.bulk.options();
     let started = Instant::now();
-    let report = match Conntrack::open_in(&args.netns)
+    let report = match Conntrack::open_in(&args.bulk.netns)
         .and_then(|mut ct| ct.update_matching(&filter, &change, options))
     {
         Ok(report) => report,
@@ -141,7 +123,7 @@ fn main() -> ExitCode {
         }
     };
     let seconds = started.elapsed().as_secs_f64();
-    if args.json {
+    if args.bulk.json {
         let failed: serde_json::Map<String, serde_json::Value> = report
             .failed
             .iter()

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::TestNs;
+use common::{reset_on_close, TestNs};
 use conntrack::sockets::{LocalAddrs, SocketTable};
 use conntrack::*;
 
@@ -30,26 +30,6 @@ fn ping(a: &mut TcpStream, b: &mut TcpStream) {
     b.write_all(b"pong").expect("send pong");
     a.read_exact(&mut buf).expect("receive pong");
     assert_eq!(&buf, b"pong");
-}
-
-/// `SO_LINGER {1, 0}`: closing the socket sends an RST instead of a FIN.
-fn reset_on_close(stream: &TcpStream) {
-    use std::os::fd::AsRawFd;
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: a valid socket fd and a properly sized, initialised option value.
-    let rc = unsafe {
-        libc::setsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0, "SO_LINGER: {}", std::io::Error::last_os_error());
 }
 
 static SUBNET: AtomicU32 = AtomicU32::new(0);

@@ -13,7 +13,7 @@ use std::net::{IpAddr, Ipv4Addr, TcpListener, TcpStream, UdpSocket};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::TestNs;
+use common::{reset_on_close, TestNs};
 use conntrack::sysctl::{Sysctl, Timeout};
 use conntrack::*;
 
@@ -32,27 +32,6 @@ fn ping(a: &mut TcpStream, b: &mut TcpStream) {
 /// The original tuple conntrack gives a connection opened by `client`.
 fn tuple_of(client: &TcpStream) -> Tuple {
     Tuple::tcp(client.local_addr().unwrap(), client.peer_addr().unwrap())
-}
-
-/// `SO_LINGER {1, 0}`: closing the socket sends an RST instead of a FIN, as
-/// the kernel does for a killed process with unread data.
-fn reset_on_close(stream: &TcpStream) {
-    use std::os::fd::AsRawFd;
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: a valid socket fd and a properly sized, initialised option value.
-    let rc = unsafe {
-        libc::setsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0, "SO_LINGER: {}", std::io::Error::last_os_error());
 }
 
 /// The orphans as `orig tuple -> category`, checked against `count_orphans`.

@@ -255,6 +255,28 @@ fn expect_exp_kind(message: &Message<'_>, msg: u8, what: &'static str) -> Result
 }
 
 impl Conntrack {
+    /// Starts an expectation request `message` about the expectation of
+    /// `tuple` in `zone` (the message is left open for more attributes).
+    fn begin_expectation(
+        &mut self,
+        message: u8,
+        tuple: &Tuple,
+        zone: u16,
+    ) -> Result<(u32, crate::wire::Mark)> {
+        check_tuple(tuple, "expected tuple")?;
+        let (seq, mark) = self.begin_typed(
+            exp_msg_type(message),
+            NLM_F_ACK,
+            tuple.family(),
+            NFNETLINK_V0,
+        )?;
+        put_tuple(&mut self.enc, CTA_EXPECT_TUPLE, tuple);
+        if zone != 0 {
+            self.enc.be16(CTA_EXPECT_ZONE, zone);
+        }
+        Ok((seq, mark))
+    }
+
     /// Every expectation of the namespace (`conntrack -L expect`).
     pub fn expectations(&mut self) -> Result<Vec<Expectation>> {
         let (seq, mark) = self.begin_typed(
@@ -276,17 +298,7 @@ impl Conntrack {
     /// The expectation of `tuple` in `zone` (`conntrack -G expect`);
     /// `Ok(None)` when there is none.
     pub fn get_expectation(&mut self, tuple: &Tuple, zone: u16) -> Result<Option<Expectation>> {
-        check_tuple(tuple, "expected tuple")?;
-        let (seq, mark) = self.begin_typed(
-            exp_msg_type(IPCTNL_MSG_EXP_GET),
-            NLM_F_ACK,
-            tuple.family(),
-            NFNETLINK_V0,
-        )?;
-        put_tuple(&mut self.enc, CTA_EXPECT_TUPLE, tuple);
-        if zone != 0 {
-            self.enc.be16(CTA_EXPECT_ZONE, zone);
-        }
+        let (seq, mark) = self.begin_expectation(IPCTNL_MSG_EXP_GET, tuple, zone)?;
         self.enc.end(mark);
         let mut found = None;
         match self.transact("get expectation", seq, |m| {
@@ -356,17 +368,7 @@ impl Conntrack {
         zone: u16,
         id: Option<FlowId>,
     ) -> Result<bool> {
-        check_tuple(tuple, "expected tuple")?;
-        let (seq, mark) = self.begin_typed(
-            exp_msg_type(IPCTNL_MSG_EXP_DELETE),
-            NLM_F_ACK,
-            tuple.family(),
-            NFNETLINK_V0,
-        )?;
-        put_tuple(&mut self.enc, CTA_EXPECT_TUPLE, tuple);
-        if zone != 0 {
-            self.enc.be16(CTA_EXPECT_ZONE, zone);
-        }
+        let (seq, mark) = self.begin_expectation(IPCTNL_MSG_EXP_DELETE, tuple, zone)?;
         if let Some(id) = id {
             self.enc.bytes(CTA_EXPECT_ID, &id.0);
         }

@@ -16,7 +16,7 @@
 use std::ops::RangeInclusive;
 
 use clap::{Args, CommandFactory, Parser};
-use conntrack::{proto, Cidr, Family, Filter, GroupValue, Netns, Status, TcpState};
+use conntrack::{proto, Cidr, DeleteOptions, Family, Filter, GroupValue, Netns, Status, TcpState};
 
 /// Parses the command line of tool `T`. A first argument `--generate WHAT`
 /// (hidden; `bash`, `zsh`, `fish`, `elvish`, `powershell` or `man`) prints
@@ -158,6 +158,40 @@ pub fn parse_family(text: &str) -> Result<Family, String> {
         "ipv4" | "inet" => Ok(Family::Ipv4),
         "ipv6" | "inet6" => Ok(Family::Ipv6),
         _ => Err(format!("unknown family {text:?} (ipv4 or ipv6)")),
+    }
+}
+
+/// The options of the tools that delete or change the flows a selection
+/// names (`gc`, `update`): where, whether for real, how reported, how many,
+/// how fast.
+#[derive(Args, Debug, Clone)]
+pub struct BulkArgs {
+    /// Namespace: an `ip netns` name, a path (/proc/PID/ns/net) or a pid;
+    /// default: the current one.
+    #[arg(long, value_name = "NAME|PATH|PID", value_parser = parse_netns, default_value = "current")]
+    pub netns: Netns,
+    /// Act for real (without it: a dry run that counts what would be done).
+    #[arg(long)]
+    pub yes: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Stop after this many matching flows.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64))]
+    pub limit: Option<u64>,
+    /// At most this many flows per second.
+    #[arg(long, value_name = "PER_SECOND", value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate: Option<u32>,
+}
+
+impl BulkArgs {
+    /// The library's options: a dry run unless `--yes`, the limit, the rate.
+    pub fn options(&self) -> DeleteOptions {
+        DeleteOptions {
+            dry_run: !self.yes,
+            limit: self.limit,
+            rate: self.rate,
+        }
     }
 }
 
