@@ -13,8 +13,8 @@ use std::process::{Command, Stdio};
 
 use common::example_binary;
 
-const TOOLS: [&str; 9] = [
-    "gc", "dump", "doctor", "top", "fill", "drain", "capture", "events", "update",
+const TOOLS: [&str; 10] = [
+    "gc", "dump", "doctor", "top", "fill", "drain", "capture", "events", "update", "restore",
 ];
 
 /// Runs `tool args`; asserts a usage error that names `option`.
@@ -111,6 +111,18 @@ fn hostile_arguments_are_usage_errors_naming_the_option() {
         ("events", &["-e", "NEW,BOGUS"], "--event-mask"),
         ("events", &["--buffer", huge], "--buffer"),
         ("events", &["--json", "--id"], "--id"),
+        ("restore", &[], "FILE"),
+        ("restore", &["--zone", "65536", "t"], "--zone"),
+        ("restore", &["--timeout=-1", "t"], "--timeout"),
+        ("restore", &["--timeout", huge, "t"], "--timeout"),
+        (
+            "restore",
+            &["--labels-file", "/nonexistent/labels", "t"],
+            "--labels-file",
+        ),
+        ("restore", &["/nonexistent/table"], "/nonexistent/table"),
+        ("restore", &["/"], "is a directory"),
+        ("restore", &["a", "b"], "unexpected argument"),
     ];
     for (tool, args, option) in cases {
         refused(tool, &os(args), option);

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 type EntryPoint = fn(&[u8]) -> usize;
 
 /// The fuzz targets and the entry point each one calls.
-const TARGETS: [(&str, EntryPoint); 5] = [
+const TARGETS: [(&str, EntryPoint); 6] = [
     ("datagram", conntrack::fuzzing::datagram),
     ("flow_payload", |bytes| {
         usize::from(conntrack::fuzzing::flow_payload(bytes))
@@ -25,6 +25,9 @@ const TARGETS: [(&str, EntryPoint); 5] = [
         usize::from(conntrack::fuzzing::filter_eval(bytes))
     }),
     ("sock_diag", conntrack::fuzzing::sock_diag),
+    ("restore_roundtrip", |bytes| {
+        usize::from(conntrack::fuzzing::restore_roundtrip(bytes))
+    }),
 ];
 
 fn fuzz_dir() -> PathBuf {
@@ -149,4 +152,19 @@ fn sock_diag_corpus_replays() {
     };
     assert!(inputs > 0, "no input under fuzz/corpus/sock_diag");
     assert!(sockets > 0, "the seeds hold inet_diag replies that decode");
+}
+
+#[test]
+fn restore_roundtrip_inputs_never_panic() {
+    let Some((inputs, parsed)) = replay(TARGETS[5].0, TARGETS[5].1) else {
+        return;
+    };
+    assert!(inputs > 0, "no input under fuzz/corpus/restore_roundtrip");
+    // The seeds hold conntrack -L lines (which parse) and JSON or generator
+    // bytes (which do not parse as text).
+    assert!(parsed > 0, "no restore_roundtrip seed parsed as text");
+    assert!(
+        parsed < inputs,
+        "every restore_roundtrip seed parsed as text"
+    );
 }

@@ -324,7 +324,11 @@ impl Conntrack {
         self.check_labels_kept(spec, "create flow")
     }
 
-    fn check_labels_kept(&mut self, spec: &FlowSpec, operation: &'static str) -> Result<()> {
+    pub(crate) fn check_labels_kept(
+        &mut self,
+        spec: &FlowSpec,
+        operation: &'static str,
+    ) -> Result<()> {
         let Some(wanted) = spec.labels.filter(|l| l.0 != 0) else {
             return Ok(());
         };

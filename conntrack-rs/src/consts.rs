@@ -92,6 +92,17 @@ pub const CTA_TUPLE_IP: u16 = 1;
 pub const CTA_TUPLE_PROTO: u16 = 2;
 pub const CTA_TUPLE_ZONE: u16 = 3;
 
+// enum ctattr_nat (nested in CTA_NAT_SRC / CTA_NAT_DST)
+pub const CTA_NAT_V4_MINIP: u16 = 1;
+pub const CTA_NAT_V4_MAXIP: u16 = 2;
+pub const CTA_NAT_PROTO: u16 = 3;
+pub const CTA_NAT_V6_MINIP: u16 = 4;
+pub const CTA_NAT_V6_MAXIP: u16 = 5;
+
+// enum ctattr_protonat (nested in CTA_NAT_PROTO)
+pub const CTA_PROTONAT_PORT_MIN: u16 = 1;
+pub const CTA_PROTONAT_PORT_MAX: u16 = 2;
+
 // enum ctattr_ip
 pub const CTA_IP_V4_SRC: u16 = 1;
 pub const CTA_IP_V4_DST: u16 = 2;

@@ -27,7 +27,7 @@ use crate::error::{Error, Result};
 use crate::filter::Filter;
 use crate::flow::{Flow, FlowId, FlowRef, Tuple};
 use crate::pushdown::Pushdown;
-use crate::request::{check_tuple, put_tuple};
+use crate::request::{check_tuple, put_flow_spec, put_tuple, FlowSpec, WriteMode};
 use crate::socket::NlSocket;
 use crate::wire::{parse_error, Encoder, Messages};
 
@@ -177,18 +177,63 @@ impl Pipeline {
         self.last_seq = seq;
     }
 
+    /// Appends one `CT_NEW` request creating (or updating, per `mode`) the
+    /// flow `spec` describes, and returns its sequence number. A spec the
+    /// encoder refuses leaves the batch as it was.
+    pub(crate) fn push_spec(&mut self, spec: &FlowSpec, mode: WriteMode) -> Result<u32> {
+        let seq = self.socket.next_seq();
+        let start = self.enc.as_bytes().len();
+        let mark = self.enc.begin(
+            IPCTNL_MSG_CT_NEW,
+            NLM_F_REQUEST | mode.flags(),
+            seq,
+            spec.orig.family(),
+            NFNETLINK_V0,
+        );
+        if let Err(e) = put_flow_spec(&mut self.enc, spec, mode) {
+            self.enc.truncate(start);
+            return Err(e);
+        }
+        self.enc.end(mark);
+        self.last_start = start;
+        self.pending += 1;
+        self.last_seq = seq;
+        Ok(seq)
+    }
+
+    /// Requests appended and not yet sent.
+    pub(crate) fn pending(&self) -> usize {
+        self.pending
+    }
+
     /// Sends the batch (the last message asks for an ACK) and collects the
     /// errors into `outcome`.
     fn flush(&mut self, outcome: &mut Outcome) -> Result<()> {
+        let mut errors = 0u64;
+        let sent = self.flush_each(|_, errno| {
+            errors += 1;
+            if errno == libc::ENOENT {
+                outcome.already_gone += 1;
+            } else {
+                *outcome.failed.entry(errno).or_insert(0) += 1;
+            }
+        })?;
+        outcome.done += sent - errors;
+        Ok(())
+    }
+
+    /// Sends the batch (the last message asks for an ACK), calls `on_error`
+    /// with the sequence number and errno of each request that failed, and
+    /// returns how many requests were sent.
+    pub(crate) fn flush_each(&mut self, mut on_error: impl FnMut(u32, i32)) -> Result<u64> {
         if self.pending == 0 {
-            return Ok(());
+            return Ok(0);
         }
         // Ask for an ACK on the last message only: its arrival ends the batch
         // (the kernel answers the others only if they fail).
         self.enc.add_flags(self.last_start, NLM_F_ACK);
         self.socket.send(self.enc.as_bytes())?;
         let sent = self.pending as u64;
-        let mut errors = 0u64;
         'batch: loop {
             let len = self.socket.recv(&mut self.buf)?;
             for message in Messages::new(&self.buf[..len]) {
@@ -198,22 +243,16 @@ impl Pipeline {
                 }
                 let reply = parse_error(&message)?;
                 if reply.errno != 0 {
-                    errors += 1;
-                    if reply.errno == libc::ENOENT {
-                        outcome.already_gone += 1;
-                    } else {
-                        *outcome.failed.entry(reply.errno).or_insert(0) += 1;
-                    }
+                    on_error(message.seq, reply.errno);
                 }
                 if message.seq == self.last_seq {
                     break 'batch;
                 }
             }
         }
-        outcome.done += sent - errors;
         self.pending = 0;
         self.enc.clear();
-        Ok(())
+        Ok(sent)
     }
 }
 
@@ -324,7 +363,7 @@ impl Conntrack {
     }
 
     /// A pipeline on the handle's second socket (opened on first use).
-    fn pipeline(&mut self) -> Result<Pipeline> {
+    pub(crate) fn pipeline(&mut self) -> Result<Pipeline> {
         let socket = match self.aux.take() {
             Some(socket) => socket,
             None => Self::new_socket(self.netns.as_deref())?,
@@ -337,6 +376,14 @@ impl Conntrack {
             last_start: 0,
             buf: vec![0; 64 * 1024],
         })
+    }
+
+    /// Keeps `pipeline`'s socket for the next pipeline, if every request it
+    /// sent was answered (else its late replies would confuse the next user).
+    pub(crate) fn keep_pipeline(&mut self, pipeline: Pipeline) {
+        if pipeline.pending == 0 {
+            self.aux = Some(pipeline.socket);
+        }
     }
 
     /// Deletes the given flows (pipelined on the second socket, each by tuple,

@@ -56,6 +56,7 @@ mod orphans;
 mod probe;
 mod pushdown;
 mod request;
+pub mod restore;
 mod select;
 #[cfg(feature = "serde")]
 mod serialize;
@@ -94,7 +95,7 @@ pub use crate::orphans::{
     Evidence, Orphan, OrphanCategory, OrphanCounts, OrphanPolicy, OrphanScan, SocketCheck,
 };
 pub use crate::pushdown::KernelFeatures;
-pub use crate::request::{FlowSpec, StatusChange};
+pub use crate::request::{FlowSpec, NatTarget, StatusChange};
 pub use crate::select::{Census, FilteredDump};
 pub use crate::stats::{
     decode_cpu_stats, decode_table_stats, CpuCounters, CpuStats, KernelStats, TableStats,

@@ -65,6 +65,30 @@ pub struct FlowSpec {
     /// Original tuple of an existing master flow (`CTA_TUPLE_MASTER`), create
     /// only: the new flow becomes `EXPECTED`, related to that master.
     pub master: Option<Tuple>,
+    /// Source NAT binding (`CTA_NAT_SRC`), create only; see [`FlowSpec::snat`].
+    pub snat: Option<NatTarget>,
+    /// Destination NAT binding (`CTA_NAT_DST`), create only; see [`FlowSpec::dnat`].
+    pub dnat: Option<NatTarget>,
+}
+
+/// Where a NAT binding maps one end of a new flow (`CTA_NAT_SRC` /
+/// `CTA_NAT_DST`, a range of one address and one port, like
+/// `conntrack -I --src-nat IP[:PORT]`).
+///
+/// The kernel (module `nf_nat`) computes the reply tuple from the original
+/// tuple and the binding, and marks the flow `SRC_NAT`/`DST_NAT` when the
+/// binding changes anything. Whenever a create carries one binding, the kernel
+/// sets up the other direction as a null binding, so the flow gets both
+/// `SRC_NAT_DONE` and `DST_NAT_DONE`, as a flow that passed the NAT hooks
+/// does. A target with neither address nor port is a null binding: nothing
+/// changes, only the `*_NAT_DONE` bits are set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct NatTarget {
+    /// The address to map to (`None`: keep the address).
+    pub addr: Option<IpAddr>,
+    /// The port to map to (`None`: keep the port; protocols with ports, or
+    /// the echo id for ICMP).
+    pub port: Option<u16>,
 }
 
 impl FlowSpec {
@@ -85,6 +109,8 @@ impl FlowSpec {
             seqadj_reply: None,
             synproxy: None,
             master: None,
+            snat: None,
+            dnat: None,
         }
     }
 
@@ -178,6 +204,21 @@ impl FlowSpec {
     /// Makes the flow an expected (related) flow of the existing flow `master`.
     pub fn master(mut self, master: Tuple) -> Self {
         self.master = Some(master);
+        self
+    }
+
+    /// Source NAT (`conntrack -I --src-nat`): the kernel maps the original
+    /// source to `target` and derives the reply tuple itself, so the reply
+    /// tuple of the spec must be `orig.reversed()` (the default). Create only.
+    pub fn snat(mut self, target: NatTarget) -> Self {
+        self.snat = Some(target);
+        self
+    }
+
+    /// Destination NAT (`conntrack -I --dst-nat`), like [`FlowSpec::snat`]
+    /// for the original destination.
+    pub fn dnat(mut self, target: NatTarget) -> Self {
+        self.dnat = Some(target);
         self
     }
 }
@@ -405,6 +446,62 @@ pub(crate) fn put_flow_spec(enc: &mut Encoder, spec: &FlowSpec, mode: WriteMode)
         check_tuple(master, "master tuple")?;
         put_tuple(enc, CTA_TUPLE_MASTER, master);
     }
+    for (kind, target, what) in [
+        (CTA_NAT_SRC, spec.snat, "source NAT"),
+        (CTA_NAT_DST, spec.dnat, "destination NAT"),
+    ] {
+        if let Some(target) = target {
+            if mode == WriteMode::Update {
+                return Err(Error::InvalidInput(format!(
+                    "{what}: the kernel sets up NAT only when it creates a flow"
+                )));
+            }
+            put_nat(enc, kind, target, &spec.orig, what)?;
+        }
+    }
+    Ok(())
+}
+
+/// Encodes a NAT binding as a range of one address and port.
+fn put_nat(
+    enc: &mut Encoder,
+    kind: u16,
+    target: NatTarget,
+    orig: &Tuple,
+    what: &str,
+) -> Result<()> {
+    if let Some(addr) = target.addr.filter(|a| a.is_ipv6() != orig.is_ipv6()) {
+        return Err(Error::InvalidInput(format!(
+            "{what} address {addr} is not of the flow's address family ({})",
+            orig.src
+        )));
+    }
+    if target.port.is_some() && !matches!(orig.l4, L4::Ports { .. } | L4::Icmp { .. }) {
+        return Err(Error::InvalidInput(format!(
+            "{what} port {}: protocol {} has no ports (nor an ICMP id)",
+            target.port.unwrap_or_default(),
+            proto::name(orig.protocol)
+        )));
+    }
+    let nest = enc.nest(kind);
+    match target.addr {
+        Some(IpAddr::V4(addr)) => {
+            enc.bytes(CTA_NAT_V4_MINIP, &addr.octets());
+            enc.bytes(CTA_NAT_V4_MAXIP, &addr.octets());
+        }
+        Some(addr) => {
+            enc.bytes(CTA_NAT_V6_MINIP, &ipv6_octets(addr));
+            enc.bytes(CTA_NAT_V6_MAXIP, &ipv6_octets(addr));
+        }
+        None => {}
+    }
+    if let Some(port) = target.port {
+        let proto_nest = enc.nest(CTA_NAT_PROTO);
+        enc.be16(CTA_PROTONAT_PORT_MIN, port);
+        enc.be16(CTA_PROTONAT_PORT_MAX, port);
+        enc.end_nest(proto_nest);
+    }
+    enc.end_nest(nest);
     Ok(())
 }
 

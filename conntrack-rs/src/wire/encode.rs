@@ -36,6 +36,12 @@ impl Encoder {
         self.buf.clear();
     }
 
+    /// Forgets what was encoded after the first `len` bytes (e.g. a message
+    /// abandoned half-way because its input was refused).
+    pub fn truncate(&mut self, len: usize) {
+        self.buf.truncate(len);
+    }
+
     /// Starts a ctnetlink message of type `msg` (an `IPCTNL_MSG_*`).
     pub fn begin(&mut self, msg: u8, flags: u16, seq: u32, family: u8, version: u8) -> Mark {
         self.begin_typed(ct_msg_type(msg), flags, seq, family, version)
