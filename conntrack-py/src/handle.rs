@@ -10,30 +10,61 @@
 //! own handle) does not stop the caller from creating or deleting flows
 //! inside the loop.
 
+use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use conntrack::restore::{saved_line, RestoreFailure, RestoreOptions, SavedFlow, SavedTable};
 use conntrack::sysctl::{Key, Sysctl, Timeouts};
+use conntrack::LabelMap;
 use conntrack::{
     Conntrack, DeleteOptions, DeletePath, DeleteReport, ExpectFlags, Expectation, ExpectationSpec,
     Family, FlowChange, FlowSpec, GroupCounts, GroupValue, Netns, OrphanCategory, OrphanCounts,
     OrphanPolicy, ProtoInfo, SctpInfo, SctpState, SocketCheck, TcpInfo,
 };
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyOSError, PyTypeError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use crate::dump::{DumpIter, Source};
-use crate::errors::{closed_error, detached, invalid};
+use crate::errors::{closed_error, detached, invalid, os_message, to_py_err};
 use crate::events::PyEvents;
 use crate::filter::{
     extract_bounded, extract_family, extract_labels, extract_labels_named, extract_status,
     extract_status_named, extract_tcp_state, extract_u16, extract_u32, group_keys, resolve,
+    wrong_type,
 };
 use crate::flow::{flow_object, FlowTuple, PyFlow, PyOrphan};
 use crate::pytypes;
+
+/// A path given as `str`, `bytes` or `os.PathLike` (`None` for anything
+/// else); an empty path or one with a NUL byte is refused.
+fn extract_path(name: &str, value: &Bound<'_, PyAny>) -> PyResult<Option<PathBuf>> {
+    let is_path = value.is_instance_of::<PyString>()
+        || value.is_instance_of::<PyBytes>()
+        || value.hasattr("__fspath__")?;
+    if !is_path {
+        return Ok(None);
+    }
+    // `os.fsencode`: str and PathLike to the bytes the system sees.
+    let encoded = value
+        .py()
+        .import("os")?
+        .getattr("fsencode")?
+        .call1((value,))?;
+    let bytes = encoded.cast::<PyBytes>()?.as_bytes().to_vec();
+    let path = PathBuf::from(std::ffi::OsString::from_vec(bytes));
+    let raw = path.as_os_str().as_encoded_bytes();
+    if raw.is_empty() || raw.contains(&0) {
+        return Err(invalid(
+            value.py(),
+            format!("{name}: {} is not a path", value.repr()?),
+        ));
+    }
+    Ok(Some(path))
+}
 
 /// A namespace given as `None` (the caller's), a name (`ip netns`), a path
 /// (text containing `/`, or an `os.PathLike`) or a pid.
@@ -755,6 +786,123 @@ impl PyConntrack {
         )?;
         kwargs.set_item("dry_run", report.dry_run)?;
         pytypes::UPDATE_REPORT.build(py, &kwargs)
+    }
+
+    /// Creates every flow of a saved table again (`conntrack -R`). `source`:
+    /// a path (`str`, `bytes` or `os.PathLike`) of a file of `dump --json`
+    /// NDJSON or `conntrack -L` text, or an iterable of such lines and
+    /// `Flow` objects (e.g. a dump of another namespace). Each flow not
+    /// restored (a line that does not parse, a create the kernel refuses,
+    /// `EEXIST` for a flow that exists) is in the report's `failures`; the
+    /// others are created regardless. `timeout` and `zone` replace every
+    /// flow's own; `dry_run` only checks; `labels_file` is the
+    /// `connlabel.conf` for label names. Returns a `RestoreReport`.
+    #[pyo3(signature = (source, /, *, timeout = None, zone = None, dry_run = false, labels_file = None))]
+    fn restore<'py>(
+        &self,
+        py: Python<'py>,
+        source: &Bound<'py, PyAny>,
+        timeout: Option<&Bound<'py, PyAny>>,
+        zone: Option<&Bound<'py, PyAny>>,
+        dry_run: bool,
+        labels_file: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let mut options = RestoreOptions::default().dry_run(dry_run);
+        if let Some(timeout) = timeout.filter(|t| !t.is_none()) {
+            options = options.timeout(extract_u32("timeout", timeout)?);
+        }
+        if let Some(zone) = zone.filter(|z| !z.is_none()) {
+            options = options.zone(extract_u16("zone", zone)?);
+        }
+        let labels = match labels_file.filter(|l| !l.is_none()) {
+            Some(path) => {
+                let path = extract_path("labels_file", path)?
+                    .ok_or_else(|| wrong_type("labels_file", "a path", path))?;
+                LabelMap::load(path)
+            }
+            None => LabelMap::system(),
+        }
+        .map_err(|e| to_py_err(py, e))?;
+        let mut failures = Vec::new();
+        let report = if let Some(path) = extract_path("source", source)? {
+            let file = std::fs::File::open(&path)
+                .and_then(|file| match file.metadata()?.is_dir() {
+                    true => Err(std::io::Error::from_raw_os_error(libc::EISDIR)),
+                    false => Ok(file),
+                })
+                .map_err(|e| {
+                    let errno = e.raw_os_error().unwrap_or(libc::EIO);
+                    PyOSError::new_err((
+                        errno,
+                        os_message(errno, &e.to_string()),
+                        path.display().to_string(),
+                    ))
+                })?;
+            let table = SavedTable::new(
+                std::io::BufReader::with_capacity(1 << 16, file),
+                Some(labels),
+            );
+            self.with_handle(py, |ct| ct.restore(table, options, |f| failures.push(f)))?
+        } else {
+            let mut items = Vec::new();
+            let iter = source.try_iter().map_err(|_| {
+                wrong_type("source", "a path or an iterable of lines and Flows", source)
+            })?;
+            for (index, item) in iter.enumerate() {
+                let item = item?;
+                let line = index + 1;
+                if let Ok(flow) = item.cast::<PyFlow>() {
+                    items.push(Ok(Ok(SavedFlow {
+                        line,
+                        spec: FlowSpec::from_flow(&flow.get().flow),
+                    })));
+                } else if let Ok(text) = item.cast::<PyString>() {
+                    match text.to_cow() {
+                        Ok(text) => items.extend(saved_line(line, &text, Some(&labels)).map(Ok)),
+                        // Lone surrogates: no UTF-8 text to read.
+                        Err(_) => items.push(Ok(Err(RestoreFailure {
+                            line,
+                            orig: None,
+                            error: conntrack::Error::InvalidInput(
+                                "not UTF-8 (a lone surrogate)".into(),
+                            ),
+                        }))),
+                    }
+                } else {
+                    return Err(wrong_type(
+                        &format!("source item {line}"),
+                        "a line (str) or a Flow",
+                        &item,
+                    ));
+                }
+            }
+            self.with_handle(py, |ct| ct.restore(items, options, |f| failures.push(f)))?
+        };
+        let kwargs = PyDict::new(py);
+        kwargs.set_item("dry_run", dry_run)?;
+        kwargs.set_item("read", report.read)?;
+        kwargs.set_item("created", report.created)?;
+        kwargs.set_item("invalid", report.invalid)?;
+        let by_errno = PyDict::new(py);
+        for (errno, count) in &report.failed {
+            by_errno.set_item(errno, count)?;
+        }
+        kwargs.set_item("failed", by_errno)?;
+        let list = PyList::empty(py);
+        for failure in &failures {
+            let fields = PyDict::new(py);
+            fields.set_item("line", failure.line)?;
+            fields.set_item("orig", failure.orig.map(FlowTuple::new))?;
+            fields.set_item("errno", failure.errno())?;
+            let message = match &failure.error {
+                conntrack::Error::InvalidInput(reason) => reason.clone(),
+                other => other.to_string(),
+            };
+            fields.set_item("message", message)?;
+            list.append(pytypes::RESTORE_FAILURE.build(py, &fields)?)?;
+        }
+        kwargs.set_item("failures", PyTuple::new(py, list)?)?;
+        pytypes::RESTORE_REPORT.build(py, &kwargs)
     }
 
     /// Every expectation of the namespace (`conntrack -L expect`), as a list.

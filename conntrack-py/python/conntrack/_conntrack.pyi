@@ -35,6 +35,7 @@ from ._types import (
     PersistReport,
     Protocol,
     Recommendation,
+    RestoreReport,
     SctpState,
     SeqAdj,
     Stats,
@@ -473,6 +474,27 @@ class Conntrack:
         pipelined updates, each applied by the kernel to the flow as it is;
         ``dry_run``, ``limit`` and ``rate`` as for ``delete()``. An empty
         selection or an empty change is refused."""
+    def restore(
+        self,
+        source: str | bytes | os.PathLike[str] | os.PathLike[bytes] | Iterable[str | Flow],
+        /,
+        *,
+        timeout: int | None = None,
+        zone: int | None = None,
+        dry_run: bool = False,
+        labels_file: str | bytes | os.PathLike[str] | os.PathLike[bytes] | None = None,
+    ) -> RestoreReport:
+        """Creates every flow of a saved table again (``conntrack -R``).
+        ``source`` is a path of a file of ``dump --json`` NDJSON or
+        ``conntrack -L`` text (``-o extended`` and the like; told apart line
+        by line, empty lines and ``#`` comments skipped), or an iterable of
+        such lines and ``Flow`` objects (e.g. ``ct.dump()`` of another
+        namespace). Pipelined; flows with a master are created last. Every
+        flow not restored (a line that does not parse, a create the kernel
+        refuses: ``EEXIST`` for a flow that exists, nothing is overwritten)
+        is in ``failures``; the others are created regardless. ``timeout``
+        and ``zone`` replace every flow's own; ``dry_run`` reads and checks
+        only; ``labels_file`` is the ``connlabel.conf`` that names labels."""
     def expectations(self) -> list[Expectation]:
         """Every expectation of the namespace (``conntrack -L expect``)."""
     def get_expectation(self, tuple: Tuple, /, *, zone: int | None = None) -> Expectation | None:

@@ -34,6 +34,8 @@ __all__ = [
     "PersistReport",
     "Protocol",
     "Recommendation",
+    "RestoreFailure",
+    "RestoreReport",
     "SctpState",
     "SeqAdj",
     "Stats",
@@ -244,10 +246,27 @@ class Synproxy(NamedTuple):
     tsoff: int
 
 
+def _plain(value: Any) -> Any:
+    """``value`` with records as dicts, recursively: nested records, and the
+    native objects that have ``to_dict()`` (a ``Tuple`` field), which
+    ``dataclasses.asdict`` cannot copy."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        return type(value)(*(_plain(v) for v in value))
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
 class _Record:
     def to_dict(self) -> Dict[str, Any]:
         """The fields as a (JSON-ready) dict."""
-        return dataclasses.asdict(self)  # type: ignore[call-overload, no-any-return]
+        return _plain(self)  # type: ignore[no-any-return]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -316,6 +335,46 @@ class UpdateReport(_Record):
     def failed_total(self) -> int:
         """Total failed updates."""
         return sum(self.failed.values())
+
+
+@dataclasses.dataclass(frozen=True)
+class RestoreFailure(_Record):
+    """A flow of a saved table that ``Conntrack.restore()`` did not create."""
+
+    #: 1-based line number in the saved table (item number of an iterable).
+    line: int
+    #: The flow's original tuple, when the line parsed.
+    orig: Optional[FlowTuple]
+    #: The kernel's errno for a refused create (``EEXIST``: the flow exists;
+    #: ``ENOENT``: its master is gone; ``ENOSPC``: created without its labels,
+    #: no label space); ``None`` for a line that does not parse.
+    errno: Optional[int]
+    #: Why, in one sentence.
+    message: str
+
+
+@dataclasses.dataclass(frozen=True)
+class RestoreReport(_Record):
+    """What ``Conntrack.restore()`` did."""
+
+    #: Whether it was a dry run (every flow read and checked, none created).
+    dry_run: bool
+    #: Flows read (lines that parsed, and ``Flow`` items).
+    read: int
+    #: Flows created (a dry run: that would be sent).
+    created: int
+    #: Flows not sent: lines that did not parse, or flows no create can
+    #: describe (e.g. without a timeout).
+    invalid: int
+    #: Creates the kernel refused, by errno.
+    failed: Mapping[int, int]
+    #: Every flow not restored, in the order it happened.
+    failures: Tuple[RestoreFailure, ...]
+
+    @property
+    def failed_total(self) -> int:
+        """Flows not restored: invalid ones and refused creates."""
+        return self.invalid + sum(self.failed.values())
 
 
 @dataclasses.dataclass(frozen=True)

@@ -212,33 +212,48 @@ impl<R: BufRead> Iterator for SavedTable<R> {
             }
             self.line += 1;
             let line = self.line;
-            let text = match std::str::from_utf8(&self.buf) {
-                Ok(text) => text.trim(),
-                Err(e) => {
-                    return Some(Ok(Err(RestoreFailure {
-                        line,
-                        orig: None,
-                        error: Error::InvalidInput(format!(
-                            "not UTF-8 (invalid byte at column {})",
-                            e.valid_up_to() + 1
-                        )),
-                    })))
-                }
+            let read = match std::str::from_utf8(&self.buf) {
+                Ok(text) => saved_line(line, text, self.labels.as_ref()),
+                Err(e) => Some(Err(RestoreFailure {
+                    line,
+                    orig: None,
+                    error: Error::InvalidInput(format!(
+                        "not UTF-8 (invalid byte at column {})",
+                        e.valid_up_to() + 1
+                    )),
+                })),
             };
-            if text.is_empty() || text.starts_with('#') {
-                continue;
+            if let Some(read) = read {
+                return Some(Ok(read));
             }
-            let parsed = parse_line(text, self.labels.as_ref()).map(|flow| SavedFlow {
+        }
+    }
+}
+
+/// Reads line number `line` of a saved table, as [`SavedTable`] does: `None`
+/// for an empty line or a `#` comment, else the flow's create or why the line
+/// does not parse.
+pub fn saved_line(
+    line: usize,
+    text: &str,
+    labels: Option<&LabelMap>,
+) -> Option<std::result::Result<SavedFlow, RestoreFailure>> {
+    let text = text.trim();
+    if text.is_empty() || text.starts_with('#') {
+        return None;
+    }
+    Some(
+        parse_line(text, labels)
+            .map(|flow| SavedFlow {
                 line,
                 spec: FlowSpec::from_flow(&flow),
-            });
-            return Some(Ok(parsed.map_err(|error| RestoreFailure {
+            })
+            .map_err(|error| RestoreFailure {
                 line,
                 orig: None,
                 error,
-            })));
-        }
-    }
+            }),
+    )
 }
 
 /// Parses one line of a saved table: a `dump --json` object (a line starting
