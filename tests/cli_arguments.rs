@@ -111,6 +111,14 @@ fn hostile_arguments_are_usage_errors_naming_the_option() {
         ("events", &["-e", "NEW,BOGUS"], "--event-mask"),
         ("events", &["--buffer", huge], "--buffer"),
         ("events", &["--json", "--id"], "--id"),
+        ("events", &["--expect", "-p", "tcp"], "--expect"),
+        ("events", &["--expect", "--with-expect"], "--with-expect"),
+        ("events", &["--expect=yes"], "--expect"),
+        ("dump", &["-S", "bogus"], "--stats"),
+        ("dump", &["--stats="], "--stats"),
+        ("dump", &["-S", "expect", "-p", "tcp"], "-S"),
+        ("dump", &["--expect", "--id"], "--expect"),
+        ("dump", &["--expect", "--list", "dying"], "--expect"),
     ];
     for (tool, args, option) in cases {
         refused(tool, &os(args), option);
