@@ -71,6 +71,7 @@ pub(crate) static STATS: Class = Class::new("Stats");
 pub(crate) static DELETE_REPORT: Class = Class::new("DeleteReport");
 pub(crate) static UPDATE_REPORT: Class = Class::new("UpdateReport");
 pub(crate) static EXPECTATION: Class = Class::new("Expectation");
+pub(crate) static EXPECT_CPU_STATS: Class = Class::new("ExpectCpuStats");
 pub(crate) static GROUP_COUNTS: Class = Class::new("GroupCounts");
 pub(crate) static ORPHAN_COUNTS: Class = Class::new("OrphanCounts");
 pub(crate) static DUMP_SUMMARY: Class = Class::new("DumpSummary");

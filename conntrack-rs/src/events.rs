@@ -946,57 +946,53 @@ impl Events {
 
     /// Decodes a pending item from the buffer.
     fn materialize(&mut self, pending: Pending) -> Result<EventItemRef<'_>> {
-        match pending {
-            Pending::Lost { dropped } => Ok(EventItem::Lost { dropped }),
+        let (kind, expectation, origin, range) = match pending {
+            Pending::Lost { dropped } => return Ok(EventItem::Lost { dropped }),
             Pending::Event {
                 kind,
-                expectation: true,
+                expectation,
                 origin,
                 range,
-            } => match decode_expectation_ref(&self.buf[range.clone()]) {
-                Ok(expectation) => {
-                    match kind {
-                        EventKind::New => self.stats.expectation_new += 1,
-                        EventKind::Update => self.stats.expectation_update += 1,
-                        EventKind::Destroy => self.stats.expectation_destroy += 1,
-                    }
-                    Ok(EventItem::Expectation(ExpectationEvent {
-                        kind,
-                        expectation,
-                        origin_portid: origin,
-                    }))
-                }
-                Err(mut e) => {
-                    self.stats.decode_errors += 1;
-                    e.offset += range.start - NLMSG_HDRLEN;
-                    Err(e.into())
-                }
-            },
-            Pending::Event {
-                kind,
-                expectation: false,
-                origin,
-                range,
-            } => match decode_flow(&self.buf[range.clone()]) {
-                Ok(flow) => {
-                    match kind {
-                        EventKind::New => self.stats.new += 1,
-                        EventKind::Update => self.stats.update += 1,
-                        EventKind::Destroy => self.stats.destroy += 1,
-                    }
-                    Ok(EventItem::Event(Event {
-                        kind,
-                        flow,
-                        origin_portid: origin,
-                    }))
-                }
-                Err(mut e) => {
-                    self.stats.decode_errors += 1;
-                    // Report offsets within the datagram, not the message.
-                    e.offset += range.start - NLMSG_HDRLEN;
-                    Err(e.into())
-                }
-            },
+            } => (kind, expectation, origin, range),
+        };
+        let payload = &self.buf[range.clone()];
+        let decoded = if expectation {
+            decode_expectation_ref(payload).map(|expectation| {
+                EventItem::Expectation(ExpectationEvent {
+                    kind,
+                    expectation,
+                    origin_portid: origin,
+                })
+            })
+        } else {
+            decode_flow(payload).map(|flow| {
+                EventItem::Event(Event {
+                    kind,
+                    flow,
+                    origin_portid: origin,
+                })
+            })
+        };
+        let stats = &mut self.stats;
+        match decoded {
+            Ok(item) => {
+                let counter = match (expectation, kind) {
+                    (false, EventKind::New) => &mut stats.new,
+                    (false, EventKind::Update) => &mut stats.update,
+                    (false, EventKind::Destroy) => &mut stats.destroy,
+                    (true, EventKind::New) => &mut stats.expectation_new,
+                    (true, EventKind::Update) => &mut stats.expectation_update,
+                    (true, EventKind::Destroy) => &mut stats.expectation_destroy,
+                };
+                *counter += 1;
+                Ok(item)
+            }
+            Err(mut e) => {
+                stats.decode_errors += 1;
+                // Report offsets within the datagram, not the message.
+                e.offset += range.start - NLMSG_HDRLEN;
+                Err(e.into())
+            }
         }
     }
 }

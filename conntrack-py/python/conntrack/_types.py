@@ -27,6 +27,7 @@ __all__ = [
     "EventKind",
     "EventStats",
     "EventsLost",
+    "ExpectCpuStats",
     "FilterCriteria",
     "GroupCounts",
     "OrphanCategory",
@@ -348,6 +349,17 @@ class Expectation(_Record):
     #: ...and where it is redirected.
     nat_tuple: Optional[FlowTuple]
 
+    def to_dict(self) -> Dict[str, Any]:
+        """The fields as a JSON-ready dict, tuples as ``Tuple.to_dict()``
+        (``dataclasses.asdict`` cannot copy the native tuples)."""
+        out: Dict[str, Any] = {}
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.name in ("master", "tuple", "mask", "nat_tuple") and value is not None:
+                value = value.to_dict()
+            out[field.name] = value
+        return out
+
 
 @dataclasses.dataclass(frozen=True)
 class DeleteReport(_Record):
@@ -588,6 +600,21 @@ class EventsLost(_Record):
 
 
 @dataclasses.dataclass(frozen=True)
+class ExpectCpuStats(_Record):
+    """Expectation counters of one CPU (``Conntrack.expectation_stats()``,
+    ``conntrack -S expect``)."""
+
+    #: The CPU.
+    cpu: int
+    #: Connections that began as an expected one (``expect_new``).
+    new: int
+    #: Expectations inserted (``expect_create``).
+    create: int
+    #: Expectations removed (``expect_delete``).
+    delete: int
+
+
+@dataclasses.dataclass(frozen=True)
 class EventStats(_Record):
     """Totals of an event subscription (``Events.stats()``)."""
 
@@ -597,6 +624,12 @@ class EventStats(_Record):
     update: int
     #: DESTROY events received.
     destroy: int
+    #: Expectation NEW events received.
+    expectation_new: int
+    #: Expectation UPDATE events received (none as of kernel 6.18).
+    expectation_update: int
+    #: Expectation DESTROY events received.
+    expectation_destroy: int
     #: ``EventsLost`` reports.
     lost_reports: int
     #: Events the kernel dropped, summed over the reports.
