@@ -45,9 +45,8 @@ use std::process::ExitCode;
 use conntrack::consts::*;
 use conntrack::wire::{Encoder, Messages};
 use conntrack::{
-    decode_flow, exact_mask, proto, Conntrack, ExpectFlags, ExpectationSpec, FlowSpec, Labels,
-    Netns, ProtoInfo, SctpInfo, SctpState, SeqAdj, Status, Synproxy, TcpFlags, TcpInfo, TcpState,
-    Tuple, L4,
+    decode_flow, proto, Conntrack, ExpectFlags, ExpectationSpec, FlowSpec, Labels, Netns,
+    ProtoInfo, SctpInfo, SctpState, SeqAdj, Status, Synproxy, TcpFlags, TcpInfo, TcpState, Tuple,
 };
 use netlink_sys::{Socket, SocketAddr};
 
@@ -407,19 +406,14 @@ fn create_expect_preset(ct: &mut Conntrack) -> Result<(), BoxError> {
          .tcp_state(TcpState::Established).status(Status::SEEN_REPLY|Status::ASSURED).helper(\"ftp\"))"
     );
     let tuple = Tuple::tcp(([10, 5, 0, 1], 0), ([10, 5, 0, 2], 50005));
-    let mut mask = exact_mask(&tuple);
-    mask.l4 = L4::Ports {
-        src: 0,
-        dst: u16::MAX,
-    };
     ct.create_expectation(
         &ExpectationSpec::new(master, tuple, 120)
-            .mask(mask)
+            .any_source_port()
             .flags(ExpectFlags::PERMANENT),
     )?;
     println!(
         "ct.create_expectation(&ExpectationSpec::new(master, Tuple::tcp(([10,5,0,1],0),([10,5,0,2],50005)), 120)\
-         .mask(exact_mask(&tuple) with source port 0).flags(ExpectFlags::PERMANENT))"
+         .any_source_port().flags(ExpectFlags::PERMANENT))"
     );
     Ok(())
 }

@@ -438,12 +438,7 @@ fn ftp_master(ct: &mut Conntrack, zone: Option<u16>) -> Tuple {
 
 fn data_expectation(master: Tuple, port: u16) -> ExpectationSpec {
     let tuple = Tuple::tcp(([10, 9, 0, 1], 0), ([10, 9, 0, 2], port));
-    let mut mask = exact_mask(&tuple);
-    mask.l4 = L4::Ports {
-        src: 0,
-        dst: u16::MAX,
-    };
-    ExpectationSpec::new(master, tuple, 120).mask(mask)
+    ExpectationSpec::new(master, tuple, 120).any_source_port()
 }
 
 /// `conntrack -E expect` through the library: an expectation's NEW and

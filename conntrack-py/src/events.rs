@@ -597,7 +597,13 @@ impl PyEvent {
 
     /// `{"kind": "new", "origin_portid": ..., "flow": flow.to_dict()}`.
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        event_dict(py, self.kind, self.origin_portid, "flow", self.flow.bind(py))
+        event_dict(
+            py,
+            self.kind,
+            self.origin_portid,
+            "flow",
+            self.flow.bind(py),
+        )
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
@@ -638,11 +644,21 @@ impl PyExpectationEvent {
     /// `{"kind": "new", "origin_portid": ..., "expectation": expectation.to_dict()}`.
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let expectation = self.expectation.bind(py);
-        event_dict(py, self.kind, self.origin_portid, "expectation", expectation)
+        event_dict(
+            py,
+            self.kind,
+            self.origin_portid,
+            "expectation",
+            expectation,
+        )
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        event_repr("ExpectationEvent", self.kind, &self.expectation.bind(py).repr()?)
+        event_repr(
+            "ExpectationEvent",
+            self.kind,
+            &self.expectation.bind(py).repr()?,
+        )
     }
 }
 

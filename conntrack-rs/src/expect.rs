@@ -149,6 +149,17 @@ impl ExpectationSpec {
         self
     }
 
+    /// Matches any source port (the mask's source port 0), the way helpers
+    /// expect a data connection whose client picks its port (FTP's PASV,
+    /// `conntrack -I expect --mask-port-src 0`). No change for a tuple
+    /// without ports.
+    pub fn any_source_port(mut self) -> Self {
+        if let L4::Ports { dst, .. } = self.mask.l4 {
+            self.mask.l4 = L4::Ports { src: 0, dst };
+        }
+        self
+    }
+
     /// Sets the zone.
     pub fn zone(mut self, zone: u16) -> Self {
         self.zone = Some(zone);
@@ -513,6 +524,8 @@ mod tests {
         assert_eq!(expectation.id, Some(FlowId([1, 2, 3, 4])));
         assert_eq!(expectation.helper.as_deref(), Some("ftp"));
         assert_eq!(expectation.class, Some(0));
+        let spec = ExpectationSpec::new(master, tuple, 120).any_source_port();
+        assert_eq!(spec.mask, mask, "any source port, every other bit");
         // Every truncation is an error or a shorter valid message, never a panic.
         for cut in 0..bytes.len() {
             let _ = decode_expectation(&bytes[NLMSG_HDRLEN.min(cut)..cut]);
