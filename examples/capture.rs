@@ -19,13 +19,18 @@
 //!     the first datagram of a dump, as received (several flow messages)
 //! capture --netns NAME stats --out FILE       one GET_STATS reply datagram
 //! capture --netns NAME stats-cpu --out FILE   first GET_STATS_CPU reply datagram
+//! capture --netns NAME expect-dump --out FILE
+//!     the first datagram of an expectation dump (`conntrack -L expect`)
+//! capture --netns NAME expect-event --out FILE
+//!     joins NFNLGRP_CONNTRACK_EXP_NEW, creates the `expect` preset with the
+//!     library, and writes the first event datagram
 //! capture --netns NAME error --out FILE [--uncapped]
 //!     the NLMSG_ERROR (extended ack) answering a CT_NEW whose CTA_STATUS has
 //!     a 2-byte payload ("Attribute failed policy validation")
 //! capture --netns NAME create PRESET
 //!     create flows with the library (presets: labels, helper, seqadj,
-//!     synproxy, master, sctp, generic); prints the calls made, for the
-//!     fixture's header
+//!     synproxy, master, sctp, generic, expect: an ftp master and an
+//!     expectation of it); prints the calls made, for the fixture's header
 //! ```
 //!
 //! Fixture format: `#` comment lines (the `--comment`s, then the capture
@@ -40,8 +45,8 @@ use std::process::ExitCode;
 use conntrack::consts::*;
 use conntrack::wire::{Encoder, Messages};
 use conntrack::{
-    decode_flow, proto, Conntrack, FlowSpec, Labels, Netns, ProtoInfo, SctpInfo, SctpState, SeqAdj,
-    Status, Synproxy, TcpFlags, TcpInfo, TcpState, Tuple,
+    decode_flow, proto, Conntrack, ExpectFlags, ExpectationSpec, FlowSpec, Labels, Netns,
+    ProtoInfo, SctpInfo, SctpState, SeqAdj, Status, Synproxy, TcpFlags, TcpInfo, TcpState, Tuple,
 };
 use netlink_sys::{Socket, SocketAddr};
 
@@ -57,10 +62,11 @@ struct Args {
     /// Namespace to read (a throwaway one): an `ip netns` name, a path or a pid.
     #[arg(long, value_name = "NAME|PATH|PID", value_parser = cli::parse_netns)]
     netns: Netns,
-    /// What to capture: list, dump, dump-datagram, stats, stats-cpu, error, create.
-    #[arg(value_parser = ["list", "dump", "dump-datagram", "stats", "stats-cpu", "error", "create"])]
+    /// What to capture: list, dump, dump-datagram, stats, stats-cpu, expect-dump,
+    /// expect-event, error, create.
+    #[arg(value_parser = ["list", "dump", "dump-datagram", "stats", "stats-cpu", "expect-dump", "expect-event", "error", "create"])]
     command: String,
-    /// The preset of `create`: labels, helper, seqadj, synproxy, master, sctp, generic.
+    /// The preset of `create`: labels, helper, seqadj, synproxy, master, sctp, generic, expect.
     #[arg(required_if_eq("command", "create"))]
     preset: Option<String>,
     /// The fixture file to write.
@@ -306,9 +312,15 @@ fn cmd_dump(args: &Args) -> Result<(), BoxError> {
 
 /// Sends a bodiless ctnetlink request and returns the first reply datagram.
 fn first_reply(args: &Args, msg: u8, flags: u16) -> Result<Vec<u8>, BoxError> {
+    first_reply_typed(args, ct_msg_type(msg), flags)
+}
+
+/// [`first_reply`] for a message of any subsystem (`kind` is the full
+/// `nlmsg_type`).
+fn first_reply_typed(args: &Args, kind: u16, flags: u16) -> Result<Vec<u8>, BoxError> {
     let socket = raw_socket(&args.netns, true)?;
     let mut enc = Encoder::new();
-    let mark = enc.begin(msg, NLM_F_REQUEST | flags, 1, AF_UNSPEC, NFNETLINK_V0);
+    let mark = enc.begin_typed(kind, NLM_F_REQUEST | flags, 1, AF_UNSPEC, NFNETLINK_V0);
     enc.end(mark);
     send(&socket, enc.as_bytes())?;
     let first = recv(&socket)?;
@@ -349,6 +361,61 @@ fn cmd_stats_cpu(args: &Args) -> Result<(), BoxError> {
         "first reply datagram to IPCTNL_MSG_CT_GET_STATS_CPU (NLM_F_REQUEST|NLM_F_DUMP, seq 1)",
         &datagram,
     )
+}
+
+fn cmd_expect_dump(args: &Args) -> Result<(), BoxError> {
+    let datagram = first_reply_typed(args, exp_msg_type(IPCTNL_MSG_EXP_GET), NLM_F_DUMP)?;
+    write_fixture(
+        args,
+        "first reply datagram to IPCTNL_MSG_EXP_GET (NFNL_SUBSYS_CTNETLINK_EXP, \
+         NLM_F_REQUEST|NLM_F_DUMP, AF_UNSPEC, seq 1)",
+        &datagram,
+    )
+}
+
+fn cmd_expect_event(args: &Args) -> Result<(), BoxError> {
+    /// `NFNLGRP_CONNTRACK_EXP_NEW` (include/uapi/linux/netfilter/nfnetlink.h).
+    const NFNLGRP_CONNTRACK_EXP_NEW: u32 = 4;
+    let socket = raw_socket(&args.netns, true)?;
+    socket.add_membership(NFNLGRP_CONNTRACK_EXP_NEW)?;
+    let mut ct = Conntrack::open_in(&args.netns)?;
+    create_expect_preset(&mut ct)?;
+    let datagram = recv(&socket)?;
+    write_fixture(
+        args,
+        "first datagram on a socket joined to NFNLGRP_CONNTRACK_EXP_NEW, while \
+         `capture create expect` ran",
+        &datagram,
+    )
+}
+
+/// The `expect` preset: an ftp master, then an expectation of its data
+/// connection from any source port, created from another socket than the
+/// capturing one (the event's `nlmsg_pid` names it).
+fn create_expect_preset(ct: &mut Conntrack) -> Result<(), BoxError> {
+    let master = Tuple::tcp(([10, 5, 0, 1], 40005), ([10, 5, 0, 2], 21));
+    ct.create(
+        &FlowSpec::new(master)
+            .timeout(3600)
+            .tcp_state(TcpState::Established)
+            .status(Status::SEEN_REPLY | Status::ASSURED)
+            .helper("ftp"),
+    )?;
+    println!(
+        "ct.create(&FlowSpec::new(Tuple::tcp(([10,5,0,1],40005),([10,5,0,2],21))).timeout(3600)\
+         .tcp_state(TcpState::Established).status(Status::SEEN_REPLY|Status::ASSURED).helper(\"ftp\"))"
+    );
+    let tuple = Tuple::tcp(([10, 5, 0, 1], 0), ([10, 5, 0, 2], 50005));
+    ct.create_expectation(
+        &ExpectationSpec::new(master, tuple, 120)
+            .any_source_port()
+            .flags(ExpectFlags::PERMANENT),
+    )?;
+    println!(
+        "ct.create_expectation(&ExpectationSpec::new(master, Tuple::tcp(([10,5,0,1],0),([10,5,0,2],50005)), 120)\
+         .any_source_port().flags(ExpectFlags::PERMANENT))"
+    );
+    Ok(())
 }
 
 fn cmd_error(args: &Args) -> Result<(), BoxError> {
@@ -556,6 +623,7 @@ fn cmd_create(args: &Args) -> Result<(), BoxError> {
                 FlowSpec::new(tuple).timeout(600),
             )]
         }
+        "expect" => return create_expect_preset(&mut ct),
         other => return Err(format!("unknown preset {other}").into()),
     };
     for (text, spec) in specs {
@@ -573,6 +641,8 @@ fn run() -> Result<(), BoxError> {
         "dump-datagram" => cmd_dump_datagram(&args),
         "stats" => cmd_stats(&args),
         "stats-cpu" => cmd_stats_cpu(&args),
+        "expect-dump" => cmd_expect_dump(&args),
+        "expect-event" => cmd_expect_event(&args),
         "error" => cmd_error(&args),
         "create" => cmd_create(&args),
         other => Err(format!("unknown command {other}").into()),

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! dump [--netns NAME|PATH|PID] [--id | --json | --stats-only] [--prefetch auto|always|never]
+//!      [--expect | -S [table|expect]]
 //!      [-f ipv4|ipv6] [-p PROTO] [-s CIDR]... [-d CIDR]... [--sport P[-P]]... [--dport P[-P]]...
 //!      [--state STATE]... [-u|--status BIT]... [--no-status BIT]... [-m|--mark M[/MASK]] [-w|--zone Z]
 //! ```
@@ -21,6 +22,16 @@
 //!   reply destination port + status bits + timeout. Ports are the values of
 //!   [`conntrack::L4::Ports`] (GRE keys included) and 0 for tuples without ports
 //!   (ICMP, generic protocols); the timeout is 0 when absent.
+//! * `--expect`: the expectation table instead, like `conntrack -L expect`:
+//!   one line per expectation in its format ([`conntrack::text::write_expectation`]),
+//!   or with `--json` one object per expectation (`master`, `tuple`, `mask`,
+//!   `timeout`, `id`, `helper`, `zone`, `flags`, `flag_names`, `class`,
+//!   `nat`, `function`).
+//! * `-S`/`--stats`: the kernel's per-CPU counters, like `conntrack -S`
+//!   (`cpu=N   \tfound=0 invalid=0 ... `, the counters the kernel sends);
+//!   `-S expect` the expectation counters, like `conntrack -S expect`
+//!   (`cpu=N   \texpect_new=0 expect_create=0 expect_delete=0 `). With
+//!   `--json`, one object per CPU.
 //! * `--prefetch`: how datagrams are received ([`conntrack::Prefetch`]):
 //!   `auto` (the default: a receiving thread on tables of 4 096 flows or
 //!   more), `always` or `never` (everything on one thread).
@@ -105,6 +116,15 @@ struct Args {
     /// (`conntrack -L dying|unconfirmed`).
     #[arg(long, value_name = "LIST", default_value = "table", value_parser = ["table", "dying", "unconfirmed"])]
     list: String,
+    /// List the expectation table instead (`conntrack -L expect`).
+    #[arg(long, conflicts_with_all = ["id", "stats_only", "zero", "stats"])]
+    expect: bool,
+    /// Print the kernel's per-CPU counters (`conntrack -S`), or with
+    /// `expect` the expectation counters (`conntrack -S expect`).
+    #[arg(short = 'S', long = "stats", value_name = "TABLE", num_args = 0..=1,
+          default_missing_value = "table", value_parser = ["table", "expect"],
+          conflicts_with_all = ["id", "stats_only", "zero"])]
+    stats: Option<String>,
     #[command(flatten)]
     filter: cli::FilterArgs,
 }
@@ -246,6 +266,60 @@ fn run(args: &Args, filter: &Filter, out: &mut impl Write) -> Result<Problems, F
     Ok(problems)
 }
 
+/// `--expect` and `-S`: the expectation table or the kernel's counters, in
+/// conntrack-tools' formats.
+fn run_other(args: &Args, out: &mut impl Write) -> Result<(), Failure> {
+    let mut ct = Conntrack::open_in(&args.netns)?;
+    match args.stats.as_deref() {
+        Some("expect") => {
+            for cpu in ct.expectation_stats()? {
+                if args.json {
+                    json_line(out, &cpu)?;
+                } else {
+                    // conntrack -S expect: `cpu=%-4u\t`, then `name=%u ` each.
+                    writeln!(
+                        out,
+                        "cpu={:<4}\texpect_new={} expect_create={} expect_delete={} ",
+                        cpu.cpu, cpu.new, cpu.create, cpu.delete
+                    )?;
+                }
+            }
+        }
+        Some(_) => {
+            for cpu in ct.kernel_stats()?.per_cpu {
+                if args.json {
+                    json_line(out, &cpu)?;
+                    continue;
+                }
+                write!(out, "cpu={:<4}\t", cpu.cpu)?;
+                for &counter in conntrack::Counter::ALL {
+                    if let Some(value) = counter.get(&cpu.counters) {
+                        write!(out, "{}={value} ", counter.name())?;
+                    }
+                }
+                writeln!(out)?;
+            }
+        }
+        None => {
+            for expectation in ct.expectations()? {
+                if args.json {
+                    json_line(out, &expectation)?;
+                } else {
+                    writeln!(out, "{}", text::display_expectation(&expectation))?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One JSON object and a newline.
+fn json_line(out: &mut impl Write, value: &impl serde::Serialize) -> Result<(), Failure> {
+    serde_json::to_writer(&mut *out, value).map_err(io::Error::from)?;
+    out.write_all(b"\n")?;
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let args: Args = cli::parse();
     let filter = match args.filter.filter() {
@@ -258,9 +332,20 @@ fn main() -> ExitCode {
              a filter would zero or hide flows it does not show)",
         );
     }
+    if (args.expect || args.stats.is_some()) && (!filter.is_empty() || args.list != "table") {
+        cli::usage_error::<Args>(
+            "--expect and -S take no filter options and no --list (as conntrack -L expect and \
+             conntrack -S)",
+        );
+    }
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(64 * 1024, stdout.lock());
-    let result = run(&args, &filter, &mut out).and_then(|problems| {
+    let result = if args.expect || args.stats.is_some() {
+        run_other(&args, &mut out).map(|()| Problems::default())
+    } else {
+        run(&args, &filter, &mut out)
+    };
+    let result = result.and_then(|problems| {
         out.flush()?;
         Ok(problems)
     });

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! events [--netns NAME|PATH|PID] [-e NEW,UPDATE,DESTROY] [--json] [--extended] [--id]
-//!        [--resync] [--buffer BYTES]
+//!        [--expect | --with-expect] [--resync] [--buffer BYTES]
 //!        [-f ipv4|ipv6] [-p PROTO] [-s CIDR]... [-d CIDR]... [--sport P[-P]]... [--dport P[-P]]...
 //!        [--state STATE]... [-u|--status BIT]... [--no-status BIT]... [-m|--mark M[/MASK]] [-w|--zone Z]
 //! ```
@@ -14,8 +14,18 @@
 //!   then the flow as `conntrack -L` prints it ([`conntrack::text`]), and for
 //!   a change made over netlink ` [USERSPACE] portid=P progname=NAME`;
 //!   `--extended` and `--id` as `conntrack -E -o extended,id`.
+//! * `--expect`: expectation events instead of flow events, like `conntrack
+//!   -E expect`: the event type as above, then the expectation as `conntrack
+//!   -L expect` prints it ([`conntrack::text::write_expectation`]), e.g.
+//!   `    [NEW] 300 proto=6 src=10.0.0.1 dst=10.0.0.2 sport=0 dport=50000
+//!   mask-src=255.255.255.255 mask-dst=255.255.255.255 sport=0 dport=65535
+//!   master-src=10.0.0.1 master-dst=10.0.0.2 sport=40000 dport=21 class=0
+//!   helper=ftp` (one line). `--with-expect`: both, in the kernel's order.
+//!   The filter options select flow events only.
 //! * `--json`: NDJSON, `{"event": "new"|"update"|"destroy", "origin_portid",
-//!   "flow"}` with the flow object `dump --json` prints.
+//!   "flow"}` with the flow object `dump --json` prints; an expectation event
+//!   has `"expectation"` (master, tuple, mask, timeout, id, helper, zone,
+//!   flags, flag_names, class, nat, function) instead of `"flow"`.
 //! * `-e`/`--event-mask`: the event types to subscribe to (comma-separated,
 //!   any case, `ALL`); default all three.
 //! * The filter options are those of `conntrack -E` and `dump` (same names);
@@ -28,7 +38,10 @@
 //!   `--resync` the table is then dumped again (subscription first, so nothing
 //!   falls between): every flow as a ` [RESYNC]` line (JSON: `{"event":
 //!   "resync", "flow"}`), then `[RESYNCED] N flows` (`{"event": "resynced",
-//!   "flows": N}`); `--resync` also does this once at start.
+//!   "flows": N}`); `--resync` also does this once at start. With expectation
+//!   events, the expectations are listed the same way (` [RESYNC]` lines,
+//!   JSON `{"event": "resync", "expectation"}`, then `[RESYNCED] N
+//!   expectations`, `{"event": "resynced", "expectations": N}`).
 //! * `--buffer BYTES`: the socket's receive buffer (default 8 MiB; forced past
 //!   `rmem_max` when privileged). Smaller loses events sooner.
 //!
@@ -40,7 +53,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use conntrack::events::{Event, EventItem, EventMask, EventOptions};
+use conntrack::events::{Event, EventItem, EventMask, EventOptions, ExpectationEvent};
 use conntrack::text::{self, TextOptions};
 use conntrack::{Filter, FlowRef, Netns};
 
@@ -67,6 +80,12 @@ struct Args {
     /// Append the flow id, like `conntrack -E -o id`.
     #[arg(long)]
     id: bool,
+    /// Expectation events instead of flow events (`conntrack -E expect`).
+    #[arg(long, conflicts_with = "with_expect")]
+    expect: bool,
+    /// Flow events and expectation events.
+    #[arg(long)]
+    with_expect: bool,
     /// Dump the table at start and after lost events (subscription first).
     #[arg(long)]
     resync: bool,
@@ -132,6 +151,50 @@ impl Printer {
         self.out.flush()
     }
 
+    fn expectation(&mut self, event: &ExpectationEvent<&str>) -> std::io::Result<()> {
+        if self.json {
+            serde_json::to_writer(&mut self.out, event)?;
+            self.out.write_all(b"\n")?;
+        } else {
+            // conntrack -E expect prints no [USERSPACE] part.
+            let kind = format!("[{}]", event.kind.name());
+            writeln!(
+                self.out,
+                "{kind:>9} {}",
+                text::display_expectation(&event.expectation)
+            )?;
+        }
+        self.out.flush()
+    }
+
+    fn resync_expectations(
+        &mut self,
+        expectations: &[conntrack::Expectation],
+    ) -> std::io::Result<()> {
+        for expectation in expectations {
+            if self.json {
+                serde_json::to_writer(
+                    &mut self.out,
+                    &serde_json::json!({ "event": "resync", "expectation": expectation }),
+                )?;
+                self.out.write_all(b"\n")?;
+            } else {
+                writeln!(
+                    self.out,
+                    " [RESYNC] {}",
+                    text::display_expectation(expectation)
+                )?;
+            }
+        }
+        let n = expectations.len();
+        if self.json {
+            writeln!(self.out, "{{\"event\":\"resynced\",\"expectations\":{n}}}")?;
+        } else {
+            writeln!(self.out, "[RESYNCED] {n} expectations")?;
+        }
+        self.out.flush()
+    }
+
     fn lost(&mut self, dropped: Option<u64>) -> std::io::Result<()> {
         if self.json {
             serde_json::to_writer(&mut self.out, &EventItem::<&str>::Lost { dropped })?;
@@ -175,19 +238,34 @@ fn resync(
     events: &mut conntrack::events::Events,
     printer: &mut Printer,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let mut written = Ok(());
-    let summary = events.resync_with(|flow| {
-        if written.is_ok() {
-            written = printer.resync_flow(&flow);
-        }
-    })?;
-    written?;
-    printer.resynced(summary.flows)?;
+    if !events.mask().is_empty() {
+        let mut written = Ok(());
+        let summary = events.resync_with(|flow| {
+            if written.is_ok() {
+                written = printer.resync_flow(&flow);
+            }
+        })?;
+        written?;
+        printer.resynced(summary.flows)?;
+    } else {
+        events.discard_queued()?;
+    }
+    if !events.expectation_mask().is_empty() {
+        // After the flows: expectation events queued meanwhile follow.
+        let expectations = events.table()?.expectations()?;
+        printer.resync_expectations(&expectations)?;
+    }
     Ok(())
 }
 
 fn run(args: Args, filter: Filter) -> Result<(), Box<dyn std::error::Error>> {
-    let mut events = EventOptions::new(args.mask)
+    let (flows, expectations) = match (args.expect, args.with_expect) {
+        (true, _) => (EventMask::empty(), args.mask),
+        (false, true) => (args.mask, args.mask),
+        (false, false) => (args.mask, EventMask::empty()),
+    };
+    let mut events = EventOptions::new(flows)
+        .expectations(expectations)
         .receive_buffer(args.buffer as usize)
         .open_in(&args.netns)?;
     let mut printer = Printer {
@@ -206,6 +284,10 @@ fn run(args: Args, filter: Filter) -> Result<(), Box<dyn std::error::Error>> {
         let lost = match events.next_event() {
             Ok(EventItem::Event(event)) => {
                 printer.event(&event)?;
+                None
+            }
+            Ok(EventItem::Expectation(event)) => {
+                printer.expectation(&event)?;
                 None
             }
             Ok(EventItem::Lost { dropped }) => Some(dropped),
@@ -235,6 +317,12 @@ fn main() -> ExitCode {
         Ok(filter) => filter,
         Err(e) => cli::usage_error::<Args>(e),
     };
+    if args.expect && !filter.is_empty() {
+        cli::usage_error::<Args>(
+            "--expect takes no filter options (they select flow events; use --with-expect \
+             to see both)",
+        );
+    }
     match run(args, filter) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

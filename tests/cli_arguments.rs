@@ -123,6 +123,14 @@ fn hostile_arguments_are_usage_errors_naming_the_option() {
         ("restore", &["/nonexistent/table"], "/nonexistent/table"),
         ("restore", &["/"], "is a directory"),
         ("restore", &["a", "b"], "unexpected argument"),
+        ("events", &["--expect", "-p", "tcp"], "--expect"),
+        ("events", &["--expect", "--with-expect"], "--with-expect"),
+        ("events", &["--expect=yes"], "--expect"),
+        ("dump", &["-S", "bogus"], "--stats"),
+        ("dump", &["--stats="], "--stats"),
+        ("dump", &["-S", "expect", "-p", "tcp"], "-S"),
+        ("dump", &["--expect", "--id"], "--expect"),
+        ("dump", &["--expect", "--list", "dying"], "--expect"),
     ];
     for (tool, args, option) in cases {
         refused(tool, &os(args), option);

@@ -70,6 +70,8 @@ const DATAGRAM_FIXTURES: &[&str] = &[
     "dump_datagram",
     "error_extack_capped",
     "error_extack_uncapped",
+    "expect_dump",
+    "expect_event",
     "stats_cpu",
     "stats_global",
 ];
@@ -1522,6 +1524,99 @@ fn get_stats_reply_decodes_entries_and_max_entries() {
     assert_eq!(fuzzing::datagram(&bytes), 0, "no flows in a stats reply");
 }
 
+/// The one expectation of expect_dump.hex and expect_event.hex (`capture
+/// create expect`: an ftp master 10.5.0.1:40005 -> 10.5.0.2:21, the data
+/// connection to port 50005 from any source port, PERMANENT); every field
+/// the kernel sent. It sends no zone (ctnetlink_exp_dump_expect has no
+/// CTA_EXPECT_ZONE), no NAT (no NAT helper) and no function name (created
+/// from userspace: no expectfn).
+fn assert_captured_expectation(e: &conntrack::ExpectationRef<'_>, timeout: u32) {
+    let tcp = |a: [u8; 4], sport, b: [u8; 4], dport| Tuple::tcp((a, sport), (b, dport));
+    assert_eq!(e.master, tcp([10, 5, 0, 1], 40005, [10, 5, 0, 2], 21));
+    assert_eq!(e.tuple, tcp([10, 5, 0, 1], 0, [10, 5, 0, 2], 50005));
+    assert_eq!(
+        e.mask,
+        tcp([255; 4], 0, [255; 4], 65535),
+        "mask: any source port"
+    );
+    assert_eq!(
+        e.timeout,
+        Some(timeout),
+        "the ftp helper's 300 s, not the 120 asked"
+    );
+    assert_eq!(e.id, Some(FlowId([0x00, 0x5d, 0x71, 0xa0])));
+    assert_eq!(e.id.unwrap().value(), 6_123_936);
+    assert_eq!(e.flags, conntrack::ExpectFlags::PERMANENT);
+    assert_eq!(e.class, Some(0));
+    assert_eq!(e.helper, Some("ftp"));
+    assert_eq!((e.zone, e.nat, e.function), (None, None, None));
+    // The same line conntrack -L expect printed (in the fixture's header).
+    let line = conntrack::text::display_expectation(e).to_string();
+    if timeout == 299 {
+        assert!(
+            fixture_text("expect_dump").contains(&format!("# {line}\n")),
+            "{line}"
+        );
+    }
+}
+
+/// expect_dump.hex: `capture expect-dump`, the first datagram of an
+/// expectation dump (IPCTNL_MSG_EXP_GET, subsystem 2): one IPCTNL_MSG_EXP_NEW
+/// message with NLM_F_MULTI, DONE in a later datagram.
+#[test]
+fn expectation_dump_reply_decodes_every_field() {
+    let bytes = fixture("expect_dump");
+    let messages = datagram_messages(&bytes);
+    assert_eq!(messages.len(), 1);
+    let m = &messages[0];
+    assert_eq!(
+        (m.kind, m.flags, m.seq),
+        (0x0200, 0x0002, 1),
+        "EXP_NEW, NLM_F_MULTI"
+    );
+    assert_eq!(
+        &m.payload[..4],
+        &[2, 0, 0, 0],
+        "AF_INET, version 0, res_id 0"
+    );
+    let e = conntrack::decode_expectation_ref(m.payload).unwrap();
+    assert_captured_expectation(&e, 299);
+    assert_eq!(
+        conntrack::decode_expectation(m.payload).unwrap(),
+        e.to_owned_expectation()
+    );
+    // Not a flow: the flow decoder finds no tuples.
+    assert!(decode_flow(m.payload).is_err());
+    // Every truncation is an error, never a panic; the mandatory tuples make
+    // any cut before the last of them an error.
+    for cut in 4..m.payload.len() {
+        let result = conntrack::decode_expectation_ref(&m.payload[..cut]);
+        if cut < 4 + 3 * 0x34 {
+            assert!(result.is_err(), "cut at {cut} decoded");
+        }
+    }
+}
+
+/// expect_event.hex: `capture expect-event`, the NEW event of the same
+/// expectation on NFNLGRP_CONNTRACK_EXP_NEW: IPCTNL_MSG_EXP_NEW with
+/// NLM_F_CREATE|NLM_F_EXCL, seq 0, the creating socket's port id.
+#[test]
+fn expectation_event_decodes_every_field() {
+    use conntrack::events::{decode_event, decode_expectation_event, EventKind};
+    let bytes = fixture("expect_event");
+    let messages = datagram_messages(&bytes);
+    assert_eq!(messages.len(), 1);
+    let m = &messages[0];
+    assert_eq!((m.kind, m.flags, m.seq), (0x0200, 0x0600, 0));
+    assert_eq!(decode_event(m).unwrap(), None, "not a flow event");
+    let event = decode_expectation_event(m)
+        .unwrap()
+        .expect("an expectation event");
+    assert_eq!(event.kind, EventKind::New);
+    assert_eq!(event.origin_portid, 0xbd76_22bf);
+    assert_captured_expectation(&event.expectation, 300);
+}
+
 /// stats_cpu.hex: `capture stats-cpu` (IPCTNL_MSG_CT_GET_STATS_CPU dump) on the 2-CPU VM, same
 /// netns as stats_global.hex; `conntrack -S` said insert=1 on each CPU, every other counter 0.
 #[test]
@@ -1794,6 +1889,7 @@ fn every_single_byte_corruption_of_every_fixture_never_panics() {
                 if DATAGRAM_PROBES.contains(&value) || value == bytes[at] ^ 0x01 {
                     let _ = fuzzing::datagram(&corrupt);
                 }
+                let _ = conntrack::decode_expectation_ref(&corrupt[16..]);
                 let decoded = decode_flow(&corrupt[16..]);
                 if is_flow && (8..16).contains(&at) {
                     // nlmsg_seq / nlmsg_pid are not part of the flow.

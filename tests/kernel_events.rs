@@ -420,6 +420,119 @@ fn a_subscriber_in_the_current_namespace_and_refusals() {
     ));
 }
 
+/// An FTP control flow with the kernel's ftp helper attached, as the master
+/// of expectations, and a data connection to `port` from any source port.
+fn ftp_master(ct: &mut Conntrack, zone: Option<u16>) -> Tuple {
+    let master = Tuple::tcp(([10, 9, 0, 1], 40000), ([10, 9, 0, 2], 21));
+    let mut spec = FlowSpec::new(master)
+        .timeout(600)
+        .tcp_state(TcpState::Established)
+        .status(Status::SEEN_REPLY | Status::ASSURED)
+        .helper("ftp");
+    if let Some(zone) = zone {
+        spec = spec.zone(zone);
+    }
+    ct.create(&spec).unwrap();
+    master
+}
+
+fn data_expectation(master: Tuple, port: u16) -> ExpectationSpec {
+    let tuple = Tuple::tcp(([10, 9, 0, 1], 0), ([10, 9, 0, 2], port));
+    ExpectationSpec::new(master, tuple, 120).any_source_port()
+}
+
+/// `conntrack -E expect` through the library: an expectation's NEW and
+/// DESTROY arrive as typed items, alone or interleaved with flow events in
+/// the kernel's order, with the creating socket as their origin.
+#[test]
+fn expectation_events_arrive_as_typed_items_alone_or_with_flow_events() {
+    require_root!();
+    let ns = events_ns("ev-exp");
+    let mut both = EventOptions::new(EventMask::NEW | EventMask::DESTROY)
+        .expectations(EventMask::all())
+        .open_in(&ns.netns())
+        .unwrap();
+    let mut alone = EventOptions::new(EventMask::empty())
+        .expectations(EventMask::NEW | EventMask::DESTROY)
+        .open_in(&ns.netns())
+        .unwrap();
+    assert_eq!(alone.mask(), EventMask::empty());
+    assert_eq!(both.expectation_mask(), EventMask::all());
+    let mut ct = ns.conntrack();
+    let master = ftp_master(&mut ct, None);
+    let spec = data_expectation(master, 50000);
+    ct.create_expectation(&spec).unwrap();
+    let listed = ct.expectations().unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert!(ct.delete_expectation(&spec.tuple, 0, None).unwrap());
+    ct.delete(&master, 0, None).unwrap();
+
+    let expectation_event = |item: EventItem| match item {
+        EventItem::Expectation(event) => event,
+        other => panic!("expected an expectation event, got {other:?}"),
+    };
+    // Alone: only the expectation's two events.
+    let new = expectation_event(next_item(&mut alone));
+    assert_eq!(new.kind, EventKind::New);
+    assert_eq!(new.origin_portid, ct.portid());
+    let e = &new.expectation;
+    assert_eq!((e.master, e.tuple, e.mask), (master, spec.tuple, spec.mask));
+    assert_eq!(e.helper.as_deref(), Some("ftp"));
+    assert_eq!((e.id, e.class), (listed[0].id, Some(0)));
+    // The ftp helper's policy timeout (300 s), not the requested 120 s.
+    assert!(e.timeout.is_some_and(|t| t > 120 && t <= 300), "{e:?}");
+    let gone = expectation_event(next_item(&mut alone));
+    assert_eq!(gone.kind, EventKind::Destroy);
+    assert_eq!(
+        (gone.expectation.tuple, gone.expectation.id),
+        (spec.tuple, e.id)
+    );
+    assert!(drain(&mut alone).is_empty(), "no flow events on this one");
+    let stats = alone.stats();
+    assert_eq!(
+        (stats.expectation_new, stats.expectation_destroy, stats.new),
+        (1, 1, 0)
+    );
+
+    // Together: flow NEW, expectation NEW, expectation DESTROY, flow DESTROY.
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        seen.push(match next_item(&mut both) {
+            EventItem::Event(event) => ("flow", event.kind, event.flow.orig),
+            EventItem::Expectation(event) => ("expectation", event.kind, event.expectation.tuple),
+            other => panic!("{other:?}"),
+        });
+    }
+    assert_eq!(
+        seen,
+        [
+            ("flow", EventKind::New, master),
+            ("expectation", EventKind::New, spec.tuple),
+            ("expectation", EventKind::Destroy, spec.tuple),
+            ("flow", EventKind::Destroy, master),
+        ]
+    );
+    assert!(drain(&mut both).is_empty());
+
+    // The master's removal takes its expectations with it: a DESTROY too.
+    let master = ftp_master(&mut ct, Some(7));
+    let spec = data_expectation(master, 50001).zone(7);
+    ct.create_expectation(&spec).unwrap();
+    ct.delete(&master, 7, None).unwrap();
+    let new = expectation_event(next_item(&mut alone));
+    // The kernel (6.18) does not report an expectation's zone
+    // (ctnetlink_exp_dump_expect sends no CTA_EXPECT_ZONE).
+    assert_eq!(
+        (new.kind, new.expectation.master, new.expectation.zone),
+        (EventKind::New, master, None)
+    );
+    let gone = expectation_event(next_item(&mut alone));
+    assert_eq!(
+        (gone.kind, gone.expectation.tuple),
+        (EventKind::Destroy, spec.tuple)
+    );
+}
+
 #[cfg(feature = "tokio")]
 #[test]
 fn async_subscription_awaits_events_and_streams_them() {

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::{example_binary, TestNs};
-use conntrack::{FlowSpec, Status, TcpState, Tuple};
+use conntrack::{ExpectFlags, ExpectationSpec, FlowSpec, Status, TcpState, Tuple};
 
 fn addr(c: u8, d: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(10, 7, c, d))
@@ -192,4 +192,121 @@ fn a_forced_overrun_prints_the_loss_line_and_resyncs() {
         text.lines().filter(|l| l.starts_with(" [RESYNC]")).count() > 0,
         "the resync after the loss lists flows"
     );
+}
+
+/// `events --expect` prints what `conntrack -E expect` prints, byte for byte,
+/// for expectations of IPv4 and IPv6 masters, with flags and without;
+/// `dump --expect` lists them as `conntrack -L expect`; `--with-expect
+/// --json` carries both kinds of events.
+#[test]
+fn events_expect_prints_what_conntrack_e_expect_prints() {
+    require_root!();
+    let ns = TestNs::new("eventsexp");
+    let listen = |program: &std::path::Path, args: &[&str]| {
+        Command::new(program)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let events = example_binary("events");
+    let theirs = listen(
+        std::path::Path::new("ip"),
+        &["netns", "exec", &ns.name, "conntrack", "-E", "expect"],
+    );
+    let ours = listen(&events, &["--netns", &ns.name, "--expect"]);
+    let json = listen(&events, &["--netns", &ns.name, "--with-expect", "--json"]);
+    std::thread::sleep(Duration::from_millis(700));
+
+    let mut ct = ns.conntrack();
+    let mut made = Vec::new();
+    for (client, server, port, flags) in [
+        (addr(8, 1), addr(8, 2), 50000, ExpectFlags::empty()),
+        (addr(8, 3), addr(8, 4), 50001, ExpectFlags::PERMANENT),
+        (
+            "2001:db8::1".parse().unwrap(),
+            "2001:db8::2".parse().unwrap(),
+            50002,
+            ExpectFlags::empty(),
+        ),
+    ] {
+        let master = Tuple::tcp((client, 40000), (server, 21));
+        ct.create(
+            &FlowSpec::new(master)
+                .timeout(600)
+                .tcp_state(TcpState::Established)
+                .status(Status::SEEN_REPLY | Status::ASSURED)
+                .helper("ftp"),
+        )
+        .unwrap();
+        let tuple = Tuple::tcp((client, 0), (server, port));
+        let spec = ExpectationSpec::new(master, tuple, 120).any_source_port();
+        ct.create_expectation(&spec.flags(flags)).unwrap();
+        made.push(tuple);
+    }
+    // The listing, without the first field (the timeout ticks between the two runs).
+    let untimed = |text: &str| -> Vec<String> {
+        let mut lines: Vec<String> = text
+            .lines()
+            .map(|l| l.split_once(' ').map_or(l, |(_, rest)| rest).to_owned())
+            .collect();
+        lines.sort();
+        lines
+    };
+    let listed = common::run_example("dump", &["--netns", &ns.name, "--expect"]);
+    assert_eq!(listed.lines().count(), 3, "{listed}");
+    // conntrack lists one family at a time (IPv4 unless told).
+    let cli =
+        ns.conntrack_cli(&["-L", "expect"]) + &ns.conntrack_cli(&["-L", "expect", "-f", "ipv6"]);
+    assert_eq!(
+        untimed(&listed),
+        untimed(&cli),
+        "dump --expect vs conntrack -L expect"
+    );
+    ct.flush_expectations(None).unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+
+    let (theirs, ours, json) = (stop(theirs), stop(ours), stop(json));
+    let exact = |text: &str, kind: &str| -> Vec<String> {
+        let mut lines: Vec<String> = text
+            .lines()
+            .filter(|l| l.trim_start().starts_with(kind))
+            .map(str::to_owned)
+            .collect();
+        lines.sort();
+        lines
+    };
+    for kind in ["[NEW]", "[DESTROY]"] {
+        let (a, b) = (exact(&ours, kind), exact(&theirs, kind));
+        assert_eq!(a.len(), 3, "{kind}: {ours}");
+        assert_eq!(a, b, "{kind} lines: events --expect vs conntrack -E expect");
+    }
+    assert!(ours.contains(" PERMANENT "), "{ours}");
+    assert!(
+        ours.contains("mask-src=ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"),
+        "{ours}"
+    );
+    // JSON: the three masters' flow NEW events and the six expectation events.
+    let objects: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    let expectations: Vec<&serde_json::Value> = objects
+        .iter()
+        .filter(|o| !o["expectation"].is_null())
+        .collect();
+    assert_eq!(expectations.len(), 6, "{json}");
+    assert_eq!(
+        objects.iter().filter(|o| o["flow"].is_object()).count(),
+        3,
+        "{json}"
+    );
+    let first = &expectations[0];
+    assert_eq!(first["event"], "new");
+    assert_eq!(first["expectation"]["tuple"]["dst_port"], 50000, "{first}");
+    assert_eq!(first["expectation"]["mask"]["src_port"], 0, "{first}");
+    assert_eq!(first["expectation"]["helper"], "ftp", "{first}");
+    assert_eq!(expectations[1]["expectation"]["flag_names"][0], "PERMANENT");
+    assert_eq!(expectations[5]["event"], "destroy");
 }

@@ -8,7 +8,7 @@ mod common;
 
 use std::net::UdpSocket;
 
-use common::TestNs;
+use common::{run_example, TestNs};
 use conntrack::*;
 
 /// Sends `n` datagrams of `size` payload bytes from one client socket to one
@@ -489,6 +489,49 @@ fn expectations_created_listed_and_flushed() {
     ct.flush_expectations(None).unwrap();
     assert!(ct.expectations().unwrap().is_empty());
     assert!(cli_expectations(&ns).is_empty());
+}
+
+/// `dump -S expect` and `dump -S` print what `conntrack -S expect` and
+/// `conntrack -S` print for the same namespace, and the counters move.
+#[test]
+fn dump_stats_print_what_conntrack_s_prints() {
+    require_root!();
+    let ns = TestNs::new("statsexp");
+    let mut ct = ns.conntrack();
+    let master = Tuple::tcp(([10, 4, 0, 1], 40000), ([10, 4, 0, 2], 21));
+    ct.create(&FlowSpec::new(master).timeout(600).helper("ftp"))
+        .unwrap();
+    let data = Tuple::tcp(([10, 4, 0, 1], 0), ([10, 4, 0, 2], 50000));
+    ct.create_expectation(&ExpectationSpec::new(master, data, 120))
+        .unwrap();
+    assert!(ct.delete_expectation(&data, 0, None).unwrap());
+    let ours = run_example("dump", &["--netns", &ns.name, "-S", "expect"]);
+    assert_eq!(ours, ns.conntrack_cli(&["-S", "expect"]));
+    let created: u32 = ct
+        .expectation_stats()
+        .unwrap()
+        .iter()
+        .map(|s| s.create)
+        .sum();
+    assert_eq!(created, 1);
+    assert!(ours.contains("expect_create=1 "), "{ours}");
+    ns.send_invalid_tcp_segments(3);
+    let ours = run_example("dump", &["--netns", &ns.name, "--stats"]);
+    assert_eq!(ours, ns.conntrack_cli(&["-S"]));
+    assert!(ours.contains("invalid="), "{ours}");
+    let json = run_example("dump", &["--netns", &ns.name, "-S", "expect", "--json"]);
+    let objects: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(objects.len(), ours.lines().count(), "one object per CPU");
+    assert_eq!(
+        objects
+            .iter()
+            .map(|o| o["create"].as_u64().unwrap())
+            .sum::<u64>(),
+        1
+    );
 }
 
 /// The `update` tool (`conntrack -U` with filter options): a dry run unless

@@ -19,6 +19,9 @@
 //!   runs on the event loop.
 //! * The filter (the criteria dumps take) is evaluated in Rust on each event
 //!   before any Python object exists; events it rejects cost no allocation.
+//! * Expectation events (`expectations=`) are items of their own
+//!   (`ExpectationEvent`, with an `Expectation` record), on the same stream
+//!   as flow events, in the kernel's order; the filter selects flow events only.
 //! * Lost events (`ENOBUFS`) are items of their own (`EventsLost`, with the
 //!   kernel's count of dropped events when it tells); the stream goes on.
 //! * Events that fail to decode are skipped and counted in `stats()`, as a
@@ -33,16 +36,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use conntrack::events::{EventItem, EventKind, EventMask, EventOptions, Events};
-use conntrack::{Error, Filter, Flow};
+use conntrack::{Error, Expectation, Filter, Flow};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyString};
+use pyo3::types::{PyBool, PyDict, PyString};
 
 use crate::dump::{DumpIter, Source};
 use crate::errors::{detached, invalid, to_py_err};
 use crate::flow::PyFlow;
-use crate::handle::Pool;
+use crate::handle::{expectation_object, Pool};
 use crate::pytypes;
 
 /// Items taken from the socket per release of the interpreter.
@@ -58,6 +61,11 @@ enum Item {
     Event {
         kind: EventKind,
         flow: Flow,
+        origin: u32,
+    },
+    Expectation {
+        kind: EventKind,
+        expectation: Expectation,
         origin: u32,
     },
     Lost {
@@ -93,12 +101,9 @@ fn kind_member(py: Python<'_>, index: usize) -> PyResult<Bound<'_, PyAny>> {
         .map(|member| member.bind(py).clone())
 }
 
-/// The event kinds given as `kinds=`: `None` (all), a name or `EventKind`
-/// member, or a collection of them.
-fn extract_mask(value: Option<&Bound<'_, PyAny>>) -> PyResult<EventMask> {
-    let Some(value) = value.filter(|v| !v.is_none()) else {
-        return Ok(EventMask::all());
-    };
+/// The event kinds given as `argument=` (`kinds`, `expectations`): a name
+/// or `EventKind` member, or a collection of them (maybe empty).
+fn extract_mask(argument: &str, value: &Bound<'_, PyAny>) -> PyResult<EventMask> {
     let py = value.py();
     let one = |item: &Bound<'_, PyAny>| -> PyResult<EventMask> {
         let name = if let Ok(text) = item.cast::<PyString>() {
@@ -107,7 +112,7 @@ fn extract_mask(value: Option<&Bound<'_, PyAny>>) -> PyResult<EventMask> {
             item.getattr("value")?.extract::<String>()?
         } else {
             return Err(pyo3::exceptions::PyTypeError::new_err(format!(
-                "kinds: expected an EventKind, a name ('new', 'update', 'destroy') or a \
+                "{argument}: expected an EventKind, a name ('new', 'update', 'destroy') or a \
                  collection of them, not {}",
                 item.repr()?
             )));
@@ -118,7 +123,7 @@ fn extract_mask(value: Option<&Bound<'_, PyAny>>) -> PyResult<EventMask> {
             "destroy" => Ok(EventMask::DESTROY),
             _ => Err(invalid(
                 py,
-                format!("kinds: unknown event kind {name:?} (new, update, destroy)"),
+                format!("{argument}: unknown event kind {name:?} (new, update, destroy)"),
             )),
         }
     };
@@ -129,13 +134,40 @@ fn extract_mask(value: Option<&Bound<'_, PyAny>>) -> PyResult<EventMask> {
     for item in value.try_iter()? {
         mask |= one(&item?)?;
     }
-    if mask.is_empty() {
+    Ok(mask)
+}
+
+/// The flow kinds (`kinds=`: `None` for all) and expectation kinds
+/// (`expectations=`: `None` or `False` for none, `True` for all) of a
+/// subscription; refuses one that selects nothing.
+fn extract_masks(
+    py: Python<'_>,
+    kinds: Option<&Bound<'_, PyAny>>,
+    expectations: Option<&Bound<'_, PyAny>>,
+) -> PyResult<(EventMask, EventMask)> {
+    let flows = match kinds.filter(|v| !v.is_none()) {
+        None => EventMask::all(),
+        Some(value) => extract_mask("kinds", value)?,
+    };
+    let expectations = match expectations.filter(|v| !v.is_none()) {
+        None => EventMask::empty(),
+        Some(value) if value.is_instance_of::<PyBool>() => {
+            if value.is_truthy()? {
+                EventMask::all()
+            } else {
+                EventMask::empty()
+            }
+        }
+        Some(value) => extract_mask("expectations", value)?,
+    };
+    if flows.is_empty() && expectations.is_empty() {
         return Err(invalid(
             py,
-            "kinds: an empty selection subscribes to nothing (give new, update and/or destroy)",
+            "kinds: an empty selection subscribes to nothing (give new, update and/or destroy, \
+             or expectation events with expectations=)",
         ));
     }
-    Ok(mask)
+    Ok((flows, expectations))
 }
 
 /// A duration in seconds (`None`: none), for `timeout=`.
@@ -178,6 +210,11 @@ fn push(item: EventItem<&str>, filter: &Filter, out: &mut VecDeque<Item>) {
         }),
         // Not selected by the filter.
         EventItem::Event(_) => {}
+        EventItem::Expectation(event) => out.push_back(Item::Expectation {
+            kind: event.kind,
+            expectation: event.expectation.to_owned_expectation(),
+            origin: event.origin_portid,
+        }),
         EventItem::Lost { dropped } => out.push_back(Item::Lost { dropped }),
         // An item kind added to the library later: nothing to report yet.
         _ => {}
@@ -240,12 +277,13 @@ impl PyEvents {
         pool: Arc<Pool>,
         filter: Filter,
         kinds: Option<&Bound<'_, PyAny>>,
+        expectations: Option<&Bound<'_, PyAny>>,
         timeout: Option<f64>,
         receive_buffer: Option<usize>,
     ) -> PyResult<Self> {
-        let mask = extract_mask(kinds)?;
+        let (mask, expectation_mask) = extract_masks(py, kinds, expectations)?;
         let timeout = extract_timeout(timeout)?;
-        let mut options = EventOptions::new(mask);
+        let mut options = EventOptions::new(mask).expectations(expectation_mask);
         if let Some(bytes) = receive_buffer {
             options = options.receive_buffer(bytes);
         }
@@ -281,6 +319,19 @@ impl PyEvents {
                 PyEvent {
                     kind: kind_index(kind) as u8,
                     flow: Py::new(py, PyFlow::new(flow))?,
+                    origin_portid: origin,
+                },
+            )?
+            .into_any(),
+            Item::Expectation {
+                kind,
+                expectation,
+                origin,
+            } => Py::new(
+                py,
+                PyExpectationEvent {
+                    kind: kind_index(kind) as u8,
+                    expectation: expectation_object(py, &expectation)?.unbind(),
                     origin_portid: origin,
                 },
             )?
@@ -429,6 +480,9 @@ impl PyEvents {
         kwargs.set_item("new", stats.new)?;
         kwargs.set_item("update", stats.update)?;
         kwargs.set_item("destroy", stats.destroy)?;
+        kwargs.set_item("expectation_new", stats.expectation_new)?;
+        kwargs.set_item("expectation_update", stats.expectation_update)?;
+        kwargs.set_item("expectation_destroy", stats.expectation_destroy)?;
         kwargs.set_item("lost_reports", stats.lost_reports)?;
         kwargs.set_item("dropped", stats.dropped)?;
         kwargs.set_item("decode_errors", stats.decode_errors.max(undecodable))?;
@@ -480,24 +534,32 @@ impl PyEvents {
                 self.delivered
             );
         };
-        let kinds: Vec<&str> = [
-            (EventMask::NEW, "new"),
-            (EventMask::UPDATE, "update"),
-            (EventMask::DESTROY, "destroy"),
-        ]
-        .into_iter()
-        .filter(|(bit, _)| events.mask().contains(*bit))
-        .map(|(_, name)| name)
-        .collect();
+        let names = |mask: EventMask| -> String {
+            let names: Vec<&str> = [
+                (EventMask::NEW, "new"),
+                (EventMask::UPDATE, "update"),
+                (EventMask::DESTROY, "destroy"),
+            ]
+            .into_iter()
+            .filter(|(bit, _)| mask.contains(*bit))
+            .map(|(_, name)| name)
+            .collect();
+            names.join("|")
+        };
+        let expectations = if events.expectation_mask().is_empty() {
+            String::new()
+        } else {
+            format!(" expectations={}", names(events.expectation_mask()))
+        };
         let filter = if self.filter.is_empty() {
             ""
         } else {
             " filtered"
         };
         format!(
-            "<conntrack.Events {} kinds={}{filter} delivered={} buffered={}>",
+            "<conntrack.Events {} kinds={}{expectations}{filter} delivered={} buffered={}>",
             self.pool.netns(),
-            kinds.join("|"),
+            names(events.mask()),
             self.delivered,
             self.buffer.len()
         )
@@ -535,18 +597,92 @@ impl PyEvent {
 
     /// `{"kind": "new", "origin_portid": ..., "flow": flow.to_dict()}`.
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let dict = PyDict::new(py);
-        dict.set_item("kind", KIND_NAMES[usize::from(self.kind)])?;
-        dict.set_item("origin_portid", self.origin_portid)?;
-        dict.set_item("flow", self.flow.bind(py).call_method0("to_dict")?)?;
-        Ok(dict)
+        event_dict(
+            py,
+            self.kind,
+            self.origin_portid,
+            "flow",
+            self.flow.bind(py),
+        )
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        Ok(format!(
-            "Event({}, {})",
-            KIND_NAMES[usize::from(self.kind)].to_ascii_uppercase(),
-            self.flow.bind(py).str()?
-        ))
+        event_repr("Event", self.kind, &self.flow.bind(py).str()?)
     }
+}
+
+/// One expectation event (`conntrack -E expect`): what happened (`kind`) to
+/// which expectation (`expectation`, an `Expectation` record).
+#[pyclass(frozen, module = "conntrack", name = "ExpectationEvent")]
+pub(crate) struct PyExpectationEvent {
+    kind: u8,
+    expectation: Py<PyAny>,
+    origin_portid: u32,
+}
+
+#[pymethods]
+impl PyExpectationEvent {
+    /// `EventKind.NEW` or `DESTROY` (`UPDATE` is never sent as of 6.18).
+    #[getter]
+    fn kind<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        kind_member(py, usize::from(self.kind))
+    }
+
+    /// The expectation as the event describes it.
+    #[getter]
+    fn expectation(&self, py: Python<'_>) -> Py<PyAny> {
+        self.expectation.clone_ref(py)
+    }
+
+    /// Netlink port id of the socket whose request caused the event (0 for
+    /// a helper on the packet path and timeouts).
+    #[getter]
+    fn origin_portid(&self) -> u32 {
+        self.origin_portid
+    }
+
+    /// `{"kind": "new", "origin_portid": ..., "expectation": expectation.to_dict()}`.
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let expectation = self.expectation.bind(py);
+        event_dict(
+            py,
+            self.kind,
+            self.origin_portid,
+            "expectation",
+            expectation,
+        )
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        event_repr(
+            "ExpectationEvent",
+            self.kind,
+            &self.expectation.bind(py).repr()?,
+        )
+    }
+}
+
+/// The `to_dict()` of an event: its kind's name, origin, and the `to_dict()`
+/// of what it is about under `key`.
+fn event_dict<'py>(
+    py: Python<'py>,
+    kind: u8,
+    origin_portid: u32,
+    key: &str,
+    subject: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let dict = PyDict::new(py);
+    dict.set_item("kind", KIND_NAMES[usize::from(kind)])?;
+    dict.set_item("origin_portid", origin_portid)?;
+    dict.set_item(key, subject.call_method0("to_dict")?)?;
+    Ok(dict)
+}
+
+/// `Name(KIND, subject)`.
+fn event_repr(name: &str, kind: u8, subject: &Bound<'_, PyString>) -> PyResult<String> {
+    Ok(format!(
+        "{name}({}, {})",
+        KIND_NAMES[usize::from(kind)].to_ascii_uppercase(),
+        subject.to_cow()?
+    ))
 }

@@ -242,7 +242,7 @@ fn optional_zone(zone: Option<&Bound<'_, PyAny>>) -> PyResult<u16> {
 }
 
 /// An `Expectation` record.
-fn expectation_object<'py>(
+pub(crate) fn expectation_object<'py>(
     py: Python<'py>,
     expectation: &Expectation,
 ) -> PyResult<Bound<'py, PyAny>> {
@@ -985,14 +985,32 @@ impl PyConntrack {
         self.with_handle(py, |ct| ct.flush_expectations(helper.as_deref()))
     }
 
+    /// Per-CPU expectation counters (`conntrack -S expect`): a list of
+    /// `ExpectCpuStats`.
+    fn expectation_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let per_cpu = self.with_handle(py, |ct| ct.expectation_stats())?;
+        let list = PyList::empty(py);
+        for cpu in per_cpu {
+            let kwargs = PyDict::new(py);
+            kwargs.set_item("cpu", cpu.cpu)?;
+            kwargs.set_item("new", cpu.new)?;
+            kwargs.set_item("create", cpu.create)?;
+            kwargs.set_item("delete", cpu.delete)?;
+            list.append(pytypes::EXPECT_CPU_STATS.build(py, &kwargs)?)?;
+        }
+        Ok(list)
+    }
+
     /// Subscribes to the events of the namespace (flows created, updated,
     /// destroyed) that the filter or criteria select.
-    #[pyo3(signature = (filter = None, /, *, kinds = None, timeout = None, receive_buffer = None, **criteria))]
+    #[pyo3(signature = (filter = None, /, *, kinds = None, expectations = None, timeout = None, receive_buffer = None, **criteria))]
+    #[allow(clippy::too_many_arguments)]
     fn events(
         &self,
         py: Python<'_>,
         filter: Option<&Bound<'_, PyAny>>,
         kinds: Option<&Bound<'_, PyAny>>,
+        expectations: Option<&Bound<'_, PyAny>>,
         timeout: Option<f64>,
         receive_buffer: Option<usize>,
         criteria: Option<&Bound<'_, PyDict>>,
@@ -1006,6 +1024,7 @@ impl PyConntrack {
             self.pool.clone(),
             filter,
             kinds,
+            expectations,
             timeout,
             receive_buffer,
         )

@@ -36,7 +36,7 @@ mod _conntrack {
     #[pymodule_export]
     use crate::dump::DumpIter;
     #[pymodule_export]
-    use crate::events::{PyEvent, PyEvents};
+    use crate::events::{PyEvent, PyEvents, PyExpectationEvent};
     #[pymodule_export]
     use crate::filter::PyFilter;
     #[pymodule_export]

@@ -21,7 +21,7 @@ from conftest import Namespace, udp_tuple
 #: Upper bound for an event that must come: a failure guard, not a measurement.
 MUST_ARRIVE = 20.0
 
-Item = Union[Event, EventsLost]
+Item = Union[Event, conntrack.ExpectationEvent, EventsLost]
 
 # Loopback TCP and UDP inside the namespace; prints the tuples it used.
 TRAFFIC = """
@@ -338,3 +338,64 @@ def test_asyncio_timeout_and_cancellation(ct: conntrack.Conntrack) -> None:
             assert await events.__aiter__().get(timeout=0.05) is None
 
     asyncio.run(main())
+
+
+def test_expectation_events_alone_together_and_async(ns: Namespace, ct: conntrack.Conntrack) -> None:
+    events_on(ns)
+    master = Tuple("10.9.0.1", "10.9.0.2", "tcp", 40000, 21)
+    data = Tuple("10.9.0.1", "10.9.0.2", "tcp", 0, 50000)
+    mask = Tuple("255.255.255.255", "255.255.255.255", "tcp", 0, 65535)
+    alone = ct.events(kinds=(), expectations=True)
+    both = ct.events(kinds=["new", "destroy"], expectations=["new", "destroy"])
+    assert "expectations=new|destroy" in repr(both)
+    ct.create(master, timeout=600, state="ESTABLISHED", status=["SEEN_REPLY", "ASSURED"], helper="ftp")
+    ct.create_expectation(master, data, timeout=120, mask=mask)
+    (listed,) = ct.expectations()
+    assert ct.delete_expectation(data) is True
+    new, gone = collect(alone, 2)
+    assert isinstance(new, conntrack.ExpectationEvent) and isinstance(gone, conntrack.ExpectationEvent)
+    assert (new.kind, gone.kind) == (EventKind.NEW, EventKind.DESTROY)
+    assert new.expectation.tuple == data and new.expectation.mask == mask
+    assert new.expectation.master == master and new.expectation.helper == "ftp"
+    assert new.expectation.id == listed.id and gone.expectation.id == listed.id
+    assert new.origin_portid != 0
+    assert new.to_dict()["kind"] == "new"
+    assert new.to_dict()["expectation"]["helper"] == "ftp"
+    json.dumps(new.to_dict(), default=str)
+    assert repr(new).startswith("ExpectationEvent(NEW, ")
+    assert drain(alone) == []
+    stats = alone.stats()
+    assert (stats.expectation_new, stats.expectation_destroy, stats.new) == (1, 1, 0)
+    kinds = [(type(item).__name__, item.kind) for item in collect(both, 3)]
+    assert kinds == [
+        ("Event", EventKind.NEW),
+        ("ExpectationEvent", EventKind.NEW),
+        ("ExpectationEvent", EventKind.DESTROY),
+    ]
+
+    async def main() -> List[Item]:
+        got: List[Item] = []
+        ct.create_expectation(master, data, timeout=120, mask=mask)
+        ct.flush_expectations()
+        async for item in alone:
+            got.append(item)
+            if len(got) == 2:
+                break
+        return got
+
+    got = asyncio.run(main())
+    assert [(type(i).__name__, getattr(i, "kind", None)) for i in got] == [
+        ("ExpectationEvent", EventKind.NEW),
+        ("ExpectationEvent", EventKind.DESTROY),
+    ]
+    alone.close()
+    both.close()
+    # Hostile selections name the argument.
+    with pytest.raises(conntrack.InvalidInputError, match="expectations: unknown event kind"):
+        ct.events(expectations=["new", "bogus"])
+    with pytest.raises(TypeError, match="expectations: expected an EventKind"):
+        ct.events(expectations=[3])  # type: ignore[list-item]
+    with pytest.raises(conntrack.InvalidInputError, match="subscribes to nothing"):
+        ct.events(kinds=[], expectations=False)
+    with pytest.raises(conntrack.InvalidInputError, match="subscribes to nothing"):
+        ct.events(kinds=[])

@@ -5,6 +5,7 @@ unconfirmed lists, bulk update by filter, labels by name, expectations."""
 from __future__ import annotations
 
 import errno
+import json
 import subprocess
 
 import pytest
@@ -72,6 +73,9 @@ def test_expectations(ns: Namespace, ct: conntrack.Conntrack) -> None:
     assert expectation.timeout is not None and 0 < expectation.timeout <= 300
     got = ct.get_expectation(data)
     assert got is not None and got.id == expectation.id
+    as_dict = expectation.to_dict()
+    assert as_dict["tuple"]["dst_port"] == 50000 and as_dict["nat_tuple"] is None
+    json.dumps(as_dict, default=str)
     cli = subprocess.run(["ip", "netns", "exec", ns.name, "conntrack", "-L", "expect"],
                          capture_output=True, text=True, check=True).stdout
     assert "dport=50000" in cli and "helper=ftp" in cli
@@ -89,3 +93,20 @@ def test_expectations(ns: Namespace, ct: conntrack.Conntrack) -> None:
     assert ct.expectations() == []
     with pytest.raises(InvalidInputError, match="zone"):
         ct.delete_expectation(data, zone=70000)
+
+
+def test_expectation_stats_match_conntrack_s_expect(ns: Namespace, ct: conntrack.Conntrack) -> None:
+    master = Tuple("10.3.0.1", "10.3.0.2", "tcp", 40000, 21)
+    ct.create(master, timeout=600, helper="ftp")
+    data = Tuple("10.3.0.1", "10.3.0.2", "tcp", 0, 50000)
+    ct.create_expectation(master, data, timeout=120)
+    assert ct.delete_expectation(data) is True
+    stats = ct.expectation_stats()
+    assert all(isinstance(s, conntrack.ExpectCpuStats) for s in stats)
+    assert sum(s.create for s in stats) == 1 and sum(s.delete for s in stats) >= 1
+    cli = subprocess.run(["ip", "netns", "exec", ns.name, "conntrack", "-S", "expect"],
+                         capture_output=True, text=True, check=True).stdout
+    ours = "".join(f"cpu={s.cpu:<4}\texpect_new={s.new} expect_create={s.create} "
+                   f"expect_delete={s.delete} \n" for s in stats)
+    assert ours == cli
+    assert stats[0].to_dict().keys() == {"cpu", "new", "create", "delete"}

@@ -24,6 +24,13 @@
 //!   its [`EventMask`] (`NFNLGRP_CONNTRACK_NEW = 1`, `_UPDATE = 2`,
 //!   `_DESTROY = 3`) in the namespace it was opened in, and one 64 KiB buffer.
 //!   Needs `CAP_NET_ADMIN`.
+//! * Expectation events (`conntrack -E expect`) are opt-in
+//!   ([`EventOptions::expectations`]): the groups `NFNLGRP_CONNTRACK_EXP_NEW
+//!   = 4`, `_EXP_UPDATE = 5`, `_EXP_DESTROY = 6`, whose messages
+//!   (`IPCTNL_MSG_EXP_NEW` / `_DELETE` of `NFNL_SUBSYS_CTNETLINK_EXP`) become
+//!   [`EventItem::Expectation`] items decoded like an expectation dump
+//!   ([`decode_expectation`](crate::decode_expectation)), with the same lost-event
+//!   reporting. A subscription may have flow events, expectation events or both.
 //! * Each message is decoded by the same decoder as dumps
 //!   ([`decode_flow`]). NEW and UPDATE events are both
 //!   `IPCTNL_MSG_CT_NEW` and differ only by `NLM_F_CREATE|NLM_F_EXCL` in the
@@ -97,6 +104,7 @@ use crate::consts::*;
 use crate::decode::decode_flow;
 use crate::dump::{Dump, DumpSummary};
 use crate::error::{DecodeError, Error, Result};
+use crate::expect::{decode_expectation_ref, Expectation};
 use crate::flow::{Flow, FlowRef};
 use crate::netns::{Netns, NetnsFile};
 use crate::socket::{EventReceive, NlSocket, RECV_BUFFER_SIZE};
@@ -106,6 +114,9 @@ use crate::wire::{parse_error, Message, Messages};
 const NFNLGRP_CONNTRACK_NEW: u32 = 1;
 const NFNLGRP_CONNTRACK_UPDATE: u32 = 2;
 const NFNLGRP_CONNTRACK_DESTROY: u32 = 3;
+const NFNLGRP_CONNTRACK_EXP_NEW: u32 = 4;
+const NFNLGRP_CONNTRACK_EXP_UPDATE: u32 = 5;
+const NFNLGRP_CONNTRACK_EXP_DESTROY: u32 = 6;
 
 bitflags::bitflags! {
     /// Which events to subscribe to. Each bit is the `nl_groups` bit of its
@@ -125,6 +136,33 @@ impl Default for EventMask {
     /// All three kinds.
     fn default() -> Self {
         EventMask::all()
+    }
+}
+
+impl EventMask {
+    /// The multicast groups of the flow events in this mask.
+    fn flow_groups(self) -> impl Iterator<Item = u32> {
+        [
+            (EventMask::NEW, NFNLGRP_CONNTRACK_NEW),
+            (EventMask::UPDATE, NFNLGRP_CONNTRACK_UPDATE),
+            (EventMask::DESTROY, NFNLGRP_CONNTRACK_DESTROY),
+        ]
+        .into_iter()
+        .filter(move |(bit, _)| self.contains(*bit))
+        .map(|(_, group)| group)
+    }
+
+    /// The multicast groups of the expectation events in this mask
+    /// (`NFNLGRP_CONNTRACK_EXP_NEW`, `_EXP_UPDATE`, `_EXP_DESTROY`).
+    fn expectation_groups(self) -> impl Iterator<Item = u32> {
+        [
+            (EventMask::NEW, NFNLGRP_CONNTRACK_EXP_NEW),
+            (EventMask::UPDATE, NFNLGRP_CONNTRACK_EXP_UPDATE),
+            (EventMask::DESTROY, NFNLGRP_CONNTRACK_EXP_DESTROY),
+        ]
+        .into_iter()
+        .filter(move |(bit, _)| self.contains(*bit))
+        .map(|(_, group)| group)
     }
 }
 
@@ -151,6 +189,25 @@ impl EventKind {
                 Some(EventKind::Update)
             }
         } else if message_type == ct_msg_type(IPCTNL_MSG_CT_DELETE) {
+            Some(EventKind::Destroy)
+        } else {
+            None
+        }
+    }
+
+    /// Classifies the header of an expectation event (subsystem
+    /// `NFNL_SUBSYS_CTNETLINK_EXP`): `IPCTNL_MSG_EXP_NEW` with
+    /// `NLM_F_CREATE|NLM_F_EXCL` is a NEW, without them an UPDATE (the kernel
+    /// sends none as of 6.18), `IPCTNL_MSG_EXP_DELETE` a DESTROY; `None` for
+    /// anything else (flow events included).
+    pub fn from_expectation_header(message_type: u16, flags: u16) -> Option<EventKind> {
+        if message_type == exp_msg_type(IPCTNL_MSG_EXP_NEW) {
+            if flags & (NLM_F_CREATE | NLM_F_EXCL) != 0 {
+                Some(EventKind::New)
+            } else {
+                Some(EventKind::Update)
+            }
+        } else if message_type == exp_msg_type(IPCTNL_MSG_EXP_DELETE) {
             Some(EventKind::Destroy)
         } else {
             None
@@ -200,6 +257,37 @@ pub struct Event<S = String> {
 /// An event whose strings borrow the receive buffer.
 pub type EventRef<'a> = Event<&'a str>;
 
+/// One expectation event (`conntrack -E expect`): an expectation created
+/// (`NEW`) or gone (`DESTROY`: matched by the expected connection, timed out,
+/// deleted, or removed with its master). `S` is how strings are held, as in
+/// [`Expectation`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct ExpectationEvent<S = String> {
+    /// What happened.
+    pub kind: EventKind,
+    /// The expectation as the event describes it (a DESTROY carries the
+    /// whole expectation too, with its remaining timeout).
+    pub expectation: Expectation<S>,
+    /// `nlmsg_pid`: the port id of the netlink socket whose request caused
+    /// the event, 0 for the packet path (a helper) and timeouts.
+    pub origin_portid: u32,
+}
+
+/// An expectation event whose strings borrow the receive buffer.
+pub type ExpectationEventRef<'a> = ExpectationEvent<&'a str>;
+
+impl ExpectationEvent<&str> {
+    /// Copies the view into an owned [`ExpectationEvent`].
+    pub fn to_owned_event(&self) -> ExpectationEvent {
+        ExpectationEvent {
+            kind: self.kind,
+            expectation: self.expectation.to_owned_expectation(),
+            origin_portid: self.origin_portid,
+        }
+    }
+}
+
 impl Event<&str> {
     /// Copies the view into an owned [`Event`].
     pub fn to_owned_event(&self) -> Event {
@@ -219,6 +307,9 @@ impl Event<&str> {
 pub enum EventItem<S = String> {
     /// A flow event.
     Event(Event<S>),
+    /// An expectation event; only on a subscription that asked for them
+    /// ([`EventOptions::expectations`]).
+    Expectation(ExpectationEvent<S>),
     /// The kernel dropped events for this subscriber because its receive queue
     /// was full (`ENOBUFS`). State built from events is now incomplete: rebuild
     /// it with [`Events::resync`]. The stream goes on.
@@ -235,11 +326,19 @@ pub enum EventItem<S = String> {
 pub type EventItemRef<'a> = EventItem<&'a str>;
 
 impl<S> EventItem<S> {
-    /// The event, unless this is a [`EventItem::Lost`] report.
+    /// The flow event, if this is one.
     pub fn event(&self) -> Option<&Event<S>> {
         match self {
             EventItem::Event(event) => Some(event),
-            EventItem::Lost { .. } => None,
+            _ => None,
+        }
+    }
+
+    /// The expectation event, if this is one.
+    pub fn expectation_event(&self) -> Option<&ExpectationEvent<S>> {
+        match self {
+            EventItem::Expectation(event) => Some(event),
+            _ => None,
         }
     }
 
@@ -254,6 +353,7 @@ impl EventItem<&str> {
     pub fn to_owned_item(&self) -> EventItem {
         match self {
             EventItem::Event(event) => EventItem::Event(event.to_owned_event()),
+            EventItem::Expectation(event) => EventItem::Expectation(event.to_owned_event()),
             EventItem::Lost { dropped } => EventItem::Lost { dropped: *dropped },
         }
     }
@@ -285,6 +385,22 @@ pub fn decode_event<'a>(message: &Message<'a>) -> Result<Option<EventRef<'a>>, D
     }))
 }
 
+/// Decodes one message of an event socket as an expectation event:
+/// `Ok(None)` when it is not one (see [`EventKind::from_expectation_header`]),
+/// an error when it is one but its attributes do not parse.
+pub fn decode_expectation_event<'a>(
+    message: &Message<'a>,
+) -> Result<Option<ExpectationEventRef<'a>>, DecodeError> {
+    let Some(kind) = EventKind::from_expectation_header(message.kind, message.flags) else {
+        return Ok(None);
+    };
+    Ok(Some(ExpectationEvent {
+        kind,
+        expectation: decode_expectation_ref(message.payload)?,
+        origin_portid: message.pid,
+    }))
+}
+
 /// The receive buffer a subscriber got (see [`Events::set_receive_buffer`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReceiveBuffer {
@@ -309,6 +425,12 @@ pub struct EventStats {
     pub update: u64,
     /// DESTROY events delivered.
     pub destroy: u64,
+    /// Expectation NEW events delivered.
+    pub expectation_new: u64,
+    /// Expectation UPDATE events delivered (the kernel sends none as of 6.18).
+    pub expectation_update: u64,
+    /// Expectation DESTROY events delivered.
+    pub expectation_destroy: u64,
     /// `ENOBUFS` reports ([`EventItem::Lost`] items, plus those met while
     /// [`Events::resync`] discarded the queue).
     pub lost_reports: u64,
@@ -335,6 +457,7 @@ pub struct EventStats {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventOptions {
     mask: EventMask,
+    expectations: EventMask,
     receive_buffer: Option<usize>,
     reliable: bool,
 }
@@ -347,13 +470,40 @@ impl Default for EventOptions {
 }
 
 impl EventOptions {
-    /// Subscribe to the kinds in `mask`.
+    /// Subscribe to the flow events of the kinds in `mask` (`EventMask::empty()`
+    /// for none, with [`EventOptions::expectations`] for expectation events only).
     pub fn new(mask: EventMask) -> Self {
         EventOptions {
             mask,
+            expectations: EventMask::empty(),
             receive_buffer: None,
             reliable: false,
         }
+    }
+
+    /// Also subscribes to the expectation events of the kinds in `mask`
+    /// (`conntrack -E expect`), which arrive as [`EventItem::Expectation`]
+    /// items on the same stream, in the order the kernel sent them. The
+    /// kernel sends NEW and DESTROY; `UPDATE` joins a group that stays silent
+    /// as of 6.18.
+    ///
+    /// ```no_run
+    /// use conntrack::events::{EventItem, EventMask, EventOptions};
+    /// # fn main() -> conntrack::Result<()> {
+    /// // Expectations only, like `conntrack -E expect`.
+    /// let events = EventOptions::new(EventMask::empty())
+    ///     .expectations(EventMask::NEW | EventMask::DESTROY)
+    ///     .open()?;
+    /// for item in events {
+    ///     if let EventItem::Expectation(e) = item? {
+    ///         println!("{} {:?}", e.kind, e.expectation.tuple);
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn expectations(mut self, mask: EventMask) -> Self {
+        self.expectations = mask;
+        self
     }
 
     /// Sets the receive buffer before joining the groups (see
@@ -378,9 +528,11 @@ impl EventOptions {
 
     /// Subscribes in `netns` (the calling thread does not change namespace).
     pub fn open_in(&self, netns: &Netns) -> Result<Events> {
-        if self.mask.is_empty() {
+        if self.mask.is_empty() && self.expectations.is_empty() {
             return Err(Error::InvalidInput(
-                "an event subscription needs at least one of NEW, UPDATE, DESTROY".into(),
+                "an event subscription needs at least one of NEW, UPDATE, DESTROY (flows or \
+                 expectations)"
+                    .into(),
             ));
         }
         let (socket, file) = match netns.open()? {
@@ -405,14 +557,12 @@ impl EventOptions {
         if self.reliable {
             socket.set_reliable(true)?;
         }
-        for (bit, group) in [
-            (EventMask::NEW, NFNLGRP_CONNTRACK_NEW),
-            (EventMask::UPDATE, NFNLGRP_CONNTRACK_UPDATE),
-            (EventMask::DESTROY, NFNLGRP_CONNTRACK_DESTROY),
-        ] {
-            if self.mask.contains(bit) {
-                socket.add_membership(group)?;
-            }
+        for group in self
+            .mask
+            .flow_groups()
+            .chain(self.expectations.expectation_groups())
+        {
+            socket.add_membership(group)?;
         }
         let drops_seen = socket.kernel_drops().ok().flatten().unwrap_or(0);
         Ok(Events {
@@ -423,6 +573,7 @@ impl EventOptions {
             len: 0,
             pos: 0,
             mask: self.mask,
+            expectation_mask: self.expectations,
             reliable: self.reliable,
             granted,
             stats: EventStats::default(),
@@ -452,6 +603,8 @@ impl EventOptions {
 enum Pending {
     Event {
         kind: EventKind,
+        /// An expectation event (else a flow event).
+        expectation: bool,
         origin: u32,
         /// Payload (after `nlmsghdr`) in the buffer.
         range: Range<usize>,
@@ -484,6 +637,7 @@ pub struct Events {
     len: usize,
     pos: usize,
     mask: EventMask,
+    expectation_mask: EventMask,
     reliable: bool,
     granted: Option<ReceiveBuffer>,
     stats: EventStats,
@@ -506,9 +660,14 @@ impl Events {
         EventOptions::new(mask).open_in(netns)
     }
 
-    /// The kinds subscribed to.
+    /// The kinds of flow events subscribed to.
     pub fn mask(&self) -> EventMask {
         self.mask
+    }
+
+    /// The kinds of expectation events subscribed to (empty: none).
+    pub fn expectation_mask(&self) -> EventMask {
+        self.expectation_mask
     }
 
     /// Whether reliable delivery is on (see [`EventOptions::reliable`]).
@@ -698,6 +857,18 @@ impl Events {
                 if self.mask.contains(kind.mask()) {
                     return Some(Ok(Pending::Event {
                         kind,
+                        expectation: false,
+                        origin: message.pid,
+                        range,
+                    }));
+                }
+            } else if let Some(kind) =
+                EventKind::from_expectation_header(message.kind, message.flags)
+            {
+                if self.expectation_mask.contains(kind.mask()) {
+                    return Some(Ok(Pending::Event {
+                        kind,
+                        expectation: true,
                         origin: message.pid,
                         range,
                     }));
@@ -775,32 +946,53 @@ impl Events {
 
     /// Decodes a pending item from the buffer.
     fn materialize(&mut self, pending: Pending) -> Result<EventItemRef<'_>> {
-        match pending {
-            Pending::Lost { dropped } => Ok(EventItem::Lost { dropped }),
+        let (kind, expectation, origin, range) = match pending {
+            Pending::Lost { dropped } => return Ok(EventItem::Lost { dropped }),
             Pending::Event {
                 kind,
+                expectation,
                 origin,
                 range,
-            } => match decode_flow(&self.buf[range.clone()]) {
-                Ok(flow) => {
-                    match kind {
-                        EventKind::New => self.stats.new += 1,
-                        EventKind::Update => self.stats.update += 1,
-                        EventKind::Destroy => self.stats.destroy += 1,
-                    }
-                    Ok(EventItem::Event(Event {
-                        kind,
-                        flow,
-                        origin_portid: origin,
-                    }))
-                }
-                Err(mut e) => {
-                    self.stats.decode_errors += 1;
-                    // Report offsets within the datagram, not the message.
-                    e.offset += range.start - NLMSG_HDRLEN;
-                    Err(e.into())
-                }
-            },
+            } => (kind, expectation, origin, range),
+        };
+        let payload = &self.buf[range.clone()];
+        let decoded = if expectation {
+            decode_expectation_ref(payload).map(|expectation| {
+                EventItem::Expectation(ExpectationEvent {
+                    kind,
+                    expectation,
+                    origin_portid: origin,
+                })
+            })
+        } else {
+            decode_flow(payload).map(|flow| {
+                EventItem::Event(Event {
+                    kind,
+                    flow,
+                    origin_portid: origin,
+                })
+            })
+        };
+        let stats = &mut self.stats;
+        match decoded {
+            Ok(item) => {
+                let counter = match (expectation, kind) {
+                    (false, EventKind::New) => &mut stats.new,
+                    (false, EventKind::Update) => &mut stats.update,
+                    (false, EventKind::Destroy) => &mut stats.destroy,
+                    (true, EventKind::New) => &mut stats.expectation_new,
+                    (true, EventKind::Update) => &mut stats.expectation_update,
+                    (true, EventKind::Destroy) => &mut stats.expectation_destroy,
+                };
+                *counter += 1;
+                Ok(item)
+            }
+            Err(mut e) => {
+                stats.decode_errors += 1;
+                // Report offsets within the datagram, not the message.
+                e.offset += range.start - NLMSG_HDRLEN;
+                Err(e.into())
+            }
         }
     }
 }
@@ -812,6 +1004,7 @@ impl std::fmt::Debug for Events {
             .field("portid", &self.socket.portid())
             .field("netns", &self.netns.path())
             .field("mask", &self.mask)
+            .field("expectation_mask", &self.expectation_mask)
             .field("reliable", &self.reliable)
             .field("granted", &self.granted)
             .field("stats", &self.stats)
@@ -1098,8 +1291,23 @@ mod tests {
             EventKind::from_header(ct_msg_type(IPCTNL_MSG_CT_GET), 0),
             None
         );
-        // Expectation events (subsystem 2) are not flow events.
+        // Expectation events (subsystem 2) are not flow events, and the
+        // other way round.
         assert_eq!(EventKind::from_header(0x200, 0x600), None);
+        assert_eq!(
+            EventKind::from_expectation_header(0x200, 0x600),
+            Some(EventKind::New)
+        );
+        assert_eq!(
+            EventKind::from_expectation_header(0x200, 0),
+            Some(EventKind::Update)
+        );
+        assert_eq!(
+            EventKind::from_expectation_header(0x202, 0),
+            Some(EventKind::Destroy)
+        );
+        assert_eq!(EventKind::from_expectation_header(0x201, 0), None);
+        assert_eq!(EventKind::from_expectation_header(new, 0x600), None);
         assert_eq!(EventMask::NEW.bits(), 1);
         assert_eq!(EventMask::all().bits(), 0b111);
         assert_eq!(EventKind::Destroy.mask(), EventMask::DESTROY);

@@ -48,10 +48,14 @@ pub struct ExpectNat {
     pub tuple: Tuple,
 }
 
-/// One expectation, as the kernel dumps it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// One expectation, as the kernel dumps it or announces it in an event.
+///
+/// `S` is how the two strings (helper and function names) are held:
+/// `String` for [`Expectation`] (owned), `&str` for [`ExpectationRef`]
+/// (borrowed from a receive buffer, `Copy`), as in [`Flow`](crate::Flow).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub struct Expectation {
+pub struct Expectation<S = String> {
     /// Original tuple of the master flow.
     pub master: Tuple,
     /// The connection expected.
@@ -64,7 +68,7 @@ pub struct Expectation {
     /// Kernel id (opaque; echoed to delete exactly this expectation).
     pub id: Option<FlowId>,
     /// Name of the helper that created it (`ftp`, `sip`, ...).
-    pub helper: Option<String>,
+    pub helper: Option<S>,
     /// Conntrack zone.
     pub zone: Option<u16>,
     /// Flags.
@@ -74,7 +78,29 @@ pub struct Expectation {
     /// NAT applied to the expected connection.
     pub nat: Option<ExpectNat>,
     /// Name of the helper function that handles it (`CTA_EXPECT_FN`).
-    pub function: Option<String>,
+    pub function: Option<S>,
+}
+
+/// An expectation whose strings borrow the receive buffer.
+pub type ExpectationRef<'a> = Expectation<&'a str>;
+
+impl Expectation<&str> {
+    /// Copies the view into an owned [`Expectation`].
+    pub fn to_owned_expectation(&self) -> Expectation {
+        Expectation {
+            master: self.master,
+            tuple: self.tuple,
+            mask: self.mask,
+            timeout: self.timeout,
+            id: self.id,
+            helper: self.helper.map(str::to_owned),
+            zone: self.zone,
+            flags: self.flags,
+            class: self.class,
+            nat: self.nat,
+            function: self.function.map(str::to_owned),
+        }
+    }
 }
 
 /// An expectation to create ([`Conntrack::create_expectation`]), like
@@ -120,6 +146,17 @@ impl ExpectationSpec {
     /// Sets the mask (e.g. a source port of 0: any source port).
     pub fn mask(mut self, mask: Tuple) -> Self {
         self.mask = mask;
+        self
+    }
+
+    /// Matches any source port (the mask's source port 0), the way helpers
+    /// expect a data connection whose client picks its port (FTP's PASV,
+    /// `conntrack -I expect --mask-port-src 0`). No change for a tuple
+    /// without ports.
+    pub fn any_source_port(mut self) -> Self {
+        if let L4::Ports { dst, .. } = self.mask.l4 {
+            self.mask.l4 = L4::Ports { src: 0, dst };
+        }
         self
     }
 
@@ -178,6 +215,7 @@ pub fn exact_mask(tuple: &Tuple) -> Tuple {
 /// Expectation counters of one CPU (`IPCTNL_MSG_EXP_GET_STATS_CPU`,
 /// `conntrack -S expect`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct ExpectCpuStats {
     /// The CPU (`nfgenmsg.res_id`).
@@ -191,8 +229,14 @@ pub struct ExpectCpuStats {
     pub delete: u32,
 }
 
-/// Decodes one expectation message payload (after the `nlmsghdr`).
+/// Decodes one expectation message payload (after the `nlmsghdr`): a dump
+/// entry, a get reply or an event.
 pub fn decode_expectation(payload: &[u8]) -> Result<Expectation, DecodeError> {
+    decode_expectation_ref(payload).map(|e| e.to_owned_expectation())
+}
+
+/// [`decode_expectation`] without copying: the strings borrow `payload`.
+pub fn decode_expectation_ref(payload: &[u8]) -> Result<ExpectationRef<'_>, DecodeError> {
     let missing = |what| DecodeError::new(what, DecodeErrorKind::Missing, NLMSG_HDRLEN);
     let (mut master, mut tuple, mut mask) = (None, None, None);
     let mut expectation = Expectation {
@@ -216,15 +260,13 @@ pub fn decode_expectation(payload: &[u8]) -> Result<Expectation, DecodeError> {
             CTA_EXPECT_MASK => mask = Some(decode_tuple_general(&attr, "CTA_EXPECT_MASK")?),
             CTA_EXPECT_TIMEOUT => expectation.timeout = Some(attr.be32("CTA_EXPECT_TIMEOUT")?),
             CTA_EXPECT_ID => expectation.id = Some(FlowId(attr.array("CTA_EXPECT_ID")?)),
-            CTA_EXPECT_HELP_NAME => {
-                expectation.helper = Some(attr.str("CTA_EXPECT_HELP_NAME")?.to_owned())
-            }
+            CTA_EXPECT_HELP_NAME => expectation.helper = Some(attr.str("CTA_EXPECT_HELP_NAME")?),
             CTA_EXPECT_ZONE => expectation.zone = Some(attr.be16("CTA_EXPECT_ZONE")?),
             CTA_EXPECT_FLAGS => {
                 expectation.flags = ExpectFlags::from_bits_retain(attr.be32("CTA_EXPECT_FLAGS")?)
             }
             CTA_EXPECT_CLASS => expectation.class = Some(attr.be32("CTA_EXPECT_CLASS")?),
-            CTA_EXPECT_FN => expectation.function = Some(attr.str("CTA_EXPECT_FN")?.to_owned()),
+            CTA_EXPECT_FN => expectation.function = Some(attr.str("CTA_EXPECT_FN")?),
             CTA_EXPECT_NAT => {
                 let (mut direction, mut nat_tuple) = (None, None);
                 for nat in attr.nested("CTA_EXPECT_NAT") {
@@ -482,6 +524,8 @@ mod tests {
         assert_eq!(expectation.id, Some(FlowId([1, 2, 3, 4])));
         assert_eq!(expectation.helper.as_deref(), Some("ftp"));
         assert_eq!(expectation.class, Some(0));
+        let spec = ExpectationSpec::new(master, tuple, 120).any_source_port();
+        assert_eq!(spec.mask, mask, "any source port, every other bit");
         // Every truncation is an error or a shorter valid message, never a panic.
         for cut in 0..bytes.len() {
             let _ = decode_expectation(&bytes[NLMSG_HDRLEN.min(cut)..cut]);

@@ -75,10 +75,12 @@ pub use crate::decode::{decode_flow, decode_flow_into};
 pub use crate::delete::{DeleteOptions, DeletePath, DeleteReport};
 pub use crate::dump::{Dump, DumpSummary, Flows, Prefetch, PREFETCH_DEPTH, PREFETCH_MIN_FLOWS};
 pub use crate::error::{DecodeError, DecodeErrorKind, Error, Result};
-pub use crate::events::{Event, EventItem, EventKind, EventMask, EventOptions, Events};
+pub use crate::events::{
+    Event, EventItem, EventKind, EventMask, EventOptions, Events, ExpectationEvent,
+};
 pub use crate::expect::{
-    decode_expectation, exact_mask, ExpectCpuStats, ExpectFlags, ExpectNat, Expectation,
-    ExpectationSpec,
+    decode_expectation, decode_expectation_ref, exact_mask, ExpectCpuStats, ExpectFlags, ExpectNat,
+    Expectation, ExpectationRef, ExpectationSpec,
 };
 #[cfg(feature = "testing")]
 #[doc(hidden)]

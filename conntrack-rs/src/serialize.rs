@@ -245,6 +245,7 @@ impl<T: AsRef<str>> Serialize for crate::events::EventItem<T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
             crate::events::EventItem::Event(event) => event.serialize(serializer),
+            crate::events::EventItem::Expectation(event) => event.serialize(serializer),
             crate::events::EventItem::Lost { dropped } => {
                 let mut s = serializer.serialize_struct("Lost", 2)?;
                 s.serialize_field("event", "lost")?;
@@ -252,6 +253,65 @@ impl<T: AsRef<str>> Serialize for crate::events::EventItem<T> {
                 s.end()
             }
         }
+    }
+}
+
+impl Serialize for crate::ExpectFlags {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // As a `Status`: the names of the bits, unknown ones as `BIT<n>`.
+        let mut named = 0u32;
+        let mut seq = serializer.serialize_seq(None)?;
+        for (name, flag) in self.iter_names() {
+            named |= flag.bits();
+            seq.serialize_element(name)?;
+        }
+        let unknown = self.bits() & !named;
+        for bit in (0..32).filter(|b| unknown >> b & 1 == 1) {
+            seq.serialize_element(&format!("BIT{bit}"))?;
+        }
+        seq.end()
+    }
+}
+
+/// An expectation: every key always present, `null` for what the kernel did
+/// not send; `nat` is `{"direction", "tuple"}` or `null`.
+impl<T: AsRef<str>> Serialize for crate::Expectation<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        struct Nat<'a>(&'a crate::ExpectNat);
+        impl Serialize for Nat<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let mut s = serializer.serialize_struct("ExpectNat", 2)?;
+                s.serialize_field("direction", &self.0.direction)?;
+                s.serialize_field("tuple", &self.0.tuple)?;
+                s.end()
+            }
+        }
+        let mut s = serializer.serialize_struct("Expectation", 13)?;
+        s.serialize_field("family", family_name(self.tuple.family()))?;
+        s.serialize_field("master", &self.master)?;
+        s.serialize_field("tuple", &self.tuple)?;
+        s.serialize_field("mask", &self.mask)?;
+        s.serialize_field("timeout", &self.timeout)?;
+        s.serialize_field("id", &self.id)?;
+        s.serialize_field("helper", &self.helper.as_ref().map(AsRef::as_ref))?;
+        s.serialize_field("zone", &self.zone)?;
+        s.serialize_field("flags", &self.flags.bits())?;
+        s.serialize_field("flag_names", &self.flags)?;
+        s.serialize_field("class", &self.class)?;
+        s.serialize_field("nat", &self.nat.as_ref().map(Nat))?;
+        s.serialize_field("function", &self.function.as_ref().map(AsRef::as_ref))?;
+        s.end()
+    }
+}
+
+/// `{"event": "new"|"update"|"destroy", "origin_portid", "expectation"}`.
+impl<T: AsRef<str>> Serialize for crate::events::ExpectationEvent<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut s = serializer.serialize_struct("ExpectationEvent", 3)?;
+        s.serialize_field("event", &self.kind)?;
+        s.serialize_field("origin_portid", &self.origin_portid)?;
+        s.serialize_field("expectation", &self.expectation)?;
+        s.end()
     }
 }
 

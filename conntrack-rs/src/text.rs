@@ -49,6 +49,7 @@ use std::net::{IpAddr, Ipv6Addr};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::consts::{AF_INET, AF_INET6};
+use crate::expect::{ExpectFlags, Expectation};
 use crate::flow::{proto, Flow, ProtoInfo, Timestamp, Tuple, L4};
 use crate::status::Status;
 
@@ -235,6 +236,75 @@ fn write_line<W: fmt::Write + ?Sized, S: AsRef<str>>(
     Ok(())
 }
 
+/// Writes `expectation` as one `conntrack -L expect` line (no trailing
+/// newline), as libnetfilter_conntrack 1.0.9 prints it
+/// (`__snprintf_expect_default`); `conntrack -E expect` prints the same after
+/// the event type right-aligned in nine columns (`    [NEW] `).
+///
+/// ```text
+/// 297 proto=6 src=127.0.0.1 dst=127.0.0.1 sport=0 dport=51210 mask-src=255.255.255.255 mask-dst=255.255.255.255 sport=0 dport=65535 master-src=127.0.0.1 master-dst=127.0.0.1 sport=40000 dport=21 class=0 helper=ftp
+/// ```
+///
+/// Fields, each only when the expectation carries it: the remaining
+/// timeout, `proto=`, the expected tuple, the mask (`mask-src= mask-dst=`
+/// and its ports), the master's original tuple (`master-src= master-dst=`),
+/// `zone=`, the flags (`PERMANENT,INACTIVE,USERSPACE`), `class=`, `helper=`.
+/// NAT and the helper function are not printed, as conntrack does not.
+pub fn write_expectation<S: AsRef<str>>(
+    out: &mut impl fmt::Write,
+    expectation: &Expectation<S>,
+) -> fmt::Result {
+    let mut w = Fields { out, first: true };
+    if let Some(timeout) = expectation.timeout {
+        w.field(format_args!("{timeout}"))?;
+    }
+    w.field(format_args!("proto={}", expectation.tuple.protocol))?;
+    write_tuple_named(&mut w, &expectation.tuple, "src", "dst")?;
+    write_tuple_named(&mut w, &expectation.mask, "mask-src", "mask-dst")?;
+    write_tuple_named(&mut w, &expectation.master, "master-src", "master-dst")?;
+    if let Some(zone) = expectation.zone {
+        w.field(format_args!("zone={zone}"))?;
+    }
+    let flags = expectation.flags;
+    if !flags.is_empty() {
+        let names: Vec<&str> = [
+            (ExpectFlags::PERMANENT, "PERMANENT"),
+            (ExpectFlags::INACTIVE, "INACTIVE"),
+            (ExpectFlags::USERSPACE, "USERSPACE"),
+        ]
+        .into_iter()
+        .filter(|(flag, _)| flags.contains(*flag))
+        .map(|(_, name)| name)
+        .collect();
+        // conntrack writes the names, then a space, even with no known name.
+        w.field(format_args!("{}", names.join(",")))?;
+    }
+    if let Some(class) = expectation.class {
+        w.field(format_args!("class={class}"))?;
+    }
+    if let Some(helper) = &expectation.helper {
+        w.field(format_args!("helper={}", helper.as_ref()))?;
+    }
+    Ok(())
+}
+
+/// An expectation displayed as one `conntrack -L expect` line (see
+/// [`write_expectation`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ExpectationText<'a, S>(&'a Expectation<S>);
+
+/// Wraps `expectation` so that `{}` formats it as one `conntrack -L expect`
+/// line.
+pub fn display_expectation<S: AsRef<str>>(expectation: &Expectation<S>) -> ExpectationText<'_, S> {
+    ExpectationText(expectation)
+}
+
+impl<S: AsRef<str>> fmt::Display for ExpectationText<'_, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_expectation(f, self.0)
+    }
+}
+
 /// The state name conntrack prints; values beyond its tables print as `NONE`.
 fn state_name(protoinfo: Option<ProtoInfo>) -> Option<&'static str> {
     // Each table of libnetfilter_conntrack has ten entries (`*_CONNTRACK_MAX`).
@@ -278,8 +348,19 @@ fn unix_seconds(time: SystemTime) -> i64 {
 }
 
 fn write_tuple<W: fmt::Write + ?Sized>(w: &mut Fields<'_, W>, tuple: &Tuple) -> fmt::Result {
-    w.field(format_args!("src={}", Addr(tuple.src)))?;
-    w.field(format_args!("dst={}", Addr(tuple.dst)))?;
+    write_tuple_named(w, tuple, "src", "dst")
+}
+
+/// A tuple with its address fields named `src_name=` and `dst_name=`
+/// (libnetfilter_conntrack's `__snprintf_address` + `__snprintf_proto`).
+fn write_tuple_named<W: fmt::Write + ?Sized>(
+    w: &mut Fields<'_, W>,
+    tuple: &Tuple,
+    src_name: &str,
+    dst_name: &str,
+) -> fmt::Result {
+    w.field(format_args!("{src_name}={}", Addr(tuple.src)))?;
+    w.field(format_args!("{dst_name}={}", Addr(tuple.dst)))?;
     // The fields follow the protocol; values the tuple lacks print as 0,
     // like the zeroed fields of libnetfilter_conntrack's object.
     let (src, dst) = match tuple.l4 {

@@ -17,7 +17,7 @@ import asyncio
 from typing import TYPE_CHECKING, Optional, Union
 
 if TYPE_CHECKING:
-    from ._conntrack import Event, Events
+    from ._conntrack import Event, Events, ExpectationEvent
     from ._types import EventsLost
 
 __all__ = ["AsyncEvents"]
@@ -30,9 +30,9 @@ def _wake(waiter: "asyncio.Future[None]") -> None:
 
 class AsyncEvents:
     """Async iterator over an ``Events`` subscription (``async for item in
-    events``): yields ``Event`` and ``EventsLost`` items like the blocking
-    iterator, ends when the subscription's ``timeout`` passes without an item
-    or when it is closed."""
+    events``): yields ``Event``, ``ExpectationEvent`` (when subscribed) and
+    ``EventsLost`` items like the blocking iterator, ends when the
+    subscription's ``timeout`` passes without an item or when it is closed."""
 
     __slots__ = ("_events",)
 
@@ -42,13 +42,15 @@ class AsyncEvents:
     def __aiter__(self) -> AsyncEvents:
         return self
 
-    async def __anext__(self) -> Union[Event, EventsLost]:
+    async def __anext__(self) -> Union[Event, ExpectationEvent, EventsLost]:
         item = await self.get(self._events.timeout)
         if item is None:
             raise StopAsyncIteration
         return item
 
-    async def get(self, timeout: Optional[float] = None) -> Union[Event, EventsLost, None]:
+    async def get(
+        self, timeout: Optional[float] = None
+    ) -> Union[Event, ExpectationEvent, EventsLost, None]:
         """The next item, waiting up to ``timeout`` seconds (``None``: for
         ever) without blocking the loop; ``None`` when nothing came in time
         or the subscription is closed."""

@@ -27,6 +27,7 @@ from ._types import (
     EventKind,
     EventsLost,
     EventStats,
+    ExpectCpuStats,
     Expectation,
     FilterCriteria,
     GroupCounts,
@@ -50,6 +51,7 @@ __all__ = [
     "Dump",
     "Event",
     "Events",
+    "ExpectationEvent",
     "Filter",
     "Tuple",
     "Flow",
@@ -346,6 +348,29 @@ class Event:
         """``{"kind": "new", "origin_portid": ..., "flow": {...}}``, JSON-ready."""
 
 @final
+class ExpectationEvent:
+    """One expectation event (an item of ``Events`` subscribed with
+    ``expectations=``, like ``conntrack -E expect``): an expectation created
+    (``NEW``: by a helper or ``create_expectation``) or gone (``DESTROY``:
+    matched by its connection, timed out, deleted, or removed with its
+    master). Not constructible.
+    """
+
+    @property
+    def kind(self) -> EventKind:
+        """``EventKind.NEW`` or ``DESTROY`` (the kernel sends no expectation
+        ``UPDATE`` as of 6.18)."""
+    @property
+    def expectation(self) -> Expectation:
+        """The expectation as the event describes it."""
+    @property
+    def origin_portid(self) -> int:
+        """Netlink port id of the socket whose request caused the event
+        (0 for a helper on the packet path and timeouts)."""
+    def to_dict(self) -> dict[str, Any]:
+        """``{"kind": "new", "origin_portid": ..., "expectation": {...}}``, JSON-ready."""
+
+@final
 class Events:
     """A subscription to the conntrack events of one namespace
     (``Conntrack.events()``); iterate it, blocking or with ``async for``.
@@ -373,12 +398,12 @@ class Events:
     """
 
     def __iter__(self) -> Events: ...
-    def __next__(self) -> Event | EventsLost: ...
+    def __next__(self) -> Event | ExpectationEvent | EventsLost: ...
     def __aiter__(self) -> AsyncEvents: ...
-    def get(self, timeout: float | None = None) -> Event | EventsLost | None:
+    def get(self, timeout: float | None = None) -> Event | ExpectationEvent | EventsLost | None:
         """The next item, waiting up to ``timeout`` seconds (``None``: for
         ever); ``None`` when nothing came in time."""
-    def poll(self) -> Event | EventsLost | None:
+    def poll(self) -> Event | ExpectationEvent | EventsLost | None:
         """The next item if one is queued already, else ``None``; never waits."""
     def fileno(self) -> int:
         """The socket's file descriptor, readable when events are queued (for
@@ -520,20 +545,27 @@ class Conntrack:
         """Deletes the expectation of ``tuple``; ``False`` when there was none."""
     def flush_expectations(self, helper: str | None = None) -> None:
         """Deletes every expectation, or those of ``helper``."""
+    def expectation_stats(self) -> list[ExpectCpuStats]:
+        """Per-CPU expectation counters (``conntrack -S expect``)."""
     def events(
         self,
         filter: Filter | None = None,
         /,
         *,
         kinds: str | EventKind | Iterable[str | EventKind] | None = None,
+        expectations: bool | str | EventKind | Iterable[str | EventKind] | None = None,
         timeout: float | None = None,
         receive_buffer: int | None = None,
         **criteria: Unpack[FilterCriteria],
     ) -> Events:
         """Subscribes to the events of this namespace: flows created
         (``"new"``), changed (``"update"``), destroyed (``"destroy"``);
-        ``kinds`` selects some (default: all). A filter or criteria select
-        the flows (evaluated in Rust before any object is built).
+        ``kinds`` selects some (default: all; an empty collection: none).
+        ``expectations`` adds expectation events (``conntrack -E expect``):
+        ``True`` for all kinds, or the kinds (default: none); they come as
+        ``ExpectationEvent`` items on the same stream, in the kernel's order.
+        A filter or criteria select the flows (evaluated in Rust before any
+        object is built); they do not apply to expectation events.
         ``timeout``: iteration ends after that many seconds without an item.
         ``receive_buffer``: bytes of kernel queue to ask for (forced past
         ``net.core.rmem_max`` with ``CAP_NET_ADMIN``); a bigger queue makes

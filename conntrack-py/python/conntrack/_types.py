@@ -27,6 +27,7 @@ __all__ = [
     "EventKind",
     "EventStats",
     "EventsLost",
+    "ExpectCpuStats",
     "FilterCriteria",
     "GroupCounts",
     "OrphanCategory",
@@ -647,6 +648,21 @@ class EventsLost(_Record):
 
 
 @dataclasses.dataclass(frozen=True)
+class ExpectCpuStats(_Record):
+    """Expectation counters of one CPU (``Conntrack.expectation_stats()``,
+    ``conntrack -S expect``)."""
+
+    #: The CPU.
+    cpu: int
+    #: Connections that began as an expected one (``expect_new``).
+    new: int
+    #: Expectations inserted (``expect_create``).
+    create: int
+    #: Expectations removed (``expect_delete``).
+    delete: int
+
+
+@dataclasses.dataclass(frozen=True)
 class EventStats(_Record):
     """Totals of an event subscription (``Events.stats()``)."""
 
@@ -656,6 +672,12 @@ class EventStats(_Record):
     update: int
     #: DESTROY events received.
     destroy: int
+    #: Expectation NEW events received.
+    expectation_new: int
+    #: Expectation UPDATE events received (none as of kernel 6.18).
+    expectation_update: int
+    #: Expectation DESTROY events received.
+    expectation_destroy: int
     #: ``EventsLost`` reports.
     lost_reports: int
     #: Events the kernel dropped, summed over the reports.
