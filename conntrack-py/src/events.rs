@@ -42,7 +42,7 @@ use pyo3::types::{PyDict, PyString};
 use crate::dump::{DumpIter, Source};
 use crate::errors::{detached, invalid, to_py_err};
 use crate::flow::PyFlow;
-use crate::handle::Pool;
+use crate::pool::Pool;
 use crate::pytypes;
 
 /// Items taken from the socket per release of the interpreter.

@@ -11,8 +11,7 @@
 //! inside the loop.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use conntrack::sysctl::{Key, Sysctl, Timeouts};
@@ -33,6 +32,7 @@ use crate::filter::{
     extract_status_named, extract_tcp_state, extract_u16, extract_u32, group_keys, resolve,
 };
 use crate::flow::{flow_object, FlowTuple, PyFlow, PyOrphan};
+use crate::pool::Pool;
 use crate::pytypes;
 
 /// A namespace given as `None` (the caller's), a name (`ip netns`), a path
@@ -98,57 +98,6 @@ pub(crate) fn extract_rate(value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<
                 .map(|n| n as u32)
         })
         .transpose()
-}
-
-/// Idle handles a pool keeps: enough for a few threads taking turns; the
-/// sockets of a burst of concurrent calls beyond that are closed when the
-/// calls end.
-pub(crate) const MAX_IDLE: usize = 4;
-
-/// Idle library handles of one namespace.
-pub(crate) struct Pool {
-    netns: Netns,
-    idle: Mutex<Vec<Conntrack>>,
-    closed: AtomicBool,
-}
-
-impl Pool {
-    /// An idle handle, or a new one if all are busy.
-    pub(crate) fn take(&self) -> conntrack::Result<Conntrack> {
-        let idle = self
-            .idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop();
-        match idle {
-            Some(ct) => Ok(ct),
-            None => Conntrack::open_in(&self.netns),
-        }
-    }
-
-    /// Returns a handle (dropped instead once the pool is closed or holds
-    /// [`MAX_IDLE`] idle ones already).
-    pub(crate) fn put(&self, ct: Conntrack) {
-        if !self.closed.load(Ordering::Acquire) {
-            let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-            if idle.len() < MAX_IDLE {
-                idle.push(ct);
-            }
-        }
-    }
-
-    /// The namespace of the pool's handles.
-    pub(crate) fn netns(&self) -> &Netns {
-        &self.netns
-    }
-
-    fn close(&self) {
-        self.closed.store(true, Ordering::Release);
-        self.idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
-    }
 }
 
 /// A duration given in seconds (int or float) or as a `datetime.timedelta`.
@@ -369,7 +318,7 @@ impl PyConntrack {
         F: FnOnce(&mut Conntrack) -> conntrack::Result<T> + Send,
         T: Send,
     {
-        if self.pool.closed.load(Ordering::Acquire) {
+        if self.pool.is_closed() {
             return Err(closed_error());
         }
         let pool = &self.pool;
@@ -450,7 +399,7 @@ impl PyConntrack {
                 values.push((timeout, extract_duration(&seconds)?));
             }
             // Start from the namespace's own timeouts, then override.
-            let netns = self.pool.netns.clone();
+            let netns = self.pool.netns().clone();
             let mut base: Timeouts = detached(py, move || Sysctl::in_netns(netns).timeouts())?;
             for (timeout, value) in values {
                 base.set(timeout, value);
@@ -547,11 +496,7 @@ impl PyConntrack {
             let parsed = parsed.clone();
             detached(py, move || Conntrack::open_in(&parsed))?
         };
-        let pool = Pool {
-            netns: parsed,
-            idle: Mutex::new(vec![opened]),
-            closed: AtomicBool::new(false),
-        };
+        let pool = Pool::new(parsed, opened);
         Ok(PyConntrack {
             pool: Arc::new(pool),
             netns: netns.filter(|n| !n.is_none()).map(|n| n.clone().unbind()),
@@ -567,7 +512,7 @@ impl PyConntrack {
     /// True after `close()`.
     #[getter]
     fn closed(&self) -> bool {
-        self.pool.closed.load(Ordering::Acquire)
+        self.pool.is_closed()
     }
 
     /// Closes the handle's sockets; later calls raise `ValueError`. Dumps in
@@ -587,7 +532,7 @@ impl PyConntrack {
 
     fn __repr__(&self) -> String {
         let state = if self.closed() { " closed" } else { "" };
-        format!("<conntrack.Conntrack {}{state}>", self.pool.netns)
+        format!("<conntrack.Conntrack {}{state}>", self.pool.netns())
     }
 
     /// Number of entries. Without criteria: from kernel statistics, in
