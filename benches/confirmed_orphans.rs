@@ -28,11 +28,9 @@
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
+use conntrack::testing::scratch::{is_root, ScratchNs};
 use conntrack::{Conntrack, FlowSpec, OrphanPolicy, SocketCheck, Status, TcpState, Tuple};
 use criterion::{BenchmarkId, Criterion, Throughput};
-
-#[path = "support/live.rs"]
-mod live;
 
 const FORWARDED: u32 = 210_000;
 const LOCAL_DEAD: u32 = 25_000;
@@ -50,11 +48,11 @@ fn policy(check: SocketCheck, confirmed: bool) -> OrphanPolicy {
 }
 
 fn main() {
-    if !live::is_root() {
+    if !is_root() {
         println!("confirmed_orphans: skipped: needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN) to create network namespaces");
         return;
     }
-    let ns = live::BenchNs::new("confirmed");
+    let ns = ScratchNs::new("bench-confirmed");
     let mut ct: Conntrack = ns.conntrack();
     let started = Instant::now();
     let replied = Status::SEEN_REPLY | Status::ASSURED;

@@ -2,7 +2,7 @@
 //! Decode cost per flow, from in-memory dump buffers (no kernel, no socket).
 //!
 //! The buffers hold exactly the flows `fill --mix` creates (the same
-//! `examples/support/mix.rs` builds both), encoded by the library in the shape
+//! `conntrack::testing::mix` builds both), encoded by the library in the shape
 //! the kernel dumps them (attribute order
 //! and sizes checked against a real 6.18 dump: `ORIG, REPLY, [ZONE], STATUS,
 //! MARK, ID, USE, TIMEOUT, [PROTOINFO], SYNPROXY`; 192–288 bytes per message),
@@ -50,6 +50,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use conntrack::consts::*;
 use conntrack::fuzzing::encode_dump_entry;
 use conntrack::sysctl::Timeouts;
+use conntrack::testing::mix;
 use conntrack::wire::{Encoder, Messages};
 use conntrack::{
     decode_flow, FlowId, FlowRef, FlowSpec, GroupBy, GroupTally, OrphanPolicy, OrphanScan,
@@ -58,9 +59,6 @@ use conntrack::{
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use netlink_packet_core::NetlinkMessage;
 use netlink_packet_netfilter::NetfilterMessage;
-
-#[path = "../examples/support/mix.rs"]
-mod mix;
 
 /// Counts allocations, to check the zero-allocation claim of the borrowed path.
 struct CountingAllocator;

@@ -45,13 +45,11 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use conntrack::consts::*;
+use conntrack::testing::mix;
+use conntrack::testing::raw::{self, RawSocket};
+use conntrack::testing::scratch::{is_root, ScratchNs};
 use conntrack::{AddrHasher, Conntrack, DeleteOptions, DeletePath, Filter, Prefetch};
 use criterion::{BenchmarkId, Criterion, Throughput};
-
-#[path = "support/live.rs"]
-mod live;
-
-use live::{mix, BenchNs, RawSocket};
 
 const FLOWS: u32 = 100_000;
 const VICTIMS: u32 = FLOWS / 10;
@@ -105,24 +103,17 @@ fn raw_dump_and_delete(dump: &mut RawSocket, del: &mut RawSocket, victims: &Keys
             // ACK on the last message only: its arrival ends the batch.
             let flags = u16::from_ne_bytes([batch[last.0 + 6], batch[last.0 + 7]]) | NLM_F_ACK;
             batch[last.0 + 6..last.0 + 8].copy_from_slice(&flags.to_ne_bytes());
-            del.send(batch);
+            del.send(batch).expect("send deletes");
             let mut errors = 0u64;
             'acks: loop {
-                let len = del.recv();
-                let mut pos = 0;
-                while len - pos >= NLMSG_HDRLEN {
-                    let b = &del.buf[pos..len];
-                    let size = u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as usize;
-                    let kind = u16::from_ne_bytes([b[4], b[5]]);
-                    let seq = u32::from_ne_bytes([b[8], b[9], b[10], b[11]]);
-                    if kind == NLMSG_ERROR && i32::from_ne_bytes([b[16], b[17], b[18], b[19]]) != 0
-                    {
+                for message in raw::messages(del.recv().expect("receive acks")) {
+                    let message = message.expect("ack");
+                    if message.error_code().is_some_and(|code| code != 0) {
                         errors += 1;
                     }
-                    if seq == last.1 {
+                    if message.seq == last.1 {
                         break 'acks;
                     }
-                    pos += (size + 3) & !3;
                 }
             }
             let done = *pending as u64 - errors;
@@ -130,11 +121,12 @@ fn raw_dump_and_delete(dump: &mut RawSocket, del: &mut RawSocket, victims: &Keys
             batch.clear();
             done
         };
-    dump.start_dump();
-    dump.receive_until_end(|kind, message| {
-        if kind != ct_msg_type(IPCTNL_MSG_CT_NEW) {
+    dump.start_dump().expect("start dump");
+    dump.receive_until_end(|message| {
+        if message.kind != ct_msg_type(IPCTNL_MSG_CT_NEW) {
             return;
         }
+        let message = message.bytes;
         let family = message[NLMSG_HDRLEN];
         let (mut orig, mut zone, mut id): (&[u8], &[u8], &[u8]) = (&[], &[], &[]);
         let mut attrs = &message[NLMSG_HDRLEN + NFGENMSG_LEN..];
@@ -175,7 +167,8 @@ fn raw_dump_and_delete(dump: &mut RawSocket, del: &mut RawSocket, victims: &Keys
         if pending >= BATCH {
             deleted += flush(del, &mut batch, &mut pending, last);
         }
-    });
+    })
+    .expect("dump");
     deleted + flush(del, &mut batch, &mut pending, last)
 }
 
@@ -189,7 +182,7 @@ const PATHS: [&str; 5] = [
 ];
 
 fn delete(c: &mut Criterion) {
-    let ns = BenchNs::new("delete");
+    let ns = ScratchNs::new("bench-delete");
     let mut ct = ns.conntrack();
     let started = Instant::now();
     create(&mut ct, 0..FLOWS, |_| true);
@@ -212,9 +205,9 @@ fn delete(c: &mut Criterion) {
     let set = Filter::new().src_any(sources.iter().copied());
     let mark = Filter::new().mark(VICTIM_MARK);
     let netns = ns.file();
-    let mut dump_socket = RawSocket::open(&netns);
-    let mut delete_socket = RawSocket::open(&netns);
-    dump_socket.warm_up();
+    let mut dump_socket = RawSocket::open(Some(&netns)).expect("raw netlink socket");
+    let mut delete_socket = RawSocket::open(Some(&netns)).expect("raw netlink socket");
+    dump_socket.warm_up().expect("GET_STATS round trip");
 
     // One way to delete the victims; returns how many were deleted.
     let mut delete_with = |ct: &mut Conntrack, path: &str| -> u64 {
@@ -308,7 +301,7 @@ fn delete(c: &mut Criterion) {
 }
 
 fn main() {
-    if !live::is_root() {
+    if !is_root() {
         println!("delete: skipped: needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN) to create network namespaces");
         return;
     }

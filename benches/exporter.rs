@@ -28,10 +28,8 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-#[path = "support/live.rs"]
-mod live;
-
-use live::{mix::create_mixed, BenchNs};
+use conntrack::testing::mix::create_mixed;
+use conntrack::testing::scratch::{is_root, ScratchNs};
 
 const BIG: u32 = 250_000;
 
@@ -41,7 +39,7 @@ struct Exporter {
 }
 
 impl Exporter {
-    fn start(binary: &std::path::Path, namespaces: &[&BenchNs]) -> Exporter {
+    fn start(binary: &std::path::Path, namespaces: &[&ScratchNs]) -> Exporter {
         let mut command = Command::new(binary);
         command.args(["--listen", "127.0.0.1:0", "--max-connections", "256"]);
         for ns in namespaces {
@@ -151,7 +149,7 @@ fn exporter_binary() -> std::path::PathBuf {
 }
 
 fn main() {
-    if !live::is_root() {
+    if !is_root() {
         println!("exporter bench skipped: needs root (network namespaces, CAP_NET_ADMIN)");
         return;
     }
@@ -162,9 +160,11 @@ fn main() {
     }
     let binary = exporter_binary();
     println!("filling a namespace with {BIG} flows (fill --mix)...");
-    let big = BenchNs::new("exporter-big");
+    let big = ScratchNs::new("bench-exporter-big");
     create_mixed(&mut big.conntrack(), 0..BIG);
-    let empties: Vec<BenchNs> = (0..99).map(|_| BenchNs::new("exporter-empty")).collect();
+    let empties: Vec<ScratchNs> = (0..99)
+        .map(|_| ScratchNs::new("bench-exporter-empty"))
+        .collect();
     let scrape_for = seconds("CONNTRACK_BENCH_SCRAPE_SECONDS", 10);
 
     println!(

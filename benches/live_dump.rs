@@ -4,7 +4,7 @@
 //! Root only (namespaces, ctnetlink); otherwise it prints one line saying why it
 //! skipped and exits successfully. It builds a throwaway namespace (`ip netns
 //! add`, loopback up, an nftables `ct state` rule), fills it through the
-//! library with the flows of `fill --mix` (the same `examples/support/mix.rs`,
+//! library with the flows of `fill --mix` (the same `conntrack::testing::mix`,
 //! created one by one with `Conntrack::create` as `fill` does) to 10k, then
 //! 100k, then 250k flows, and at each size measures, with
 //! `Throughput::Elements(flows)`:
@@ -42,13 +42,11 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use conntrack::testing::mix::create_mixed;
+use conntrack::testing::raw::RawSocket;
+use conntrack::testing::scratch::{is_root, ScratchNs};
 use conntrack::{Conntrack, Prefetch};
 use criterion::{BenchmarkId, Criterion, Throughput};
-
-#[path = "support/live.rs"]
-mod live;
-
-use live::{mix::create_mixed, BenchNs, RawSocket};
 
 const SIZES: [u32; 3] = [10_000, 100_000, 250_000];
 
@@ -78,7 +76,7 @@ fn median(mut times: Vec<Duration>) -> Duration {
 }
 
 fn raw_drain(_: &mut Conntrack, raw: &mut RawSocket) -> u64 {
-    raw.drain()
+    raw.drain().expect("raw drain").messages
 }
 
 fn borrowed(ct: &mut Conntrack, _: &mut RawSocket) -> u64 {
@@ -132,10 +130,10 @@ const PATHS: [(&str, Path); 5] = [
 ];
 
 fn live_dump(c: &mut Criterion) {
-    let ns = BenchNs::new("live");
+    let ns = ScratchNs::new("bench-live");
     let mut ct = ns.conntrack();
-    let mut raw = RawSocket::open(&ns.file());
-    raw.warm_up();
+    let mut raw = RawSocket::open(Some(&ns.file())).expect("raw netlink socket");
+    raw.warm_up().expect("GET_STATS round trip");
     let mut filled = 0;
     let limit = ct.limit().expect("nf_conntrack_max");
     for flows in sizes() {
@@ -204,7 +202,7 @@ fn live_dump(c: &mut Criterion) {
 }
 
 fn main() {
-    if !live::is_root() {
+    if !is_root() {
         println!("live_dump: skipped: needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN) to create network namespaces");
         return;
     }

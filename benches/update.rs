@@ -25,12 +25,9 @@
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+use conntrack::testing::mix;
+use conntrack::testing::scratch::{is_root, ScratchNs};
 use conntrack::{Cidr, Conntrack, DeleteOptions, Filter, FlowChange, Labels};
-
-#[path = "support/live.rs"]
-mod live;
-
-use live::{mix, BenchNs};
 
 fn env_or(name: &str, default: u32) -> u32 {
     std::env::var(name)
@@ -49,13 +46,13 @@ fn median(mut times: Vec<Duration>) -> Duration {
 }
 
 fn main() {
-    if !live::is_root() {
+    if !is_root() {
         println!("update: skipped: needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN) to create network namespaces");
         return;
     }
     let flows = env_or("CONNTRACK_BENCH_FLOWS", 250_000);
     let rounds = env_or("CONNTRACK_BENCH_ROUNDS", 5);
-    let ns = BenchNs::new("update");
+    let ns = ScratchNs::new("bench-update");
     // Labels need a ruleset that uses them.
     ns.exec(&[
         "nft", "add", "rule", "inet", "ctrs", "out", "ct", "label", "127", "counter",

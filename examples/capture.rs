@@ -2,8 +2,8 @@
 //! `capture`: records what the real kernel says over ctnetlink, byte for byte,
 //! as hex fixtures for the offline decoder tests (`tests/fixtures/*.hex`).
 //!
-//! Everything is read on a raw `NETLINK_NETFILTER` socket (netlink-sys) opened
-//! inside the namespace given by `--netns`, so a fixture is exactly the bytes
+//! Everything is read on a raw `NETLINK_NETFILTER` socket (netlink-sys,
+//! `conntrack::testing::raw`) opened inside the namespace given by `--netns`, so a fixture is exactly the bytes
 //! the kernel sent: the full netlink message, its 16-byte `nlmsghdr` included.
 //! The library is used only to pick flows (`decode_flow`), to encode requests
 //! (`wire::Encoder`) and to create flows that `conntrack -I` cannot express.
@@ -43,12 +43,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use conntrack::consts::*;
-use conntrack::wire::{Encoder, Messages};
+use conntrack::testing::raw::{self, RawSocket};
+use conntrack::wire::Encoder;
 use conntrack::{
     decode_flow, proto, Conntrack, ExpectFlags, ExpectationSpec, FlowSpec, Labels, Netns,
     ProtoInfo, SctpInfo, SctpState, SeqAdj, Status, Synproxy, TcpFlags, TcpInfo, TcpState, Tuple,
 };
-use netlink_sys::{Socket, SocketAddr};
 
 type BoxError = Box<dyn std::error::Error>;
 
@@ -113,86 +113,31 @@ fn utf8_path(text: &str) -> Result<PathBuf, String> {
     Ok(PathBuf::from(text))
 }
 
-/// A raw netfilter netlink socket created inside the namespace.
-fn raw_socket(netns: &Netns, cap_ack: bool) -> Result<Socket, BoxError> {
+/// A raw netfilter netlink socket created inside the namespace, extended
+/// acks on, the request's echo in error replies capped or not.
+fn raw_socket(netns: &Netns, cap_ack: bool) -> Result<RawSocket, BoxError> {
     let file = netns
         .open()?
         .ok_or("capture reads only a namespace given by --netns, never the current one")?;
-    let mut socket = file.run(|| Socket::new(NETLINK_NETFILTER))??;
-    socket.bind_auto()?;
-    socket.set_ext_ack(true)?;
-    socket.set_cap_ack(cap_ack)?;
+    let socket = RawSocket::open(Some(&file))?;
+    socket.socket().set_ext_ack(true)?;
+    socket.socket().set_cap_ack(cap_ack)?;
     Ok(socket)
-}
-
-fn send(socket: &Socket, bytes: &[u8]) -> Result<(), BoxError> {
-    let sent = socket.send_to(bytes, &SocketAddr::new(0, 0), 0)?;
-    if sent != bytes.len() {
-        return Err(format!("short send: {sent} of {}", bytes.len()).into());
-    }
-    Ok(())
-}
-
-/// Receives one datagram, refusing truncation.
-fn recv(socket: &Socket) -> Result<Vec<u8>, BoxError> {
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut window: &mut [u8] = &mut buf[..];
-    let size = socket.recv(&mut window, libc::MSG_TRUNC)?;
-    if size > buf.len() {
-        return Err(format!("datagram of {size} bytes truncated").into());
-    }
-    buf.truncate(size);
-    Ok(buf)
-}
-
-/// The full messages (header included, `nlmsg_len` bytes) of a datagram.
-fn split_messages(datagram: &[u8]) -> Result<Vec<&[u8]>, BoxError> {
-    let mut out = Vec::new();
-    let mut pos = 0;
-    for message in Messages::new(datagram) {
-        let message = message?;
-        let len = NLMSG_HDRLEN + message.payload.len();
-        out.push(&datagram[pos..pos + len]);
-        pos = (pos + ((len + 3) & !3)).min(datagram.len());
-    }
-    Ok(out)
-}
-
-fn msg_type(bytes: &[u8]) -> u16 {
-    u16::from_ne_bytes([bytes[4], bytes[5]])
 }
 
 /// Every flow message of a full dump, each with its nlmsghdr.
 fn dump_messages(netns: &Netns) -> Result<Vec<Vec<u8>>, BoxError> {
-    let socket = raw_socket(netns, true)?;
-    let mut enc = Encoder::new();
-    let mark = enc.begin(
-        IPCTNL_MSG_CT_GET,
-        NLM_F_REQUEST | NLM_F_DUMP,
-        1,
-        AF_UNSPEC,
-        NFNETLINK_V0,
-    );
-    enc.end(mark);
-    send(&socket, enc.as_bytes())?;
+    let mut socket = raw_socket(netns, true)?;
+    socket.start_dump()?;
     let mut flows = Vec::new();
-    loop {
-        let datagram = recv(&socket)?;
-        for message in split_messages(&datagram)? {
-            match msg_type(message) {
-                NLMSG_DONE => return Ok(flows),
-                NLMSG_ERROR => {
-                    let code = message
-                        .get(16..20)
-                        .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-                        .ok_or("short NLMSG_ERROR")?;
-                    return Err(format!("dump failed: errno {}", -code).into());
-                }
-                t if t == ct_msg_type(IPCTNL_MSG_CT_NEW) => flows.push(message.to_vec()),
-                _ => {}
+    socket
+        .receive_until_end(|message| {
+            if message.kind == ct_msg_type(IPCTNL_MSG_CT_NEW) {
+                flows.push(message.bytes.to_vec());
             }
-        }
-    }
+        })
+        .map_err(|e| format!("dump failed: {e}"))?;
+    Ok(flows)
 }
 
 fn describe(message: &[u8]) -> String {
@@ -318,22 +263,30 @@ fn first_reply(args: &Args, msg: u8, flags: u16) -> Result<Vec<u8>, BoxError> {
 /// [`first_reply`] for a message of any subsystem (`kind` is the full
 /// `nlmsg_type`).
 fn first_reply_typed(args: &Args, kind: u16, flags: u16) -> Result<Vec<u8>, BoxError> {
-    let socket = raw_socket(&args.netns, true)?;
+    let mut socket = raw_socket(&args.netns, true)?;
     let mut enc = Encoder::new();
-    let mark = enc.begin_typed(kind, NLM_F_REQUEST | flags, 1, AF_UNSPEC, NFNETLINK_V0);
+    let seq = socket.next_seq();
+    let mark = enc.begin_typed(kind, NLM_F_REQUEST | flags, seq, AF_UNSPEC, NFNETLINK_V0);
     enc.end(mark);
-    send(&socket, enc.as_bytes())?;
-    let first = recv(&socket)?;
+    socket.send(enc.as_bytes())?;
+    let first = socket.recv()?.to_vec();
     // Drain the rest of the exchange so the kernel is not left mid-dump.
-    let mut last = first.clone();
-    loop {
-        let kinds: Vec<u16> = split_messages(&last)?.into_iter().map(msg_type).collect();
-        if kinds.iter().any(|&k| k == NLMSG_DONE || k == NLMSG_ERROR) {
-            break;
-        }
-        last = recv(&socket)?;
+    let mut last_ended = ends_exchange(&first)?;
+    while !last_ended {
+        last_ended = ends_exchange(socket.recv()?)?;
     }
     Ok(first)
+}
+
+/// True when the datagram holds an `NLMSG_DONE` or an `NLMSG_ERROR` (ACK or
+/// error): the last of an exchange.
+fn ends_exchange(datagram: &[u8]) -> Result<bool, BoxError> {
+    for message in raw::messages(datagram) {
+        if matches!(message?.kind, NLMSG_DONE | NLMSG_ERROR) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 fn cmd_dump_datagram(args: &Args) -> Result<(), BoxError> {
@@ -376,11 +329,11 @@ fn cmd_expect_dump(args: &Args) -> Result<(), BoxError> {
 fn cmd_expect_event(args: &Args) -> Result<(), BoxError> {
     /// `NFNLGRP_CONNTRACK_EXP_NEW` (include/uapi/linux/netfilter/nfnetlink.h).
     const NFNLGRP_CONNTRACK_EXP_NEW: u32 = 4;
-    let socket = raw_socket(&args.netns, true)?;
-    socket.add_membership(NFNLGRP_CONNTRACK_EXP_NEW)?;
+    let mut socket = raw_socket(&args.netns, true)?;
+    socket.socket().add_membership(NFNLGRP_CONNTRACK_EXP_NEW)?;
     let mut ct = Conntrack::open_in(&args.netns)?;
     create_expect_preset(&mut ct)?;
-    let datagram = recv(&socket)?;
+    let datagram = socket.recv()?.to_vec();
     write_fixture(
         args,
         "first datagram on a socket joined to NFNLGRP_CONNTRACK_EXP_NEW, while \
@@ -419,12 +372,12 @@ fn create_expect_preset(ct: &mut Conntrack) -> Result<(), BoxError> {
 }
 
 fn cmd_error(args: &Args) -> Result<(), BoxError> {
-    let socket = raw_socket(&args.netns, !args.uncapped)?;
+    let mut socket = raw_socket(&args.netns, !args.uncapped)?;
     let mut enc = Encoder::new();
     let mark = enc.begin(
         IPCTNL_MSG_CT_NEW,
         NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
-        1,
+        socket.next_seq(),
         AF_INET,
         NFNETLINK_V0,
     );
@@ -449,8 +402,8 @@ fn cmd_error(args: &Args) -> Result<(), BoxError> {
     enc.be16(CTA_STATUS, 8);
     enc.end(mark);
     let request = enc.as_bytes().to_vec();
-    send(&socket, &request)?;
-    let datagram = recv(&socket)?;
+    socket.send(&request)?;
+    let datagram = socket.recv()?.to_vec();
     let status_offset = request.len() - 8;
     let what = format!(
         "reply datagram (NLMSG_ERROR with extended ack, {}) to a {}-byte CT_NEW request \

@@ -96,6 +96,7 @@ use conntrack::sysctl::{
     Capacity, Counter, KernelStatsDelta, Key, MemoryModel, PersistReport, Recommendation, Settings,
     SlabInfo, Sysctl, SysctlRoot, Timeout, EXTENSION_PREALLOC_BYTES,
 };
+use conntrack::testing::mix;
 use conntrack::{
     Conntrack, FlowSpec, GroupBy, GroupCounts, GroupValue, Grouping, KernelStats, Netns,
     OrphanCategory, OrphanCounts, OrphanPolicy, Status, TcpState, Tuple,
@@ -104,8 +105,6 @@ use serde_json::{json, Value};
 
 #[path = "support/cli.rs"]
 mod cli;
-#[path = "support/mix.rs"]
-mod mix;
 
 use clap::Parser;
 use cli::{parse_netns, protocol_name, thousands};

@@ -2,7 +2,8 @@
 //! The raw-drain baseline: the kernel's own cost of a conntrack dump.
 //!
 //! Opens a `NETLINK_NETFILTER` socket directly with `netlink-sys` (no
-//! [`conntrack::Conntrack`]), sends one `IPCTNL_MSG_CT_GET` dump request
+//! [`conntrack::Conntrack`]; `conntrack::testing::raw`, the raw loop the
+//! benches share), sends one `IPCTNL_MSG_CT_GET` dump request
 //! (`AF_UNSPEC`, `NLM_F_REQUEST | NLM_F_DUMP`) and receives until `NLMSG_DONE`,
 //! reading only the 16-byte `nlmsghdr` of each message to count it: nothing is
 //! decoded. This is the floor the library's dump is measured against
@@ -26,11 +27,9 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use conntrack::consts::*;
 use conntrack::netns::NetnsFile;
-use conntrack::wire::Encoder;
+use conntrack::testing::raw::{RawSocket, Received};
 use conntrack::Netns;
-use netlink_sys::{Socket, SocketAddr};
 
 #[path = "support/cli.rs"]
 mod cli;
@@ -54,131 +53,22 @@ struct Options {
     warm_up: bool,
 }
 
-#[derive(Debug, Default, Clone, Copy)]
-struct Totals {
-    messages: u64,
-    bytes: u64,
-    datagrams: u64,
-}
-
 type BoxError = Box<dyn std::error::Error>;
 
-/// Opens and binds a socket, inside `netns` if given (a netlink socket belongs
-/// to the namespace of the thread that creates it).
-fn open_socket(netns: Option<&NetnsFile>) -> Result<Socket, BoxError> {
-    let open = || -> std::io::Result<Socket> {
-        let mut socket = Socket::new(NETLINK_NETFILTER)?;
-        socket.bind_auto()?;
-        Ok(socket)
-    };
-    Ok(match netns {
-        Some(ns) => ns.run(open)??,
-        None => open()?,
-    })
-}
-
-fn send(socket: &Socket, bytes: &[u8]) -> Result<(), BoxError> {
-    let sent = socket.send_to(bytes, &SocketAddr::new(0, 0), 0)?;
-    if sent != bytes.len() {
-        return Err(format!("short send: {sent} of {} bytes", bytes.len()).into());
-    }
-    Ok(())
-}
-
-/// One datagram into `buf`; an error rather than silent loss if it did not fit.
-fn recv(socket: &Socket, buf: &mut [u8]) -> Result<usize, BoxError> {
-    let capacity = buf.len();
-    let mut window: &mut [u8] = buf;
-    let size = socket.recv(&mut window, libc::MSG_TRUNC)?;
-    if size > capacity {
-        return Err(format!("datagram of {size} bytes truncated to {capacity}").into());
-    }
-    Ok(size)
-}
-
-/// What ended a datagram's walk.
-enum Walk {
-    /// More datagrams follow.
-    More,
-    /// `NLMSG_DONE` or an ACK was seen.
-    End,
-}
-
-/// Walks the message headers of one datagram: counts the other messages,
-/// stops at `NLMSG_DONE`/`NLMSG_ERROR` (failing on a non-zero error code).
-fn walk(datagram: &[u8], messages: &mut u64) -> Result<Walk, BoxError> {
-    let mut pos = 0;
-    while datagram.len() - pos >= NLMSG_HDRLEN {
-        let header = &datagram[pos..];
-        let len = u32::from_ne_bytes([header[0], header[1], header[2], header[3]]) as usize;
-        let kind = u16::from_ne_bytes([header[4], header[5]]);
-        if len < NLMSG_HDRLEN || len > header.len() {
-            return Err(format!("bad nlmsg_len {len} at offset {pos}").into());
-        }
-        match kind {
-            NLMSG_DONE => return Ok(Walk::End),
-            NLMSG_ERROR => {
-                let code = header
-                    .get(NLMSG_HDRLEN..NLMSG_HDRLEN + 4)
-                    .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-                    .ok_or("truncated NLMSG_ERROR")?;
-                if code != 0 {
-                    let error = std::io::Error::from_raw_os_error(code.saturating_neg());
-                    return Err(format!("kernel error: {error}").into());
-                }
-                return Ok(Walk::End);
-            }
-            _ => *messages += 1,
-        }
-        pos += (len + 3) & !3;
-    }
-    Ok(Walk::More)
-}
-
-/// Sends the request in `encoder` and receives until its end.
-fn exchange(socket: &Socket, encoder: &Encoder, buf: &mut [u8]) -> Result<Totals, BoxError> {
-    send(socket, encoder.as_bytes())?;
-    let mut totals = Totals::default();
-    loop {
-        let len = recv(socket, buf)?;
-        totals.datagrams += 1;
-        totals.bytes += len as u64;
-        if let Walk::End = walk(&buf[..len], &mut totals.messages)? {
-            return Ok(totals);
-        }
-    }
-}
-
+/// One run: a fresh socket (receiving into `buf`, handed back), the warm-up,
+/// the dump.
 fn drain_once(
     netns: Option<&NetnsFile>,
     options: &Options,
-    buf: &mut [u8],
-) -> Result<(Totals, Duration), BoxError> {
+    buf: Vec<u8>,
+) -> Result<(Received, Duration, Vec<u8>), BoxError> {
     let start = Instant::now();
-    let socket = open_socket(netns)?;
-    let mut encoder = Encoder::new();
+    let mut socket = RawSocket::with_buffer(netns, buf)?;
     if options.warm_up {
-        let mark = encoder.begin(
-            IPCTNL_MSG_CT_GET_STATS,
-            NLM_F_REQUEST | NLM_F_ACK,
-            1,
-            AF_UNSPEC,
-            NFNETLINK_V0,
-        );
-        encoder.end(mark);
-        exchange(&socket, &encoder, buf)?;
-        encoder.clear();
+        socket.warm_up()?;
     }
-    let mark = encoder.begin(
-        IPCTNL_MSG_CT_GET,
-        NLM_F_REQUEST | NLM_F_DUMP,
-        2,
-        AF_UNSPEC,
-        NFNETLINK_V0,
-    );
-    encoder.end(mark);
-    let totals = exchange(&socket, &encoder, buf)?;
-    Ok((totals, start.elapsed()))
+    let received = socket.drain()?;
+    Ok((received, start.elapsed(), socket.into_buffer()))
 }
 
 fn run() -> Result<(), BoxError> {
@@ -191,7 +81,8 @@ fn run() -> Result<(), BoxError> {
     let mut buf = vec![0u8; options.buffer as usize];
     let mut times = Vec::with_capacity(options.repeat as usize);
     for _ in 0..options.repeat {
-        let (totals, elapsed) = drain_once(netns.as_ref(), &options, &mut buf)?;
+        let (totals, elapsed, reused) = drain_once(netns.as_ref(), &options, buf)?;
+        buf = reused;
         println!(
             "messages={} bytes={} datagrams={} seconds={:.6}",
             totals.messages,

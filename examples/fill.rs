@@ -26,12 +26,8 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
+use conntrack::testing::mix::{mixed_flow, udp_flow};
 use conntrack::{Conntrack, Netns};
-
-#[path = "support/mix.rs"]
-mod mix;
-
-use mix::{mixed_flow, udp_flow};
 
 #[path = "support/cli.rs"]
 mod cli;

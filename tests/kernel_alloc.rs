@@ -5,17 +5,15 @@
 //! dump is counted).
 
 mod common;
-#[path = "../examples/support/mix.rs"]
-mod mix;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use common::TestNs;
+use common::ScratchNs;
+use conntrack::testing::mix::create_mixed;
 use conntrack::Prefetch;
-use mix::create_mixed;
 
 /// Counts allocations (and reallocations) made by threads that asked for it.
 struct CountingAllocator;
@@ -73,7 +71,7 @@ const FLOWS: u32 = 120_000;
 #[test]
 fn borrowed_dump_of_120k_flows_allocates_nothing_per_flow() {
     require_root!();
-    let ns = TestNs::new("alloc");
+    let ns = ScratchNs::new("alloc");
     let mut ct = ns.conntrack();
     create_mixed(&mut ct, 0..FLOWS);
     assert_eq!(ct.count().unwrap(), FLOWS);

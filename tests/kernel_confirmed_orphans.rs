@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{reset_on_close, TestNs};
+use common::{reset_on_close, ScratchNs};
 use conntrack::sockets::{LocalAddrs, SocketTable};
 use conntrack::*;
 
@@ -35,11 +35,11 @@ fn ping(a: &mut TcpStream, b: &mut TcpStream) {
 static SUBNET: AtomicU32 = AtomicU32::new(0);
 
 /// Client `a` and server `b`, each joined to router `r` by a veth pair; `r`
-/// forwards. Every namespace tracks connections (TestNs's ruleset).
+/// forwards. Every namespace tracks connections (ScratchNs's ruleset).
 struct Topology {
-    a: TestNs,
-    r: TestNs,
-    b: TestNs,
+    a: ScratchNs,
+    r: ScratchNs,
+    b: ScratchNs,
     /// The client's and the server's address, per family.
     a_addr: [IpAddr; 2],
     b_addr: [IpAddr; 2],
@@ -50,9 +50,9 @@ impl Topology {
         // Subnets unique within this process: SocketCheck::AllNamespaces reads
         // every namespace of the host, the other tests' ones included.
         let n = (std::process::id() % 40) as u8 * 6 + SUBNET.fetch_add(1, Ordering::SeqCst) as u8;
-        let a = TestNs::new(&format!("{tag}a"));
-        let r = TestNs::new(&format!("{tag}r"));
-        let b = TestNs::new(&format!("{tag}b"));
+        let a = ScratchNs::new(&format!("{tag}a"));
+        let r = ScratchNs::new(&format!("{tag}r"));
+        let b = ScratchNs::new(&format!("{tag}b"));
         let a_v4 = format!("10.88.{n}.1");
         let ra_v4 = format!("10.88.{n}.2");
         let rb_v4 = format!("10.89.{n}.2");
@@ -69,7 +69,7 @@ impl Topology {
             r.exec(&["ip", "link", "set", peer, "up"]);
             end.exec(&["ip", "link", "set", "eth0", "up"]);
         }
-        let addr = |ns: &TestNs, dev: &str, cidr: &str| {
+        let addr = |ns: &ScratchNs, dev: &str, cidr: &str| {
             let mut args = vec!["ip", "addr", "add", cidr, "dev", dev];
             if cidr.contains(':') {
                 args.push("nodad");
@@ -105,7 +105,7 @@ impl Topology {
 
     /// FIN and RST of TCP port `port` never reach conntrack (dropped at
     /// output priority -300) in `ns`, in either direction.
-    fn drop_fin_rst(ns: &TestNs, port: u16) {
+    fn drop_fin_rst(ns: &ScratchNs, port: u16) {
         ns.exec(&[
             "nft",
             "add chain inet ctrs early { type filter hook output priority -300 ; }",
@@ -521,8 +521,7 @@ fn confirmed_deletes_never_break_a_live_connection_under_churn() {
     let churners: Vec<_> = (0..4)
         .map(|k| {
             let (stop, broken, made) = (stop.clone(), broken.clone(), made.clone());
-            let file =
-                conntrack::netns::NetnsFile::open(format!("/run/netns/{}", top.a.name)).unwrap();
+            let file = top.a.file();
             std::thread::spawn(move || {
                 file.run(|| {
                     let mut i = 0u64;

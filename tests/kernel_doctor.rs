@@ -17,7 +17,7 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::{example_binary, known_load, TestNs};
+use common::{example_binary, known_load, ScratchNs};
 use conntrack::{FlowSpec, Tuple};
 use serde_json::Value;
 
@@ -69,7 +69,7 @@ fn groups(report: &Value, list: &str, key: &str) -> BTreeMap<String, u64> {
 fn json_report_on_a_known_load() {
     require_root!();
     let _serial = serial();
-    let ns = TestNs::new("doctor-load");
+    let ns = ScratchNs::new("doctor-load");
     known_load(&ns);
     let limit = ns.conntrack().limit().unwrap();
 
@@ -176,7 +176,7 @@ fn json_report_on_a_known_load() {
 fn counter_deltas_cover_the_interval() {
     require_root!();
     let _serial = serial();
-    let ns = TestNs::new("doctor-counters");
+    let ns = ScratchNs::new("doctor-counters");
     let child = Command::new(example_binary("doctor"))
         .args(["--netns", &ns.name, "--json", "--interval", "3"])
         .stdout(Stdio::piped())
@@ -209,7 +209,7 @@ fn counter_deltas_cover_the_interval() {
 struct Tree(PathBuf);
 
 impl Tree {
-    fn new(tag: &str, ns: &TestNs, initial: bool) -> Tree {
+    fn new(tag: &str, ns: &ScratchNs, initial: bool) -> Tree {
         let dir = std::env::temp_dir().join(format!("ctrs-doctor-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let tree = Tree(dir);
@@ -271,8 +271,8 @@ impl Drop for Tree {
 }
 
 /// A namespace with 30 unreplied UDP flows: above thresholds of 0.001 % / 0.002 %.
-fn ns_with_30_flows(tag: &str) -> TestNs {
-    let ns = TestNs::new(tag);
+fn ns_with_30_flows(tag: &str) -> ScratchNs {
+    let ns = ScratchNs::new(tag);
     let mut ct = ns.conntrack();
     for i in 1..=30u8 {
         let orig = Tuple::udp((v4(10, 8, 0, i), 5000), (v4(10, 8, 1, 1), 53));
@@ -283,7 +283,7 @@ fn ns_with_30_flows(tag: &str) -> TestNs {
 
 /// Options that make a 30-entry table CRIT (thresholds of 0.001 % / 0.002 %),
 /// with the settings below `tree`, as JSON and without the counter interval.
-fn crit_args<'a>(ns: &'a TestNs, tree: &'a Tree) -> Vec<&'a str> {
+fn crit_args<'a>(ns: &'a ScratchNs, tree: &'a Tree) -> Vec<&'a str> {
     vec![
         "--netns",
         &ns.name,
@@ -556,7 +556,7 @@ fn an_interrupted_demo_leaves_no_namespace_behind() {
 #[test]
 fn the_printed_next_step_runs_as_printed() {
     require_root!();
-    let ns = TestNs::new("nextstep");
+    let ns = ScratchNs::new("nextstep");
     known_load(&ns);
     let mut holder = Command::new("ip")
         .args(["netns", "exec", &ns.name, "sleep", "60"])

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use common::TestNs;
+use common::ScratchNs;
 use conntrack::*;
 
 fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
@@ -181,8 +181,8 @@ fn specs(phase: u8) -> Vec<FlowSpec> {
 
 /// A namespace holding the varied table: a first batch without, a second
 /// with accounting and timestamps; labels enabled by a ruleset that uses them.
-fn populated_namespace(tag: &str) -> (TestNs, Conntrack) {
-    let ns = TestNs::new(tag);
+fn populated_namespace(tag: &str) -> (ScratchNs, Conntrack) {
+    let ns = ScratchNs::new(tag);
     // The kernel only stores labels in a namespace whose ruleset uses them.
     ns.nft("add rule inet ctrs out meta mark 0x7fffffff ct label set 127");
     let mut ct = ns.conntrack();
@@ -232,7 +232,7 @@ struct Traffic {
 
 /// Real traffic in the namespace (after accounting is on): one TCP
 /// connection with data both ways, one UDP exchange over IPv6.
-fn traffic(ns: &TestNs) -> Traffic {
+fn traffic(ns: &ScratchNs) -> Traffic {
     let sockets = ns.run(|| {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();

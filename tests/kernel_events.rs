@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::TestNs;
+use common::ScratchNs;
 use conntrack::events::{EventItem, EventKind, EventMask, EventOptions, Events};
 use conntrack::*;
 
@@ -26,8 +26,8 @@ const MUST_ARRIVE: Duration = Duration::from_secs(20);
 
 /// A namespace whose flows all get event storage (`nf_conntrack_events=1`),
 /// so results do not depend on whether other listeners exist on the host.
-fn events_ns(tag: &str) -> TestNs {
-    let ns = TestNs::new(tag);
+fn events_ns(tag: &str) -> ScratchNs {
+    let ns = ScratchNs::new(tag);
     ns.sysctl("nf_conntrack_events", "1");
     ns
 }
@@ -157,7 +157,7 @@ fn events_sysctl_decides_at_creation_whether_a_flow_will_ever_send_destroy() {
     // none and its end is never announced; with events=1 every flow gets it,
     // so a flow created before anyone subscribed still reports its DESTROY.
     require_root!();
-    let ns = TestNs::new("ev-sysctl");
+    let ns = ScratchNs::new("ev-sysctl");
     let mut ct = ns.conntrack();
     let silent = udp(1);
     let announced = udp(2);

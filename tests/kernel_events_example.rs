@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{example_binary, TestNs};
+use common::{example_binary, ScratchNs};
 use conntrack::{ExpectFlags, ExpectationSpec, FlowSpec, Status, TcpState, Tuple};
 
 fn addr(c: u8, d: u8) -> IpAddr {
@@ -50,7 +50,7 @@ fn lines_of(text: &str, kind: &str) -> Vec<String> {
 #[test]
 fn events_print_what_conntrack_e_prints() {
     require_root!();
-    let ns = TestNs::new("eventsex");
+    let ns = ScratchNs::new("eventsex");
     let conntrack = Command::new("ip")
         .args([
             "netns",
@@ -136,7 +136,7 @@ fn events_print_what_conntrack_e_prints() {
 #[test]
 fn a_forced_overrun_prints_the_loss_line_and_resyncs() {
     require_root!();
-    let ns = TestNs::new("eventslost");
+    let ns = ScratchNs::new("eventslost");
     // A tiny receive buffer and a reader that does not read: the pipe fills,
     // the tool blocks on its output, the kernel's queue for it overflows.
     let mut child = Command::new(example_binary("events"))
@@ -201,7 +201,7 @@ fn a_forced_overrun_prints_the_loss_line_and_resyncs() {
 #[test]
 fn events_expect_prints_what_conntrack_e_expect_prints() {
     require_root!();
-    let ns = TestNs::new("eventsexp");
+    let ns = ScratchNs::new("eventsexp");
     let listen = |program: &std::path::Path, args: &[&str]| {
         Command::new(program)
             .args(args)

@@ -16,7 +16,7 @@ use std::os::unix::fs::MetadataExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{example_binary, known_load, TestNs};
+use common::{example_binary, known_load, ScratchNs};
 use conntrack::{FlowSpec, Tuple};
 
 /// What Prometheus 2.x sends.
@@ -142,7 +142,7 @@ fn value(metrics: &BTreeMap<String, f64>, series: &str) -> f64 {
 #[test]
 fn metrics_match_a_known_load() {
     require_root!();
-    let ns = TestNs::new("exporter");
+    let ns = ScratchNs::new("exporter");
     known_load(&ns);
     let n = ns.name.as_str();
     let exporter = Exporter::start(&[
@@ -262,7 +262,7 @@ fn metrics_match_a_known_load() {
 #[test]
 fn bad_requests_are_answered_and_the_exporter_keeps_serving() {
     require_root!();
-    let ns = TestNs::new("exporter-http");
+    let ns = ScratchNs::new("exporter-http");
     let exporter = Exporter::start(&["--netns", &ns.name]);
     let (status, head, _) = exporter.raw("POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
     assert_eq!(status, 405);
@@ -301,7 +301,7 @@ fn bad_requests_are_answered_and_the_exporter_keeps_serving() {
 #[test]
 fn all_namespaces_follows_namespaces_as_they_come_and_go() {
     require_root!();
-    let ns = TestNs::new("exporter-all");
+    let ns = ScratchNs::new("exporter-all");
     known_load(&ns);
     let exporter = Exporter::start(&["--all-namespaces", "--breakdown-interval", "0"]);
     let m = exporter.scrape();
@@ -322,7 +322,7 @@ fn all_namespaces_follows_namespaces_as_they_come_and_go() {
 #[test]
 fn a_recreated_namespace_is_read_afresh() {
     require_root!();
-    let ns = TestNs::new("exporter-again");
+    let ns = ScratchNs::new("exporter-again");
     known_load(&ns);
     let name = ns.name.clone();
     let exporter = Exporter::start(&["--netns", &name, "--breakdown-interval", "0"]);
@@ -333,7 +333,7 @@ fn a_recreated_namespace_is_read_afresh() {
     assert_eq!(value(&m, &inserts), 650.0);
     // Same name, new namespace with one flow: the old table must not be read.
     drop(ns);
-    common::run("ip", &["netns", "add", &name]);
+    conntrack::testing::scratch::run("ip", &["netns", "add", &name]);
     let cleanup = Cleanup(name.clone());
     let mut ct = conntrack::Conntrack::open_in(&conntrack::Netns::named(name.as_str())).unwrap();
     let orig = Tuple::udp(([10, 1, 1, 1], 5000), ([10, 1, 1, 2], 53));
@@ -386,7 +386,7 @@ fn slowloris(address: &str) -> Duration {
 #[test]
 fn slow_and_idle_clients_never_delay_a_scrape() {
     require_root!();
-    let ns = TestNs::new("exporter-slow");
+    let ns = ScratchNs::new("exporter-slow");
     known_load(&ns);
     // The default deadline (5 s) and connection bound (64).
     let exporter = Exporter::start(&["--netns", &ns.name]);
@@ -433,7 +433,7 @@ fn slow_and_idle_clients_never_delay_a_scrape() {
 #[test]
 fn a_namespace_given_twice_is_exported_once() {
     require_root!();
-    let ns = TestNs::new("exporter-twice");
+    let ns = ScratchNs::new("exporter-twice");
     known_load(&ns);
     let n = ns.name.as_str();
     let path = format!("/run/netns/{n}");
@@ -515,7 +515,7 @@ fn promtool() -> Option<String> {
 #[test]
 fn the_accept_header_chooses_the_format_and_both_parse() {
     require_root!();
-    let ns = TestNs::new("exporter-format");
+    let ns = ScratchNs::new("exporter-format");
     known_load(&ns);
     let n = ns.name.as_str();
     let exporter = Exporter::start(&["--netns", n, "--top", "2", "--breakdown-interval", "0"]);
@@ -617,7 +617,7 @@ fn the_accept_header_chooses_the_format_and_both_parse() {
 #[test]
 fn the_breakdown_age_moves() {
     require_root!();
-    let ns = TestNs::new("exporter-age");
+    let ns = ScratchNs::new("exporter-age");
     known_load(&ns);
     let n = ns.name.as_str();
     let exporter = Exporter::start(&["--netns", n, "--breakdown-interval", "1"]);
@@ -672,7 +672,7 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
 #[test]
 fn alert_rules_and_dashboard_name_exported_metrics() {
     require_root!();
-    let ns = TestNs::new("exporter-names");
+    let ns = ScratchNs::new("exporter-names");
     known_load(&ns);
     let exporter = Exporter::start(&[
         "--netns",

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Rng, TestNs};
+use common::{Rng, ScratchNs};
 use conntrack::*;
 
 #[test]
@@ -256,7 +256,7 @@ fn fill(ct: &mut Conntrack, specs: &[FlowSpec]) {
 #[test]
 fn pushed_down_userspace_and_reference_select_the_same_flows() {
     require_root!();
-    let ns = TestNs::new("equiv");
+    let ns = ScratchNs::new("equiv");
     let mut ct = ns.conntrack();
     let mut rng = Rng(0x5eed_1234_abcd_0001);
     let specs = random_table(&mut rng, 600);
@@ -327,7 +327,7 @@ fn pushed_down_userspace_and_reference_select_the_same_flows() {
 #[test]
 fn delete_by_filter_leaves_exactly_the_complement() {
     require_root!();
-    let ns = TestNs::new("delequiv");
+    let ns = ScratchNs::new("delequiv");
     let mut ct = ns.conntrack();
     let mut rng = Rng(0x5eed_1234_abcd_0002);
     let mut paths = BTreeMap::new();
@@ -379,7 +379,7 @@ fn delete_by_filter_leaves_exactly_the_complement() {
 #[test]
 fn filters_the_kernel_gets_wrong_never_widen_a_delete() {
     require_root!();
-    let ns = TestNs::new("safety");
+    let ns = ScratchNs::new("safety");
     let mut ct = ns.conntrack();
     let a = |last: u16| IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, last));
     let mut specs = Vec::new();
@@ -480,7 +480,7 @@ fn filters_the_kernel_gets_wrong_never_widen_a_delete() {
 #[test]
 fn single_delete_echoes_zone_and_id() {
     require_root!();
-    let ns = TestNs::new("delone");
+    let ns = ScratchNs::new("delone");
     let mut ct = ns.conntrack();
     let orig = Tuple::udp((v4(1), 1), (v4(2), 2));
     ct.create(&FlowSpec::new(orig).timeout(60).zone(4)).unwrap();
@@ -502,7 +502,7 @@ fn single_delete_echoes_zone_and_id() {
 #[test]
 fn count_by_agrees_with_grouping_a_full_dump_by_hand() {
     require_root!();
-    let ns = TestNs::new("countby");
+    let ns = ScratchNs::new("countby");
     let mut ct = ns.conntrack();
     let mut rng = Rng(0x5eed_1234_abcd_0003);
     fill(&mut ct, &random_table(&mut rng, 500));
@@ -562,7 +562,7 @@ fn count_by_agrees_with_grouping_a_full_dump_by_hand() {
 #[test]
 fn bulk_delete_of_a_ten_percent_source_set_on_100k_flows() {
     require_root!();
-    let ns = TestNs::new("bulk");
+    let ns = ScratchNs::new("bulk");
     let mut ct = ns.conntrack();
     const FLOWS: u32 = 100_000;
     for i in 0..FLOWS {
@@ -614,7 +614,7 @@ fn bulk_delete_of_a_ten_percent_source_set_on_100k_flows() {
 #[test]
 fn zone_filter_matches_directional_zones_like_the_kernel() {
     require_root!();
-    let ns = TestNs::new("dirzone");
+    let ns = ScratchNs::new("dirzone");
     ns.exec(&[
         "conntrack",
         "-I",
@@ -669,7 +669,7 @@ fn zone_filter_matches_directional_zones_like_the_kernel() {
 #[test]
 fn reply_direction_addresses_select_and_flush_exactly() {
     require_root!();
-    let ns = TestNs::new("replyaddr");
+    let ns = ScratchNs::new("replyaddr");
     let mut ct = ns.conntrack();
     // Three flows from one client; two answered by a NAT-like reply address.
     for (i, reply_src) in [(1u32, 200u32), (2, 200), (3, 3)] {
@@ -702,7 +702,7 @@ fn reply_direction_addresses_select_and_flush_exactly() {
 #[test]
 fn delete_rate_is_respected() {
     require_root!();
-    let ns = TestNs::new("rate");
+    let ns = ScratchNs::new("rate");
     let mut ct = ns.conntrack();
     for i in 0..1024u32 {
         ct.create(&FlowSpec::new(Tuple::udp((v4(i), 1), (v4(5000), 2))).timeout(600))
@@ -731,7 +731,7 @@ fn delete_rate_is_respected() {
 #[test]
 fn no_delete_removes_more_than_its_filter_says() {
     require_root!();
-    let ns = TestNs::new("narrow");
+    let ns = ScratchNs::new("narrow");
     let mut ct = ns.conntrack();
     let mut specs = Vec::new();
     for (i, mark) in [0u32, 0, 0, 0x100, 42].into_iter().enumerate() {
@@ -849,7 +849,7 @@ fn no_delete_removes_more_than_its_filter_says() {
 #[test]
 fn updates_add_status_bits_like_conntrack_tools() {
     require_root!();
-    let ns = TestNs::new("status");
+    let ns = ScratchNs::new("status");
     let mut ct = ns.conntrack();
     let orig = Tuple::tcp((v4(1), 1000), (v4(2), 80));
     let spec = FlowSpec::new(orig)
@@ -954,7 +954,7 @@ fn updates_add_status_bits_like_conntrack_tools() {
 #[test]
 fn out_of_range_status_is_refused_before_the_kernel() {
     require_root!();
-    let ns = TestNs::new("bounds");
+    let ns = ScratchNs::new("bounds");
     let mut ct = ns.conntrack();
     let orig = Tuple::tcp((v4(1), 1000), (v4(2), 80));
     let err = ct

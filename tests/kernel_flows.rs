@@ -12,7 +12,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, TcpListener, TcpStream, UdpSocket};
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
-use common::TestNs;
+use common::ScratchNs;
 use conntrack::*;
 
 fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
@@ -120,7 +120,7 @@ fn assert_matches_spec(flow: &Flow, spec: &FlowSpec) {
 #[test]
 fn creates_every_kind_and_reads_it_back_field_by_field() {
     require_root!();
-    let ns = TestNs::new("kinds");
+    let ns = ScratchNs::new("kinds");
     // The kernel only stores labels in a namespace whose ruleset uses them.
     ns.nft("add rule inet ctrs out meta mark 0x7fffffff ct label set 127");
     let mut ct = ns.conntrack();
@@ -166,7 +166,7 @@ fn creates_every_kind_and_reads_it_back_field_by_field() {
 #[test]
 fn per_family_dumps_are_filtered_by_the_kernel() {
     require_root!();
-    let ns = TestNs::new("family");
+    let ns = ScratchNs::new("family");
     // The labelled flow needs label space (else create says ENOSPC).
     ns.nft("add rule inet ctrs in ct label 127 counter");
     let mut ct = ns.conntrack();
@@ -187,7 +187,7 @@ fn per_family_dumps_are_filtered_by_the_kernel() {
 #[test]
 fn create_update_and_upsert_semantics() {
     require_root!();
-    let ns = TestNs::new("crud");
+    let ns = ScratchNs::new("crud");
     let mut ct = ns.conntrack();
     let orig = Tuple::tcp((v4(10, 9, 0, 1), 40000), (v4(10, 9, 0, 2), 22));
     let spec = FlowSpec::new(orig)
@@ -244,7 +244,7 @@ fn create_update_and_upsert_semantics() {
 #[test]
 fn zoned_flows_need_their_zone() {
     require_root!();
-    let ns = TestNs::new("zones");
+    let ns = ScratchNs::new("zones");
     let mut ct = ns.conntrack();
     let orig = Tuple::udp((v4(10, 2, 0, 1), 1000), (v4(10, 2, 0, 2), 2000));
     // The same tuple can exist once per zone.
@@ -266,7 +266,7 @@ fn zoned_flows_need_their_zone() {
 #[test]
 fn nat_reply_tuple_and_master_and_extensions_round_trip() {
     require_root!();
-    let ns = TestNs::new("ext");
+    let ns = ScratchNs::new("ext");
     let mut ct = ns.conntrack();
     let master = Tuple::tcp((v4(10, 3, 0, 1), 5000), (v4(10, 3, 0, 2), 21));
     ct.create(
@@ -316,7 +316,7 @@ fn nat_reply_tuple_and_master_and_extensions_round_trip() {
 #[test]
 fn counters_and_timestamps_appear_when_enabled_in_the_namespace() {
     require_root!();
-    let ns = TestNs::new("acct");
+    let ns = ScratchNs::new("acct");
     ns.sysctl("nf_conntrack_acct", "1");
     ns.sysctl("nf_conntrack_timestamp", "1");
     let before = std::time::SystemTime::now()
@@ -371,7 +371,7 @@ fn counters_and_timestamps_appear_when_enabled_in_the_namespace() {
 #[test]
 fn real_loopback_tcp_and_udp_are_seen_with_states_and_status() {
     require_root!();
-    let ns = TestNs::new("traffic");
+    let ns = ScratchNs::new("traffic");
     // Keep the TCP connection open while we look at the table.
     let (client, server, port) = ns.run(|| {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -439,7 +439,7 @@ fn real_loopback_tcp_and_udp_are_seen_with_states_and_status() {
 #[test]
 fn count_equals_dump_length_on_a_quiet_table_and_limit_is_reported() {
     require_root!();
-    let ns = TestNs::new("count");
+    let ns = ScratchNs::new("count");
     let mut ct = ns.conntrack();
     for i in 0..1500u32 {
         let src = v4(10, 4, (i >> 8) as u8, i as u8);
@@ -462,7 +462,7 @@ fn count_equals_dump_length_on_a_quiet_table_and_limit_is_reported() {
 #[test]
 fn per_cpu_counters_move_when_traffic_flows() {
     require_root!();
-    let ns = TestNs::new("cpu");
+    let ns = ScratchNs::new("cpu");
     let mut ct = ns.conntrack();
     let before = ct.kernel_stats().unwrap();
     let cpus = std::fs::read_to_string("/sys/devices/system/cpu/possible").unwrap();
@@ -502,7 +502,7 @@ fn per_cpu_counters_move_when_traffic_flows() {
 #[test]
 fn half_read_dump_then_new_requests_work() {
     require_root!();
-    let ns = TestNs::new("half");
+    let ns = ScratchNs::new("half");
     let mut ct = ns.conntrack();
     for i in 0..3000u32 {
         let src = v4(10, 6, (i >> 8) as u8, i as u8);
@@ -542,7 +542,7 @@ fn half_read_dump_then_new_requests_work() {
 #[test]
 fn dump_batches_are_32k_from_the_first_datagram() {
     require_root!();
-    let ns = TestNs::new("batch");
+    let ns = ScratchNs::new("batch");
     let mut ct = ns.conntrack();
     for i in 0..2000u32 {
         let src = v4(10, 12, (i >> 8) as u8, i as u8);
@@ -568,7 +568,7 @@ fn dump_batches_are_32k_from_the_first_datagram() {
 #[test]
 fn flows_deleted_and_created_during_a_dump_cause_no_error() {
     require_root!();
-    let ns = TestNs::new("churn");
+    let ns = ScratchNs::new("churn");
     let mut ct = ns.conntrack();
     let base = 20_000u32;
     for i in 0..base {
@@ -628,8 +628,8 @@ fn flows_deleted_and_created_during_a_dump_cause_no_error() {
 #[test]
 fn a_handle_opened_by_name_sees_that_namespace_only() {
     require_root!();
-    let a = TestNs::new("iso-a");
-    let b = TestNs::new("iso-b");
+    let a = ScratchNs::new("iso-a");
+    let b = ScratchNs::new("iso-b");
     let thread_ns = || std::fs::read_link("/proc/thread-self/ns/net").unwrap();
     let caller_ns = thread_ns();
     let mut in_a = a.conntrack();
@@ -682,7 +682,7 @@ fn missing_namespace_and_kernel_refusals_are_clear_errors() {
     assert!(matches!(err, Error::NoSuchNetns { .. }), "{err}");
     assert!(err.to_string().contains("no such network namespace"));
 
-    let ns = TestNs::new("errors");
+    let ns = ScratchNs::new("errors");
     let mut ct = ns.conntrack();
     // A TCP state beyond the kernel's range is refused with EINVAL.
     let spec = FlowSpec::new(Tuple::tcp((v4(10, 1, 1, 1), 1), (v4(10, 1, 1, 2), 2)))

@@ -6,7 +6,7 @@ mod common;
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use common::TestNs;
+use common::ScratchNs;
 use conntrack::{FlowSpec, Tuple};
 
 fn status_kib(field: &str) -> u64 {
@@ -21,7 +21,7 @@ fn status_kib(field: &str) -> u64 {
 #[test]
 fn dump_of_100k_flows_runs_in_bounded_memory() {
     require_root!();
-    let ns = TestNs::new("mem");
+    let ns = ScratchNs::new("mem");
     let mut ct = ns.conntrack();
     const FLOWS: u32 = 100_000;
     for i in 0..FLOWS {

@@ -9,7 +9,7 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
-use common::TestNs;
+use common::ScratchNs;
 use conntrack::netns::{list_all, NetnsEntry, NetnsId};
 use conntrack::{Conntrack, FlowSpec, Netns, Tuple};
 
@@ -59,8 +59,8 @@ fn only<'a>(entries: &'a [NetnsEntry], id: NetnsId, what: &str) -> &'a NetnsEntr
 #[test]
 fn lists_named_and_process_namespaces_once_each() {
     require_root!();
-    let with_process = TestNs::new("ls-a");
-    let empty = TestNs::new("ls-b");
+    let with_process = ScratchNs::new("ls-a");
+    let empty = ScratchNs::new("ls-b");
     let in_named = Sleeper::spawn("ip", &["netns", "exec", &with_process.name]);
     let unnamed = Sleeper::spawn("unshare", &["--net"]);
 

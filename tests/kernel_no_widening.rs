@@ -27,7 +27,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::process::Command;
 
-use common::{Rng, TestNs};
+use common::{Rng, ScratchNs};
 use conntrack::*;
 
 fn v4(a: u8, b: u8) -> IpAddr {
@@ -400,8 +400,8 @@ fn table(ct: &mut Conntrack) -> BTreeMap<Key, Flow> {
 
 /// A namespace whose ruleset uses labels (the kernel keeps no label storage
 /// otherwise), filled with `n` random flows.
-fn labelled_namespace(tag: &str, rng: &mut Rng, n: u16) -> (TestNs, Vec<FlowSpec>) {
-    let ns = TestNs::new(tag);
+fn labelled_namespace(tag: &str, rng: &mut Rng, n: u16) -> (ScratchNs, Vec<FlowSpec>) {
+    let ns = ScratchNs::new(tag);
     ns.nft("add rule inet ctrs in ct label set 127");
     let specs = random_table(rng, n);
     let mut ct = ns.conntrack();
@@ -633,7 +633,7 @@ fn random_cli_options(rng: &mut Rng) -> (Vec<String>, Vec<String>) {
 
 /// `conntrack -L OPTIONS -o id` in the namespace: the ids listed, or `None`
 /// when conntrack refuses the options.
-fn conntrack_ids(ns: &TestNs, options: &[String]) -> Option<BTreeSet<u32>> {
+fn conntrack_ids(ns: &ScratchNs, options: &[String]) -> Option<BTreeSet<u32>> {
     let output = Command::new("ip")
         .args(["netns", "exec", &ns.name, "conntrack", "-L"])
         .args(options)

@@ -13,7 +13,7 @@ use std::net::{IpAddr, Ipv4Addr, TcpListener, TcpStream, UdpSocket};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{reset_on_close, TestNs};
+use common::{reset_on_close, ScratchNs};
 use conntrack::sysctl::{Sysctl, Timeout};
 use conntrack::*;
 
@@ -61,7 +61,7 @@ fn addr(c: u8, d: u8) -> IpAddr {
 #[test]
 fn a_lost_rst_leaves_an_established_orphan_found_and_deleted_exactly() {
     require_root!();
-    let ns = TestNs::new("orph-rst");
+    let ns = ScratchNs::new("orph-rst");
     // The namespace's own ESTABLISHED timeout, far from the host's: an estimate
     // made with another namespace's sysctls would be off by hours or days.
     ns.sysctl("nf_conntrack_tcp_timeout_established", "1000");
@@ -207,7 +207,7 @@ fn a_lost_rst_leaves_an_established_orphan_found_and_deleted_exactly() {
 #[test]
 fn unreplied_udp_is_found_while_nat_and_fixed_timeouts_are_not() {
     require_root!();
-    let ns = TestNs::new("orph-udp");
+    let ns = ScratchNs::new("orph-udp");
     // Real NAT: port 19 is redirected to port 10.
     ns.nft("add table ip ctrsnat");
     ns.exec(&[
@@ -363,7 +363,7 @@ fn unreplied_udp_is_found_while_nat_and_fixed_timeouts_are_not() {
 #[test]
 fn an_unreplied_flow_kept_alive_by_retries_is_found_by_its_age() {
     require_root!();
-    let ns = TestNs::new("orph-age");
+    let ns = ScratchNs::new("orph-age");
     // Two senders retrying every 200 ms towards a port nobody answers: their
     // idle time stays near zero. Only the second one's flow is created after
     // timestamps are switched on, so only it has an age.
@@ -479,8 +479,8 @@ fn orphan_table() -> (Vec<FlowSpec>, BTreeSet<Tuple>) {
 }
 
 /// A namespace holding [`orphan_table`].
-fn orphan_table_ns(tag: &str) -> (TestNs, Vec<FlowSpec>, BTreeSet<Tuple>) {
-    let ns = TestNs::new(tag);
+fn orphan_table_ns(tag: &str) -> (ScratchNs, Vec<FlowSpec>, BTreeSet<Tuple>) {
+    let ns = ScratchNs::new(tag);
     // Unreplied UDP lives 30 s by default: too short to stay clear of a threshold.
     ns.sysctl("nf_conntrack_udp_timeout", "600");
     let (specs, expected) = orphan_table();

@@ -8,12 +8,12 @@ mod common;
 
 use std::net::UdpSocket;
 
-use common::{run_example, TestNs};
+use common::{run_example, ScratchNs};
 use conntrack::*;
 
 /// Sends `n` datagrams of `size` payload bytes from one client socket to one
 /// server socket on loopback (one flow), and one answer to each.
-fn udp_exchange(ns: &TestNs, ports: Option<(u16, u16)>, n: u32, size: usize) -> (u16, u16) {
+fn udp_exchange(ns: &ScratchNs, ports: Option<(u16, u16)>, n: u32, size: usize) -> (u16, u16) {
     ns.run(move || {
         let (client_port, server_port) = ports.unwrap_or((0, 0));
         let server = UdpSocket::bind(("127.0.0.1", server_port)).unwrap();
@@ -51,7 +51,7 @@ fn udp_counters(flows: &[Flow]) -> (Counters, Counters) {
 #[test]
 fn a_zeroing_dump_reads_each_interval_exactly_once() {
     require_root!();
-    let ns = TestNs::new("ctrzero");
+    let ns = ScratchNs::new("ctrzero");
     ns.sysctl("nf_conntrack_acct", "1");
     let mut ct = ns.conntrack();
     // 3 requests of 100 bytes: 3 x (100 + 8 + 20) = 384 bytes out, 3 x 29 back.
@@ -97,7 +97,7 @@ fn a_zeroing_dump_reads_each_interval_exactly_once() {
 #[test]
 fn the_dying_and_unconfirmed_lists_dump_like_conntrack_tools() {
     require_root!();
-    let ns = TestNs::new("lists");
+    let ns = ScratchNs::new("lists");
     let mut ct = ns.conntrack();
     udp_exchange(&ns, None, 1, 10);
     // Nothing lingers in either list of an idle namespace, for both tools.
@@ -132,7 +132,7 @@ fn the_dying_and_unconfirmed_lists_dump_like_conntrack_tools() {
 #[test]
 fn bulk_update_changes_exactly_what_conntrack_u_changes() {
     require_root!();
-    let ours = TestNs::new("bulkupd");
+    let ours = ScratchNs::new("bulkupd");
     // Label storage exists only where a rule uses labels.
     ours.nft("add rule inet ctrs in ct label set 127");
     let specs: Vec<FlowSpec> = (0..200u16)
@@ -271,7 +271,7 @@ fn bulk_update_changes_exactly_what_conntrack_u_changes() {
 fn labels_by_name_and_the_label_space_trap() {
     require_root!();
     let map = LabelMap::parse("3 blocked\n4 audited\n", "test connlabel.conf").unwrap();
-    let ns = TestNs::new("nolabel");
+    let ns = ScratchNs::new("nolabel");
     let mut ct = ns.conntrack();
     let t = Tuple::udp(([10, 0, 0, 1], 1), ([10, 0, 0, 2], 2));
     let labels = map.labels("blocked,audited").unwrap();
@@ -308,7 +308,7 @@ fn labels_by_name_and_the_label_space_trap() {
 
 /// `conntrack -L expect` lines as (expected destination port, master source
 /// port, helper), the fields both tools must agree on.
-fn cli_expectations(ns: &TestNs) -> Vec<(u16, u16, String)> {
+fn cli_expectations(ns: &ScratchNs) -> Vec<(u16, u16, String)> {
     let text = ns.conntrack_cli(&["-L", "expect"]);
     let field = |line: &str, key: &str, nth: usize| -> Option<String> {
         line.split_whitespace()
@@ -353,7 +353,7 @@ fn our_expectations(ct: &mut Conntrack) -> Vec<(u16, u16, String)> {
 #[test]
 fn expectations_from_the_ftp_helper_on_real_traffic() {
     require_root!();
-    let ns = TestNs::new("ftpexp");
+    let ns = ScratchNs::new("ftpexp");
     ns.nft("add ct helper inet ctrs ftp-std { type \"ftp\" protocol tcp ; }");
     // Before the chain's `ct state new accept`, which ends the chain.
     ns.nft("insert rule inet ctrs out tcp dport 21 ct helper set \"ftp-std\"");
@@ -418,7 +418,7 @@ fn expectations_from_the_ftp_helper_on_real_traffic() {
 #[test]
 fn expectations_created_listed_and_flushed() {
     require_root!();
-    let ns = TestNs::new("mkexp");
+    let ns = ScratchNs::new("mkexp");
     let mut ct = ns.conntrack();
     let master = Tuple::tcp(([10, 3, 0, 1], 40000), ([10, 3, 0, 2], 21));
     ct.create(
@@ -496,7 +496,7 @@ fn expectations_created_listed_and_flushed() {
 #[test]
 fn dump_stats_print_what_conntrack_s_prints() {
     require_root!();
-    let ns = TestNs::new("statsexp");
+    let ns = ScratchNs::new("statsexp");
     let mut ct = ns.conntrack();
     let master = Tuple::tcp(([10, 4, 0, 1], 40000), ([10, 4, 0, 2], 21));
     ct.create(&FlowSpec::new(master).timeout(600).helper("ftp"))
@@ -539,7 +539,7 @@ fn dump_stats_print_what_conntrack_s_prints() {
 #[test]
 fn the_update_tool_changes_the_selection() {
     require_root!();
-    let ns = TestNs::new("updtool");
+    let ns = ScratchNs::new("updtool");
     ns.nft("add rule inet ctrs in ct label 127 counter");
     let mut ct = ns.conntrack();
     for i in 0..6u16 {
@@ -616,7 +616,7 @@ fn the_update_tool_changes_the_selection() {
 #[test]
 fn the_dump_tool_zeroes_and_reads_the_other_lists() {
     require_root!();
-    let ns = TestNs::new("dumpzero");
+    let ns = ScratchNs::new("dumpzero");
     ns.sysctl("nf_conntrack_acct", "1");
     udp_exchange(&ns, None, 2, 100);
     let dump = |args: &[&str]| {

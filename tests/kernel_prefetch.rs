@@ -7,16 +7,14 @@
 //! process's prefetch threads, which another test's dump must not disturb.
 
 mod common;
-#[path = "../examples/support/mix.rs"]
-mod mix;
 
 use std::collections::HashSet;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::TestNs;
+use common::ScratchNs;
+use conntrack::testing::mix::create_mixed;
 use conntrack::{Conntrack, DeleteOptions, DeletePath, Filter, Flow, Prefetch, PREFETCH_MIN_FLOWS};
-use mix::create_mixed;
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -53,7 +51,7 @@ fn prefetch_threads() -> usize {
 fn prefetched_dump_equals_the_inline_dump() {
     require_root!();
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let ns = TestNs::new("pf-equal");
+    let ns = ScratchNs::new("pf-equal");
     let mut ct = ns.conntrack();
     let flows = 12_000;
     fill(&mut ct, flows);
@@ -112,7 +110,7 @@ fn prefetched_dump_equals_the_inline_dump() {
 fn auto_reads_small_tables_on_the_calling_thread() {
     require_root!();
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let ns = TestNs::new("pf-small");
+    let ns = ScratchNs::new("pf-small");
     let mut ct = ns.conntrack();
     fill(&mut ct, 100);
     let (flows, summary) = dump_all(&mut ct, Prefetch::Auto);
@@ -122,7 +120,7 @@ fn auto_reads_small_tables_on_the_calling_thread() {
         "100 flows < {PREFETCH_MIN_FLOWS}: no thread"
     );
     // An empty table through the thread: just NLMSG_DONE.
-    let empty = TestNs::new("pf-empty");
+    let empty = ScratchNs::new("pf-empty");
     let mut ct = empty.conntrack();
     let (flows, summary) = dump_all(&mut ct, Prefetch::Always);
     assert!(flows.is_empty());
@@ -133,7 +131,7 @@ fn auto_reads_small_tables_on_the_calling_thread() {
 fn abandoned_prefetched_dump_stops_its_thread_and_the_handle_goes_on() {
     require_root!();
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let ns = TestNs::new("pf-drop");
+    let ns = ScratchNs::new("pf-drop");
     let mut ct = ns.conntrack();
     let flows = 20_000;
     fill(&mut ct, flows);
@@ -170,7 +168,7 @@ fn abandoned_prefetched_dump_stops_its_thread_and_the_handle_goes_on() {
 fn delete_by_set_through_a_prefetched_dump() {
     require_root!();
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let ns = TestNs::new("pf-delete");
+    let ns = ScratchNs::new("pf-delete");
     let mut ct = ns.conntrack();
     let flows = 10_000;
     fill(&mut ct, flows);

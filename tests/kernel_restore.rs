@@ -16,7 +16,7 @@ use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, TcpListener, TcpStream, UdpSocket};
 use std::process::Command;
 
-use common::{example_binary, TestNs};
+use common::{example_binary, ScratchNs};
 use conntrack::{
     proto, Conntrack, Flow, FlowSpec, Labels, NatTarget, ProtoInfo, SctpInfo, SctpState, SeqAdj,
     Status, Synproxy, TcpState, Tuple,
@@ -54,7 +54,7 @@ fn table(ct: &mut Conntrack) -> BTreeMap<(Tuple, Option<u16>), Flow> {
 
 /// Creates the diverse table; returns the live loopback connection (its
 /// flow must stay as it is while the test runs).
-fn diverse_table(ns: &TestNs) -> (TcpStream, TcpStream) {
+fn diverse_table(ns: &ScratchNs) -> (TcpStream, TcpStream) {
     // A NAT hook: traffic flows pass it (null bindings, *_NAT_DONE bits).
     ns.nft("add chain inet ctrs post { type nat hook postrouting priority 100 ; }");
     // Any rule using labels makes the kernel reserve label space.
@@ -192,7 +192,7 @@ fn diverse_table(ns: &TestNs) -> (TcpStream, TcpStream) {
     })
 }
 
-fn restore(ns: &TestNs, args: &[&str]) -> (bool, String, String) {
+fn restore(ns: &ScratchNs, args: &[&str]) -> (bool, String, String) {
     let output = Command::new(example_binary("restore"))
         .args(["--netns", &ns.name])
         .args(args)
@@ -206,7 +206,7 @@ fn restore(ns: &TestNs, args: &[&str]) -> (bool, String, String) {
 }
 
 /// `conntrack -L -o extended` lines, sorted, timeout and use count blanked.
-fn conntrack_listing(ns: &TestNs) -> Vec<String> {
+fn conntrack_listing(ns: &ScratchNs) -> Vec<String> {
     let mut lines: Vec<String> = ns
         .conntrack_cli(&["-L", "-o", "extended"])
         .lines()
@@ -225,7 +225,7 @@ fn conntrack_listing(ns: &TestNs) -> Vec<String> {
 #[test]
 fn a_table_saved_as_json_comes_back_flow_by_flow() {
     require_root!();
-    let ns = TestNs::new("restore-json");
+    let ns = ScratchNs::new("restore-json");
     let _connection = diverse_table(&ns);
     let mut ct = ns.conntrack();
     let before = table(&mut ct);
@@ -305,7 +305,7 @@ fn a_table_saved_as_json_comes_back_flow_by_flow() {
 #[test]
 fn a_table_saved_by_conntrack_tools_comes_back_as_conntrack_tools_shows_it() {
     require_root!();
-    let ns = TestNs::new("restore-text");
+    let ns = ScratchNs::new("restore-text");
     let _connection = diverse_table(&ns);
     let before = conntrack_listing(&ns);
     let saved = ns.conntrack_cli(&["-L", "-o", "extended"]);
@@ -333,7 +333,7 @@ fn a_table_saved_by_conntrack_tools_comes_back_as_conntrack_tools_shows_it() {
 #[test]
 fn every_flow_not_restored_is_reported_with_its_line() {
     require_root!();
-    let ns = TestNs::new("restore-failures");
+    let ns = ScratchNs::new("restore-failures");
     let good = "ipv4     2 udp      17 30 src=10.0.0.1 dst=10.0.0.2 sport=1 dport=2 \
                 [UNREPLIED] src=10.0.0.2 dst=10.0.0.1 sport=2 dport=1 mark=0 use=1";
     let input = [

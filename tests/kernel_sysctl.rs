@@ -17,7 +17,7 @@ use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::path::Path;
 use std::time::Duration;
 
-use common::TestNs;
+use common::ScratchNs;
 use conntrack::sysctl::{
     EventsMode, KernelStatsDelta, Key, MemoryModel, Scope, SlabInfo, Sysctl, SysctlRoot, Timeout,
 };
@@ -31,7 +31,7 @@ fn host_snapshot() -> Vec<(Key, Option<u64>)> {
 }
 
 /// What `cat` shows for a key inside `ns` (`None` if the file does not exist).
-fn cat_in(ns: &TestNs, key: Key) -> Option<u64> {
+fn cat_in(ns: &ScratchNs, key: Key) -> Option<u64> {
     let path = key.path(&SysctlRoot::system());
     let output = std::process::Command::new("ip")
         .args(["netns", "exec", &ns.name, "cat"])
@@ -52,7 +52,7 @@ fn read_file(path: &Path) -> Option<u64> {
         .map(|s| s.trim().parse().expect("a number"))
 }
 
-fn all_flows(ns: &TestNs) -> Vec<Flow> {
+fn all_flows(ns: &ScratchNs) -> Vec<Flow> {
     ns.conntrack()
         .flows()
         .unwrap()
@@ -101,7 +101,7 @@ fn reads_match_proc_sys_in_the_current_namespace() {
 fn reads_in_a_named_namespace_see_that_namespace() {
     require_root!();
     let host_before = host_snapshot();
-    let ns = TestNs::new("sysrd");
+    let ns = ScratchNs::new("sysrd");
     ns.sysctl("nf_conntrack_udp_timeout", "77");
     ns.sysctl("nf_conntrack_tcp_timeout_established", "1234");
     ns.sysctl("nf_conntrack_acct", "1");
@@ -139,7 +139,7 @@ fn reads_in_a_named_namespace_see_that_namespace() {
 fn per_namespace_writes_take_effect_and_read_back() {
     require_root!();
     let host_before = host_snapshot();
-    let ns = TestNs::new("syswr");
+    let ns = ScratchNs::new("syswr");
     let child = Sysctl::in_netns(ns.netns());
 
     child.set_acct(true).unwrap();
@@ -207,7 +207,7 @@ fn global_keys_refuse_writes_from_a_child_namespace() {
     require_root!();
     let host = Sysctl::new();
     let host_before = host_snapshot();
-    let ns = TestNs::new("sysglob");
+    let ns = ScratchNs::new("sysglob");
     // Guard: before 6.3 a child namespace could write the global value. Refuse to
     // test on such a kernel rather than risk changing the host.
     let mode = ns.exec(&[
@@ -278,7 +278,7 @@ fn global_keys_refuse_writes_from_a_child_namespace() {
 #[test]
 fn idle_time_of_a_real_flow_from_the_namespace_timeouts() {
     require_root!();
-    let ns = TestNs::new("sysidle");
+    let ns = ScratchNs::new("sysidle");
     let child = Sysctl::in_netns(ns.netns());
     child
         .set_timeout(Timeout::TcpEstablished, Duration::from_secs(5000))
@@ -321,7 +321,7 @@ fn capacity_from_the_real_slab() {
     assert!(slab.entry_bytes() >= slab.object_size.unwrap_or(0));
     assert!(slab.objects.is_some());
 
-    let ns = TestNs::new("syscap");
+    let ns = ScratchNs::new("syscap");
     let child = Sysctl::in_netns(ns.netns());
     let capacity = child.capacity().unwrap();
     let settings = child.settings().unwrap();
@@ -346,7 +346,7 @@ fn capacity_from_the_real_slab() {
 #[test]
 fn counter_deltas_see_invalid_packets() {
     require_root!();
-    let ns = TestNs::new("sysdrop");
+    let ns = ScratchNs::new("sysdrop");
     let mut ct = ns.conntrack();
     let before = ct.kernel_stats().unwrap();
     // TCP segments with an impossible flag combination (SYN|FIN|RST) are INVALID.

@@ -6,7 +6,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{example_binary, known_load, TestNs};
+use common::{example_binary, known_load, ScratchNs};
 
 /// Runs `program args` in a pseudo-terminal, types `keys` (one key per
 /// `(seconds to wait before, key)`; a key `"resize ROWS COLS"` resizes the
@@ -64,7 +64,7 @@ sys.exit(os.waitstatus_to_exitcode(status))
 #[test]
 fn top_in_a_terminal_shows_the_top_talkers_and_quits_on_q() {
     require_root!();
-    let ns = TestNs::new("top");
+    let ns = ScratchNs::new("top");
     known_load(&ns);
     let (code, screen) = in_pty(
         &example_binary("top"),
@@ -115,7 +115,7 @@ fn top_in_a_terminal_shows_the_top_talkers_and_quits_on_q() {
 #[test]
 fn once_prints_one_frame_without_a_terminal() {
     require_root!();
-    let ns = TestNs::new("top-once");
+    let ns = ScratchNs::new("top-once");
     known_load(&ns);
     let output = Command::new(example_binary("top"))
         .args([
@@ -144,7 +144,7 @@ fn once_prints_one_frame_without_a_terminal() {
 #[test]
 fn once_json_prints_one_frame_as_an_object() {
     require_root!();
-    let ns = TestNs::new("top-json");
+    let ns = ScratchNs::new("top-json");
     known_load(&ns);
     let output = Command::new(example_binary("top"))
         .args([

@@ -33,7 +33,7 @@ use pyo3::types::PyDict;
 
 use crate::errors::to_py_err;
 use crate::flow::PyFlow;
-use crate::handle::Pool;
+use crate::pool::Pool;
 use crate::pytypes;
 
 /// Batches the worker may have sent ahead of the consumer.

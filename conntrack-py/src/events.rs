@@ -44,8 +44,9 @@ use pyo3::types::{PyBool, PyDict, PyString};
 
 use crate::dump::{DumpIter, Source};
 use crate::errors::{detached, invalid, to_py_err};
+use crate::flow::expectation_object;
 use crate::flow::PyFlow;
-use crate::handle::{expectation_object, Pool};
+use crate::pool::Pool;
 use crate::pytypes;
 
 /// Items taken from the socket per release of the interpreter.

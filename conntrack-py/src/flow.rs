@@ -840,3 +840,33 @@ impl PyOrphan {
 pub(crate) fn flow_object(py: Python<'_>, flow: Flow) -> PyResult<Py<PyFlow>> {
     Py::new(py, PyFlow::new(flow))
 }
+
+/// An `Expectation` record.
+pub(crate) fn expectation_object<'py>(
+    py: Python<'py>,
+    expectation: &conntrack::Expectation,
+) -> PyResult<Bound<'py, PyAny>> {
+    let tuple = |t: conntrack::Tuple| Py::new(py, FlowTuple::new(t));
+    let kwargs = PyDict::new(py);
+    kwargs.set_item("master", tuple(expectation.master)?)?;
+    kwargs.set_item("tuple", tuple(expectation.tuple)?)?;
+    kwargs.set_item("mask", tuple(expectation.mask)?)?;
+    kwargs.set_item("timeout", expectation.timeout)?;
+    kwargs.set_item("id", expectation.id.map(|id| id.value()))?;
+    kwargs.set_item("helper", expectation.helper.as_deref())?;
+    kwargs.set_item("zone", expectation.zone)?;
+    kwargs.set_item("flags", expectation.flags.bits())?;
+    kwargs.set_item("expect_class", expectation.class)?;
+    kwargs.set_item("function", expectation.function.as_deref())?;
+    match expectation.nat {
+        Some(nat) => {
+            kwargs.set_item("nat_direction", nat.direction)?;
+            kwargs.set_item("nat_tuple", tuple(nat.tuple)?)?;
+        }
+        None => {
+            kwargs.set_item("nat_direction", py.None())?;
+            kwargs.set_item("nat_tuple", py.None())?;
+        }
+    }
+    pytypes::EXPECTATION.build(py, &kwargs)
+}

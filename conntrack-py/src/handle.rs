@@ -12,16 +12,15 @@
 
 use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use conntrack::restore::{saved_line, RestoreFailure, RestoreOptions, SavedFlow, SavedTable};
 use conntrack::sysctl::{Key, Sysctl, Timeouts};
 use conntrack::LabelMap;
 use conntrack::{
-    Conntrack, DeleteOptions, DeletePath, DeleteReport, ExpectFlags, Expectation, ExpectationSpec,
-    Family, FlowChange, FlowSpec, GroupCounts, GroupValue, Netns, OrphanCategory, OrphanCounts,
+    Conntrack, DeleteOptions, DeletePath, DeleteReport, ExpectFlags, ExpectationSpec, Family,
+    FlowChange, FlowSpec, GroupCounts, GroupValue, Netns, OrphanCategory, OrphanCounts,
     OrphanPolicy, ProtoInfo, SctpInfo, SctpState, SocketCheck, TcpInfo,
 };
 use pyo3::exceptions::{PyOSError, PyTypeError};
@@ -36,7 +35,8 @@ use crate::filter::{
     extract_status_named, extract_tcp_state, extract_u16, extract_u32, group_keys, resolve,
     wrong_type,
 };
-use crate::flow::{flow_object, FlowTuple, PyFlow, PyOrphan};
+use crate::flow::{expectation_object, flow_object, FlowTuple, PyFlow, PyOrphan};
+use crate::pool::Pool;
 use crate::pytypes;
 
 /// A path given as `str`, `bytes` or `os.PathLike` (`None` for anything
@@ -131,57 +131,6 @@ pub(crate) fn extract_rate(value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<
         .transpose()
 }
 
-/// Idle handles a pool keeps: enough for a few threads taking turns; the
-/// sockets of a burst of concurrent calls beyond that are closed when the
-/// calls end.
-pub(crate) const MAX_IDLE: usize = 4;
-
-/// Idle library handles of one namespace.
-pub(crate) struct Pool {
-    netns: Netns,
-    idle: Mutex<Vec<Conntrack>>,
-    closed: AtomicBool,
-}
-
-impl Pool {
-    /// An idle handle, or a new one if all are busy.
-    pub(crate) fn take(&self) -> conntrack::Result<Conntrack> {
-        let idle = self
-            .idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop();
-        match idle {
-            Some(ct) => Ok(ct),
-            None => Conntrack::open_in(&self.netns),
-        }
-    }
-
-    /// Returns a handle (dropped instead once the pool is closed or holds
-    /// [`MAX_IDLE`] idle ones already).
-    pub(crate) fn put(&self, ct: Conntrack) {
-        if !self.closed.load(Ordering::Acquire) {
-            let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-            if idle.len() < MAX_IDLE {
-                idle.push(ct);
-            }
-        }
-    }
-
-    /// The namespace of the pool's handles.
-    pub(crate) fn netns(&self) -> &Netns {
-        &self.netns
-    }
-
-    fn close(&self) {
-        self.closed.store(true, Ordering::Release);
-        self.idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
-    }
-}
-
 /// A duration given in seconds (int or float) or as a `datetime.timedelta`.
 fn extract_duration(value: &Bound<'_, PyAny>) -> PyResult<Duration> {
     let seconds = match value.call_method0("total_seconds") {
@@ -239,36 +188,6 @@ fn optional_zone(zone: Option<&Bound<'_, PyAny>>) -> PyResult<u16> {
         .map(|z| extract_u16("zone", z))
         .transpose()
         .map(|z| z.unwrap_or(0))
-}
-
-/// An `Expectation` record.
-pub(crate) fn expectation_object<'py>(
-    py: Python<'py>,
-    expectation: &Expectation,
-) -> PyResult<Bound<'py, PyAny>> {
-    let tuple = |t: conntrack::Tuple| Py::new(py, FlowTuple::new(t));
-    let kwargs = PyDict::new(py);
-    kwargs.set_item("master", tuple(expectation.master)?)?;
-    kwargs.set_item("tuple", tuple(expectation.tuple)?)?;
-    kwargs.set_item("mask", tuple(expectation.mask)?)?;
-    kwargs.set_item("timeout", expectation.timeout)?;
-    kwargs.set_item("id", expectation.id.map(|id| id.value()))?;
-    kwargs.set_item("helper", expectation.helper.as_deref())?;
-    kwargs.set_item("zone", expectation.zone)?;
-    kwargs.set_item("flags", expectation.flags.bits())?;
-    kwargs.set_item("expect_class", expectation.class)?;
-    kwargs.set_item("function", expectation.function.as_deref())?;
-    match expectation.nat {
-        Some(nat) => {
-            kwargs.set_item("nat_direction", nat.direction)?;
-            kwargs.set_item("nat_tuple", tuple(nat.tuple)?)?;
-        }
-        None => {
-            kwargs.set_item("nat_direction", py.None())?;
-            kwargs.set_item("nat_tuple", py.None())?;
-        }
-    }
-    pytypes::EXPECTATION.build(py, &kwargs)
 }
 
 /// The fields a delete and a bulk update report alike: `matched`, the count
@@ -400,7 +319,7 @@ impl PyConntrack {
         F: FnOnce(&mut Conntrack) -> conntrack::Result<T> + Send,
         T: Send,
     {
-        if self.pool.closed.load(Ordering::Acquire) {
+        if self.pool.is_closed() {
             return Err(closed_error());
         }
         let pool = &self.pool;
@@ -481,7 +400,7 @@ impl PyConntrack {
                 values.push((timeout, extract_duration(&seconds)?));
             }
             // Start from the namespace's own timeouts, then override.
-            let netns = self.pool.netns.clone();
+            let netns = self.pool.netns().clone();
             let mut base: Timeouts = detached(py, move || Sysctl::in_netns(netns).timeouts())?;
             for (timeout, value) in values {
                 base.set(timeout, value);
@@ -578,11 +497,7 @@ impl PyConntrack {
             let parsed = parsed.clone();
             detached(py, move || Conntrack::open_in(&parsed))?
         };
-        let pool = Pool {
-            netns: parsed,
-            idle: Mutex::new(vec![opened]),
-            closed: AtomicBool::new(false),
-        };
+        let pool = Pool::new(parsed, opened);
         Ok(PyConntrack {
             pool: Arc::new(pool),
             netns: netns.filter(|n| !n.is_none()).map(|n| n.clone().unbind()),
@@ -598,7 +513,7 @@ impl PyConntrack {
     /// True after `close()`.
     #[getter]
     fn closed(&self) -> bool {
-        self.pool.closed.load(Ordering::Acquire)
+        self.pool.is_closed()
     }
 
     /// Closes the handle's sockets; later calls raise `ValueError`. Dumps in
@@ -618,7 +533,7 @@ impl PyConntrack {
 
     fn __repr__(&self) -> String {
         let state = if self.closed() { " closed" } else { "" };
-        format!("<conntrack.Conntrack {}{state}>", self.pool.netns)
+        format!("<conntrack.Conntrack {}{state}>", self.pool.netns())
     }
 
     /// Number of entries. Without criteria: from kernel statistics, in

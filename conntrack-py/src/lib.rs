@@ -25,6 +25,7 @@ mod events;
 mod filter;
 mod flow;
 mod handle;
+mod pool;
 mod pytypes;
 mod sysctl;
 

@@ -65,6 +65,9 @@ pub mod sockets;
 mod stats;
 mod status;
 pub mod sysctl;
+#[cfg(feature = "testing")]
+#[doc(hidden)]
+pub mod testing;
 pub mod text;
 mod update;
 pub mod wire;

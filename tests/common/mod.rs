@@ -1,45 +1,34 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! Shared harness for kernel tests: throwaway network namespaces.
+//! Shared harness for kernel tests.
 //!
-//! Each test makes its own namespace (`ip netns add`), brings loopback up and
-//! loads an nftables rule using `ct state` so conntrack tracks its traffic.
-//! [`TestNs`] deletes the namespace when dropped, also when the test panics.
-//! Without root the kernel tests skip with a one-line reason ([`require_root!`]);
-//! with root, a missing tool or a failing setup is a test failure.
+//! Each test makes its own throwaway namespace, a [`ScratchNs`]
+//! (`conntrack::testing::scratch`, shared with the benches): `ip netns add`,
+//! loopback up, an nftables rule using `ct state` so conntrack tracks its
+//! traffic, deleted when dropped, also when the test panics. Without root the
+//! kernel tests skip with a one-line reason ([`require_root!`]); with root, a
+//! missing tool or a failing setup is a test failure. Here live the helpers
+//! only tests use: running examples, a known load, probes, a PRNG.
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
-use std::process::{Command, Output};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::process::Command;
 
-use conntrack::netns::NetnsFile;
 use conntrack::sysctl::{Sysctl, Timeout};
-use conntrack::{Conntrack, FlowSpec, Netns, Status, TcpState, Tuple};
+use conntrack::testing::scratch::run;
+#[allow(unused_imports)] // not every test binary makes a namespace
+pub use conntrack::testing::scratch::ScratchNs;
+use conntrack::{FlowSpec, Status, TcpState, Tuple};
 
 /// Skips the calling test (returns) unless running as root.
 #[macro_export]
 macro_rules! require_root {
     () => {
-        if !$crate::common::is_root() {
+        if !conntrack::testing::scratch::is_root() {
             eprintln!("skipped: kernel test needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN) to create network namespaces");
             return;
         }
     };
 }
-
-/// True when the effective uid is 0.
-pub fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|euid| euid == "0"))
-        })
-        .unwrap_or(false)
-}
-
-static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// The binary of example `name`, built once per test process with the cargo
 /// that runs the tests (same profile and target directory): `cargo test
@@ -82,136 +71,9 @@ pub fn example_binary(name: &str) -> std::path::PathBuf {
 
 /// Runs example `name` with `args`, asserting success; returns its stdout.
 pub fn run_example(name: &str, args: &[&str]) -> String {
-    let output = Command::new(example_binary(name))
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("run the {name} example: {e}"));
-    assert!(
-        output.status.success(),
-        "{name} {args:?} failed ({}): {}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let binary = example_binary(name);
+    let output = run(binary.to_str().expect("a UTF-8 target directory"), args);
     String::from_utf8(output.stdout).expect("utf-8 from an example")
-}
-
-/// Runs a command and panics with its output if it fails.
-pub fn run(program: &str, args: &[&str]) -> Output {
-    let output = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {program} (is it installed?): {e}"));
-    assert!(
-        output.status.success(),
-        "{program} {args:?} failed: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
-
-/// A throwaway network namespace with conntrack active.
-pub struct TestNs {
-    /// Its `ip netns` name.
-    pub name: String,
-}
-
-impl TestNs {
-    /// Creates `ctrs-<tag>-<pid>-<n>`, loopback up, conntrack armed by nftables.
-    pub fn new(tag: &str) -> TestNs {
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let name = format!("ctrs-{tag}-{}-{n}", std::process::id());
-        run("ip", &["netns", "add", &name]);
-        let ns = TestNs { name };
-        ns.exec(&["ip", "link", "set", "lo", "up"]);
-        ns.nft("add table inet ctrs");
-        ns.nft("add chain inet ctrs out { type filter hook output priority 0; }");
-        ns.nft("add chain inet ctrs in { type filter hook input priority 0; }");
-        ns.nft("add rule inet ctrs out ct state new accept");
-        ns.nft("add rule inet ctrs in ct state established,related accept");
-        ns
-    }
-
-    /// The namespace as a library value.
-    pub fn netns(&self) -> Netns {
-        Netns::named(&self.name)
-    }
-
-    /// A handle on this namespace's table.
-    pub fn conntrack(&self) -> Conntrack {
-        Conntrack::open_in(&self.netns()).expect("open conntrack handle in test namespace")
-    }
-
-    /// Runs a command inside the namespace (`ip netns exec`), panicking on failure.
-    pub fn exec(&self, args: &[&str]) -> Output {
-        let mut full = vec!["netns", "exec", &self.name];
-        full.extend_from_slice(args);
-        run("ip", &full)
-    }
-
-    /// Runs one `nft` command (split on whitespace) inside the namespace.
-    pub fn nft(&self, command: &str) {
-        let mut args = vec!["nft"];
-        args.extend(command.split_whitespace());
-        self.exec(&args);
-    }
-
-    /// Writes a sysctl of this namespace (path under /proc/sys/net/netfilter/).
-    pub fn sysctl(&self, key: &str, value: &str) {
-        self.exec(&[
-            "sh",
-            "-c",
-            &format!("echo {value} > /proc/sys/net/netfilter/{key}"),
-        ]);
-    }
-
-    /// Runs `f` on a thread inside the namespace (for sockets and traffic).
-    pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
-        NetnsFile::open(format!("/run/netns/{}", self.name))
-            .expect("open test namespace")
-            .run(f)
-            .expect("enter test namespace")
-    }
-
-    /// Sends `count` TCP segments with an impossible flag combination
-    /// (SYN|FIN|RST) to 127.0.0.1 through a raw socket: conntrack counts each
-    /// as `invalid` (current kernels no longer count `found`/`insert` on the
-    /// packet path, so this is the counter a test can move).
-    pub fn send_invalid_tcp_segments(&self, count: u32) {
-        let script = format!(
-            "import socket\n\
-s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)\n\
-segment = bytes([0x30, 0x39, 0x00, 0x50]) + bytes(8) + bytes([0x50, 0x07, 0x10, 0x00]) + bytes(4)\n\
-for _ in range({count}): s.sendto(segment, ('127.0.0.1', 0))\n"
-        );
-        self.exec(&["python3", "-c", &script]);
-    }
-
-    /// `conntrack -L -o extended,id` output lines in this namespace.
-    pub fn conntrack_cli(&self, args: &[&str]) -> String {
-        let mut full = vec!["conntrack"];
-        full.extend_from_slice(args);
-        let mut all = vec!["netns", "exec", &self.name];
-        all.extend_from_slice(&full);
-        let output = Command::new("ip")
-            .args(&all)
-            .output()
-            .expect("run conntrack (apt install conntrack)");
-        assert!(
-            output.status.success(),
-            "conntrack {args:?} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).expect("utf-8 from conntrack")
-    }
-}
-
-impl Drop for TestNs {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
 }
 
 fn addr4(a: u8, b: u8, c: u8, d: u8) -> std::net::IpAddr {
@@ -224,7 +86,7 @@ fn addr4(a: u8, b: u8, c: u8, d: u8) -> std::net::IpAddr {
 /// - 100 TCP SYN_SENT from 10.9.1.1-100 to 198.51.100.2:22;
 /// - 20 TCP ESTABLISHED from 10.9.2.1-20 to 192.0.2.10:5432, idle 2 h: orphans;
 /// - 30 ICMP echo requests from 10.9.3.1-30 to 192.0.2.1.
-pub fn known_load(ns: &TestNs) {
+pub fn known_load(ns: &ScratchNs) {
     let mut ct = ns.conntrack();
     let established: u32 = Sysctl::in_netns(ns.netns())
         .timeouts()

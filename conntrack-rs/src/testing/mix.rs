@@ -1,12 +1,11 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! The tables `fill` builds, shared (by `#[path]`) with the decode benchmark so
-//! that the bench decodes exactly the flows `fill --mix` creates.
-
-#![allow(dead_code)] // each user takes the part it needs
+//! The tables `fill` builds: deterministic flows (flow `i` is always the same
+//! flow), so that the decode bench decodes exactly the flows `fill --mix`
+//! creates, and the kernel tests and benches fill their namespaces with them.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use conntrack::{Conntrack, FlowSpec, Status, TcpState, Tuple};
+use crate::{Conntrack, FlowSpec, Status, TcpState, Tuple};
 
 /// `base` + `i` as an IPv4 address.
 pub fn v4(base: [u8; 4], i: u32) -> IpAddr {
