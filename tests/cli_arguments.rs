@@ -13,8 +13,9 @@ use std::process::{Command, Stdio};
 
 use common::example_binary;
 
-const TOOLS: [&str; 10] = [
+const TOOLS: [&str; 11] = [
     "gc", "dump", "doctor", "top", "fill", "drain", "capture", "events", "update", "restore",
+    "expect",
 ];
 
 /// Runs `tool args`; asserts a usage error that names `option`.
@@ -123,6 +124,125 @@ fn hostile_arguments_are_usage_errors_naming_the_option() {
         ("restore", &["/nonexistent/table"], "/nonexistent/table"),
         ("restore", &["/"], "is a directory"),
         ("restore", &["a", "b"], "unexpected argument"),
+        ("expect", &[], "COMMAND"),
+        (
+            "expect",
+            &["get", "-p", "tcp", "--src", "10.0.0.1"],
+            "--dst",
+        ),
+        (
+            "expect",
+            &[
+                "get", "-p", "tcp", "--src", "10.0.0.1", "--dst", "::1", "--sport", "1", "--dport",
+                "2",
+            ],
+            "address families",
+        ),
+        (
+            "expect",
+            &[
+                "get", "-p", "tcp", "--src", "10.0.0.1", "--dst", "10.0.0.2", "--dport", "2",
+            ],
+            "source port",
+        ),
+        (
+            "expect",
+            &[
+                "get", "-p", "gre", "--src", "10.0.0.1", "--dst", "10.0.0.2", "--sport", "1",
+            ],
+            "no ports",
+        ),
+        (
+            "expect",
+            &["get", "-p", "tcp", "--src", "x", "--dst", "10.0.0.2"],
+            "--src",
+        ),
+        (
+            "expect",
+            &[
+                "delete", "-p", "tcp", "--src", "10.0.0.1", "--dst", "10.0.0.2", "--sport",
+                "70000", "--dport", "1",
+            ],
+            "--sport",
+        ),
+        ("expect", &["flush", "--helper", ""], "--helper"),
+        (
+            "expect",
+            &["flush", "--helper", "a-name-longer-than-15"],
+            "--helper",
+        ),
+        (
+            "expect",
+            &[
+                "create",
+                "-p",
+                "tcp",
+                "--src",
+                "10.0.0.1",
+                "--dst",
+                "10.0.0.2",
+                "--dport",
+                "1",
+                "--master-src",
+                "10.0.0.1",
+                "--master-dst",
+                "10.0.0.2",
+                "--master-sport",
+                "1",
+                "--master-dport",
+                "21",
+                "--timeout",
+                "0",
+                "--any-sport",
+            ],
+            "--timeout",
+        ),
+        (
+            "expect",
+            &[
+                "create",
+                "-p",
+                "tcp",
+                "--src",
+                "10.0.0.1",
+                "--dst",
+                "10.0.0.2",
+                "--sport",
+                "1",
+                "--any-sport",
+                "--dport",
+                "1",
+                "--master-src",
+                "10.0.0.1",
+                "--master-dst",
+                "10.0.0.2",
+                "--timeout",
+                "5",
+            ],
+            "--any-sport",
+        ),
+        (
+            "expect",
+            &[
+                "create",
+                "-p",
+                "tcp",
+                "--src",
+                "10.0.0.1",
+                "--dst",
+                "10.0.0.2",
+                "--any-sport",
+                "--dport",
+                "1",
+                "--master-src",
+                "10.0.0.1",
+                "--master-dst",
+                "10.0.0.2",
+                "--timeout",
+                "5",
+            ],
+            "--master-src/--master-dst/--master-sport",
+        ),
         ("events", &["--expect", "-p", "tcp"], "--expect"),
         ("events", &["--expect", "--with-expect"], "--with-expect"),
         ("events", &["--expect=yes"], "--expect"),

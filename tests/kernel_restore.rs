@@ -193,16 +193,8 @@ fn diverse_table(ns: &ScratchNs) -> (TcpStream, TcpStream) {
 }
 
 fn restore(ns: &ScratchNs, args: &[&str]) -> (bool, String, String) {
-    let output = Command::new(example_binary("restore"))
-        .args(["--netns", &ns.name])
-        .args(args)
-        .output()
-        .expect("run restore");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    let run = common::run_tool_in(ns, "restore", args);
+    (run.code == Some(0), run.stdout, run.stderr)
 }
 
 /// `conntrack -L -o extended` lines, sorted, timeout and use count blanked.

@@ -76,6 +76,30 @@ pub fn run_example(name: &str, args: &[&str]) -> String {
     String::from_utf8(output.stdout).expect("utf-8 from an example")
 }
 
+/// What a tool run said: its exit code, stdout and stderr.
+pub struct ToolRun {
+    /// The exit code (`None`: killed by a signal).
+    pub code: Option<i32>,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+/// Runs example `name` with `--netns NS` and `args`, whatever its exit status.
+pub fn run_tool_in(ns: &ScratchNs, name: &str, args: &[&str]) -> ToolRun {
+    let output = std::process::Command::new(example_binary(name))
+        .args(["--netns", &ns.name])
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("run the {name} example: {e}"));
+    ToolRun {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
 fn addr4(a: u8, b: u8, c: u8, d: u8) -> std::net::IpAddr {
     std::net::IpAddr::from([a, b, c, d])
 }
