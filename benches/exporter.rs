@@ -23,77 +23,34 @@
 //! sudo -E cargo bench -p conntrack-rs --bench exporter
 //! ```
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use conntrack::testing::http::{self, ExporterProcess};
 use conntrack::testing::mix::create_mixed;
 use conntrack::testing::scratch::{is_root, ScratchNs};
 
 const BIG: u32 = 250_000;
 
-struct Exporter {
-    child: Child,
-    address: String,
-}
-
-impl Exporter {
-    fn start(binary: &std::path::Path, namespaces: &[&ScratchNs]) -> Exporter {
-        let mut command = Command::new(binary);
-        command.args(["--listen", "127.0.0.1:0", "--max-connections", "256"]);
-        for ns in namespaces {
-            command.args(["--netns", &ns.name]);
-        }
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the exporter");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let address = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .and_then(|rest| rest.strip_suffix("/metrics"))
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
-        Exporter { child, address }
+/// The exporter on `namespaces`, with room for the load test's scrapers.
+fn start_exporter(binary: &std::path::Path, namespaces: &[&ScratchNs]) -> ExporterProcess {
+    let mut args = vec!["--max-connections", "256"];
+    for ns in namespaces {
+        args.extend(["--netns", ns.name.as_str()]);
     }
-}
-
-impl Drop for Exporter {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    ExporterProcess::start(binary, &args, Stdio::inherit()).expect("start the exporter")
 }
 
 /// One scrape: its latency (connect to last byte), or why it failed.
 fn scrape(address: &str) -> Result<(Duration, String), String> {
-    let started = Instant::now();
-    let mut stream = TcpStream::connect(address).map_err(|e| format!("connect: {e}"))?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .map_err(|e| e.to_string())?;
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: bench\r\n\r\n")
-        .map_err(|e| format!("write: {e}"))?;
-    let mut response = Vec::with_capacity(64 * 1024);
-    stream
-        .read_to_end(&mut response)
-        .map_err(|e| format!("read: {e}"))?;
-    let took = started.elapsed();
-    let text = String::from_utf8(response).map_err(|_| "not UTF-8".to_owned())?;
-    if !text.starts_with("HTTP/1.1 200 ") {
+    let response = http::get(address, "/metrics", None, Duration::from_secs(10))?;
+    if response.status != 200 {
         return Err(format!(
             "status {:?}",
-            text.lines().next().unwrap_or_default()
+            response.head.lines().next().unwrap_or_default()
         ));
     }
-    Ok((took, text))
+    Ok((response.took, response.body))
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -175,7 +132,7 @@ fn main() {
     for size in [1usize, 10, 100] {
         let mut namespaces = vec![&big];
         namespaces.extend(empties.iter().take(size - 1));
-        let exporter = Exporter::start(&binary, &namespaces);
+        let exporter = start_exporter(&binary, &namespaces);
         let (first, _) = scrape(&exporter.address).expect("first scrape");
         let mut latencies = vec![first];
         let started = Instant::now();

@@ -42,6 +42,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use conntrack::testing::bench::{env_or, median};
 use conntrack::testing::mix::create_mixed;
 use conntrack::testing::raw::RawSocket;
 use conntrack::testing::scratch::{is_root, ScratchNs};
@@ -64,15 +65,7 @@ fn sizes() -> Vec<u32> {
 const ROUNDS: usize = 5;
 
 fn rounds() -> usize {
-    std::env::var("CONNTRACK_BENCH_ROUNDS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(ROUNDS)
-}
-
-fn median(mut times: Vec<Duration>) -> Duration {
-    times.sort();
-    times[times.len() / 2]
+    env_or("CONNTRACK_BENCH_ROUNDS", ROUNDS as u32) as usize
 }
 
 fn raw_drain(_: &mut Conntrack, raw: &mut RawSocket) -> u64 {

@@ -25,24 +25,13 @@
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+use conntrack::testing::bench::{env_or, median};
 use conntrack::testing::mix;
 use conntrack::testing::scratch::{is_root, ScratchNs};
 use conntrack::{Cidr, Conntrack, DeleteOptions, Filter, FlowChange, Labels};
 
-fn env_or(name: &str, default: u32) -> u32 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn is_victim(i: u32) -> bool {
     i % 10 == 0
-}
-
-fn median(mut times: Vec<Duration>) -> Duration {
-    times.sort();
-    times[times.len() / 2]
 }
 
 fn main() {

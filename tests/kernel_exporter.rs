@@ -10,13 +10,14 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::fs::MetadataExt;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{example_binary, known_load, ScratchNs};
+use conntrack::testing::http::ExporterProcess;
 use conntrack::{FlowSpec, Tuple};
 
 /// What Prometheus 2.x sends.
@@ -24,51 +25,25 @@ const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,\
 application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
 
 /// The exporter process, killed when dropped.
-struct Exporter {
-    child: Child,
-    address: String,
+struct Exporter(ExporterProcess);
+
+impl std::ops::Deref for Exporter {
+    type Target = ExporterProcess;
+    fn deref(&self) -> &ExporterProcess {
+        &self.0
+    }
 }
 
 impl Exporter {
     fn start(args: &[&str]) -> Exporter {
-        let mut child = Command::new(example_binary("exporter"))
-            .args(["--listen", "127.0.0.1:0"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the exporter");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let address = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .and_then(|rest| rest.strip_suffix("/metrics"))
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
-        Exporter { child, address }
+        let binary = example_binary("exporter");
+        Exporter(ExporterProcess::start(&binary, args, Stdio::null()).expect("start the exporter"))
     }
 
     /// Sends `request` as is; returns the status code, the head and the body.
     fn raw(&self, request: &str) -> (u16, String, String) {
-        let mut stream = TcpStream::connect(&self.address).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
-        stream.write_all(request.as_bytes()).unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        let (head, body) = response
-            .split_once("\r\n\r\n")
-            .unwrap_or_else(|| panic!("no head in {response:?}"));
-        let status = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("no status in {head:?}"));
-        (status, head.to_owned(), body.to_owned())
+        let response = self.0.raw(request, Duration::from_secs(30)).unwrap();
+        (response.status, response.head, response.body)
     }
 
     fn get(&self, path: &str) -> (u16, String, String) {
@@ -76,13 +51,8 @@ impl Exporter {
     }
 
     fn get_accepting(&self, path: &str, accept: Option<&str>) -> (u16, String, String) {
-        let accept = accept
-            .map(|a| format!("Accept: {a}\r\n"))
-            .unwrap_or_default();
-        self.raw(&format!(
-            "GET {path} HTTP/1.1\r\nHost: {}\r\n{accept}\r\n",
-            self.address
-        ))
+        let response = self.0.get(path, accept, Duration::from_secs(30)).unwrap();
+        (response.status, response.head, response.body)
     }
 
     /// One scrape in the default (text 0.0.4) format, as `name{labels}` → value.
@@ -112,13 +82,6 @@ impl Exporter {
             assert!(Instant::now() < deadline, "never got {what}: {m:#?}");
             std::thread::sleep(Duration::from_millis(100));
         }
-    }
-}
-
-impl Drop for Exporter {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -332,6 +332,7 @@ fn gen_spec(input: &mut Input<'_>) -> (FlowSpec, WriteMode) {
 
 /// A flow as a dump shows it: a generated spec's fields plus what only the
 /// kernel sets (id, use count, counters, timestamps, security context).
+#[cfg(feature = "serde")]
 fn gen_flow(input: &mut Input<'_>) -> Flow {
     let (spec, _) = gen_spec(input);
     let extra = input.u8();
