@@ -131,6 +131,25 @@ fn hostile_arguments_are_usage_errors_naming_the_option() {
         ("dump", &["-S", "expect", "-p", "tcp"], "-S"),
         ("dump", &["--expect", "--id"], "--expect"),
         ("dump", &["--expect", "--list", "dying"], "--expect"),
+        // --labels-file only goes with --labels, and --labels with text lines.
+        ("dump", &["--labels-file", "/etc/hosts"], "--labels"),
+        ("dump", &["--labels", "--json"], "--labels"),
+        ("dump", &["--labels", "--stats-only"], "--labels"),
+        ("dump", &["--labels", "--expect"], "--labels"),
+        ("dump", &["--labels", "-S"], "--labels"),
+        ("events", &["--labels", "--json"], "--labels"),
+        ("events", &["--labels-file", "/etc/hosts"], "--labels"),
+        ("gc", &["-p", "tcp", "--labels"], "--labels"),
+        (
+            "gc",
+            &["-p", "tcp", "--list", "--json", "--labels"],
+            "--labels",
+        ),
+        (
+            "gc",
+            &["-p", "tcp", "--list", "--labels-file", "/etc/hosts"],
+            "--labels",
+        ),
     ];
     for (tool, args, option) in cases {
         refused(tool, &os(args), option);
@@ -168,30 +187,6 @@ fn label_files_that_cannot_be_read_are_usage_errors_naming_the_option() {
         let mut all = os(&["-p", "tcp", "--label-add", "1", "--labels-file"]);
         all.push(file.clone());
         refused("update", &all, "--labels-file");
-    }
-    // --labels-file only goes with --labels, and --labels with text lines.
-    let cases: &[(&str, &[&str], &str)] = &[
-        ("dump", &["--labels-file", "/etc/hosts"], "--labels"),
-        ("dump", &["--labels", "--json"], "--labels"),
-        ("dump", &["--labels", "--stats-only"], "--labels"),
-        ("dump", &["--labels", "--expect"], "--labels"),
-        ("dump", &["--labels", "-S"], "--labels"),
-        ("events", &["--labels", "--json"], "--labels"),
-        ("events", &["--labels-file", "/etc/hosts"], "--labels"),
-        ("gc", &["-p", "tcp", "--labels"], "--labels"),
-        (
-            "gc",
-            &["-p", "tcp", "--list", "--json", "--labels"],
-            "--labels",
-        ),
-        (
-            "gc",
-            &["-p", "tcp", "--list", "--labels-file", "/etc/hosts"],
-            "--labels",
-        ),
-    ];
-    for (tool, args, option) in cases {
-        refused(tool, &os(args), option);
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
