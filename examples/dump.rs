@@ -2,7 +2,8 @@
 //! `dump`: print a conntrack table, like `conntrack -L -o extended`.
 //!
 //! ```text
-//! dump [--netns NAME|PATH|PID] [--id | --json | --stats-only] [--prefetch auto|always|never]
+//! dump [--netns NAME|PATH|PID] [--id] [--labels [--labels-file FILE]] [--json | --stats-only]
+//!      [--prefetch auto|always|never]
 //!      [--expect | -S [table|expect]]
 //!      [-f ipv4|ipv6] [-p PROTO] [-s CIDR]... [-d CIDR]... [--sport P[-P]]... [--dport P[-P]]...
 //!      [--state STATE]... [-u|--status BIT]... [--no-status BIT]... [-m|--mark M[/MASK]] [-w|--zone Z]
@@ -14,7 +15,10 @@
 //!
 //! * default: one line per flow in exactly the format of
 //!   `conntrack -L -o extended` (see [`conntrack::text`]); `--id` appends the
-//!   kernel id like `conntrack -L -o extended,id`.
+//!   kernel id like `conntrack -L -o extended,id`; `--labels` ends each
+//!   line with the flow's labels by name like `conntrack -L -o
+//!   extended,labels` (names of `--labels-file FILE`, else of the system's
+//!   `connlabel.conf`: see [`conntrack::text`] for the exact field).
 //! * `--json`: NDJSON, one object per flow (described below).
 //! * `--stats-only`: decodes every flow into the owned model ([`conntrack::Flow`])
 //!   and prints only `flows=N digest=D`, where `D` is the wrapping `u64` sum over
@@ -83,7 +87,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use conntrack::text::{self, TextOptions};
-use conntrack::{Conntrack, Error, Filter, FlowRef, Netns, Prefetch};
+use conntrack::{Conntrack, Error, Filter, FlowRef, LabelMap, Netns, Prefetch};
 
 #[path = "support/cli.rs"]
 mod cli;
@@ -100,10 +104,10 @@ struct Args {
     #[arg(long, conflicts_with_all = ["json", "stats_only"])]
     id: bool,
     /// One JSON object per flow (NDJSON) with every decoded field.
-    #[arg(long, conflicts_with = "stats_only")]
+    #[arg(long, conflicts_with_all = ["stats_only", "labels"])]
     json: bool,
     /// Print only `flows=N digest=D`.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "labels")]
     stats_only: bool,
     /// Receive on a second thread: auto (large tables), always or never.
     #[arg(long, value_name = "WHEN", default_value = "auto", value_parser = parse_prefetch)]
@@ -117,14 +121,16 @@ struct Args {
     #[arg(long, value_name = "LIST", default_value = "table", value_parser = ["table", "dying", "unconfirmed"])]
     list: String,
     /// List the expectation table instead (`conntrack -L expect`).
-    #[arg(long, conflicts_with_all = ["id", "stats_only", "zero", "stats"])]
+    #[arg(long, conflicts_with_all = ["id", "stats_only", "zero", "stats", "labels"])]
     expect: bool,
     /// Print the kernel's per-CPU counters (`conntrack -S`), or with
     /// `expect` the expectation counters (`conntrack -S expect`).
     #[arg(short = 'S', long = "stats", value_name = "TABLE", num_args = 0..=1,
           default_missing_value = "table", value_parser = ["table", "expect"],
-          conflicts_with_all = ["id", "stats_only", "zero"])]
+          conflicts_with_all = ["id", "stats_only", "zero", "labels"])]
     stats: Option<String>,
+    #[command(flatten)]
+    labels: cli::LabelArgs,
     #[command(flatten)]
     filter: cli::FilterArgs,
 }
@@ -205,7 +211,12 @@ fn digest_of(flow: &conntrack::Flow) -> u64 {
     .fold(0u64, u64::wrapping_add)
 }
 
-fn run(args: &Args, filter: &Filter, out: &mut impl Write) -> Result<Problems, Failure> {
+fn run(
+    args: &Args,
+    filter: &Filter,
+    labels: Option<&LabelMap>,
+    out: &mut impl Write,
+) -> Result<Problems, Failure> {
     let mode = if args.json {
         Mode::Json
     } else if args.stats_only {
@@ -227,7 +238,7 @@ fn run(args: &Args, filter: &Filter, out: &mut impl Write) -> Result<Problems, F
                 serde_json::to_writer(&mut *out, &flow).map_err(io::Error::from)?;
                 out.write_all(b"\n")?;
             }
-            Mode::Text => writeln!(out, "{}", text::display(&flow, options))?,
+            Mode::Text => writeln!(out, "{}", cli::flow_text(&flow, options, labels))?,
             Mode::Stats => {
                 // The owned model, as `Conntrack::flows` yields it.
                 flows += 1;
@@ -338,12 +349,16 @@ fn main() -> ExitCode {
              conntrack -S)",
         );
     }
+    let labels = args
+        .labels
+        .map()
+        .unwrap_or_else(|e| cli::usage_error::<Args>(e));
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(64 * 1024, stdout.lock());
     let result = if args.expect || args.stats.is_some() {
         run_other(&args, &mut out).map(|()| Problems::default())
     } else {
-        run(&args, &filter, &mut out)
+        run(&args, &filter, labels.as_ref(), &mut out)
     };
     let result = result.and_then(|problems| {
         out.flush()?;

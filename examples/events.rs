@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! events [--netns NAME|PATH|PID] [-e NEW,UPDATE,DESTROY] [--json] [--extended] [--id]
+//!        [--labels [--labels-file FILE]]
 //!        [--expect | --with-expect] [--resync] [--buffer BYTES]
 //!        [-f ipv4|ipv6] [-p PROTO] [-s CIDR]... [-d CIDR]... [--sport P[-P]]... [--dport P[-P]]...
 //!        [--state STATE]... [-u|--status BIT]... [--no-status BIT]... [-m|--mark M[/MASK]] [-w|--zone Z]
@@ -13,7 +14,9 @@
 //!   right-aligned in nine columns (`    [NEW]`, ` [UPDATE]`, `[DESTROY]`),
 //!   then the flow as `conntrack -L` prints it ([`conntrack::text`]), and for
 //!   a change made over netlink ` [USERSPACE] portid=P progname=NAME`;
-//!   `--extended` and `--id` as `conntrack -E -o extended,id`.
+//!   `--extended` and `--id` as `conntrack -E -o extended,id`, `--labels` as
+//!   `-o labels` (the flow's labels by name at the end of the flow, names of
+//!   `--labels-file FILE` or the system's `connlabel.conf`).
 //! * `--expect`: expectation events instead of flow events, like `conntrack
 //!   -E expect`: the event type as above, then the expectation as `conntrack
 //!   -L expect` prints it ([`conntrack::text::write_expectation`]), e.g.
@@ -55,7 +58,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use conntrack::events::{Event, EventItem, EventMask, EventOptions, ExpectationEvent};
 use conntrack::text::{self, TextOptions};
-use conntrack::{Filter, FlowRef, Netns};
+use conntrack::{Filter, FlowRef, LabelMap, Netns};
 
 #[path = "support/cli.rs"]
 mod cli;
@@ -72,7 +75,7 @@ struct Args {
     #[arg(short = 'e', long = "event-mask", value_name = "TYPES", default_value = "ALL", value_parser = parse_mask)]
     mask: EventMask,
     /// One JSON object per event (NDJSON).
-    #[arg(long, conflicts_with_all = ["extended", "id"])]
+    #[arg(long, conflicts_with_all = ["extended", "id", "labels"])]
     json: bool,
     /// Extended format (layer-3 family first), like `conntrack -E -o extended`.
     #[arg(long)]
@@ -92,6 +95,8 @@ struct Args {
     /// Receive buffer in bytes (4096 to 1 GiB).
     #[arg(long, value_name = "BYTES", default_value = "8388608", value_parser = clap::value_parser!(u32).range(4096..=1 << 30))]
     buffer: u32,
+    #[command(flatten)]
+    labels: cli::LabelArgs,
     #[command(flatten)]
     filter: cli::FilterArgs,
 }
@@ -117,6 +122,7 @@ fn parse_mask(text: &str) -> Result<EventMask, String> {
 struct Printer {
     json: bool,
     options: TextOptions,
+    labels: Option<LabelMap>,
     filter: Filter,
     out: std::io::StdoutLock<'static>,
 }
@@ -134,7 +140,7 @@ impl Printer {
             write!(
                 self.out,
                 "{kind:>9} {}",
-                text::display(&event.flow, self.options)
+                cli::flow_text(&event.flow, self.options, self.labels.as_ref())
             )?;
             // Caused by a netlink request: conntrack -E names the process
             // whose socket it was (the port id is the pid of a process's
@@ -220,7 +226,11 @@ impl Printer {
             )?;
             self.out.write_all(b"\n")
         } else {
-            writeln!(self.out, " [RESYNC] {}", text::display(flow, self.options))
+            writeln!(
+                self.out,
+                " [RESYNC] {}",
+                cli::flow_text(flow, self.options, self.labels.as_ref())
+            )
         }
     }
 
@@ -258,7 +268,11 @@ fn resync(
     Ok(())
 }
 
-fn run(args: Args, filter: Filter) -> Result<(), Box<dyn std::error::Error>> {
+fn run(
+    args: Args,
+    filter: Filter,
+    labels: Option<LabelMap>,
+) -> Result<(), Box<dyn std::error::Error>> {
     let (flows, expectations) = match (args.expect, args.with_expect) {
         (true, _) => (EventMask::empty(), args.mask),
         (false, true) => (args.mask, args.mask),
@@ -274,6 +288,7 @@ fn run(args: Args, filter: Filter) -> Result<(), Box<dyn std::error::Error>> {
             extended: args.extended,
             id: args.id,
         },
+        labels,
         filter,
         out: std::io::stdout().lock(),
     };
@@ -323,7 +338,11 @@ fn main() -> ExitCode {
              to see both)",
         );
     }
-    match run(args, filter) {
+    let labels = args
+        .labels
+        .map()
+        .unwrap_or_else(|e| cli::usage_error::<Args>(e));
+    match run(args, filter, labels) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("events: {e}");

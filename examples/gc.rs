@@ -3,7 +3,8 @@
 //! policy selects, dry run by default.
 //!
 //! ```text
-//! gc [--netns NAME|PATH|PID] [--yes] [--json] [--list] [--limit N] [--rate PER_SECOND]
+//! gc [--netns NAME|PATH|PID] [--yes] [--json] [--list [--labels [--labels-file FILE]]]
+//!    [--limit N] [--rate PER_SECOND]
 //!    [--orphans [--idle SECONDS] [--unreplied SECONDS] [--half-closed SECONDS]
 //!               [--include-nat]]
 //!    [-f ipv4|ipv6] [-p PROTO] [-s CIDR]... [-d CIDR]... [--sport PORT[-PORT]]...
@@ -38,7 +39,9 @@
 //!
 //! `--list` first prints each flow that is deleted (or would be, in a dry run)
 //! like `conntrack -D` does: its `conntrack -L -o extended,id` line (orphans:
-//! their category and idle estimate first), or with `--json` one object per
+//! their category and idle estimate first; `--labels` ends it with the
+//! flow's labels by name like `-o extended,id,labels`, names of
+//! `--labels-file FILE` or the system's `connlabel.conf`), or with `--json` one object per
 //! line, the flow object `dump --json` prints (orphans: `{"orphan", "idle",
 //! "age", "flow"}`). It costs one more dump, so a flow that appears or goes
 //! between the two passes may differ. A run limited by `--rate` shows its
@@ -54,8 +57,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use conntrack::text::{display, TextOptions};
-use conntrack::{Conntrack, DeleteOptions, DeleteReport, Filter, OrphanCounts, OrphanPolicy};
+use conntrack::text::TextOptions;
+use conntrack::{
+    Conntrack, DeleteOptions, DeleteReport, Filter, LabelMap, OrphanCounts, OrphanPolicy,
+};
 use serde::Serialize;
 
 #[path = "support/cli.rs"]
@@ -71,6 +76,8 @@ struct Args {
     /// Print each flow deleted (or that would be), like conntrack -D.
     #[arg(long)]
     list: bool,
+    #[command(flatten)]
+    labels: cli::LabelArgs,
     #[command(flatten)]
     orphans: OrphanArgs,
     #[command(flatten)]
@@ -157,6 +164,14 @@ fn main() -> ExitCode {
              (to empty it on purpose: conntrack -F)",
         );
     }
+    if args.labels.labels && (!args.list || args.bulk.json) {
+        cli::usage_error::<Args>("--labels prints labels on the text lines of --list (not --json)");
+    }
+    let labels = args
+        .labels
+        .map()
+        .unwrap_or_else(|e| cli::usage_error::<Args>(e));
+    let labels = labels.as_ref();
     let delete = args.bulk.options();
     let started = Instant::now();
     let result = Conntrack::open_in(&args.bulk.netns).and_then(|mut ct| {
@@ -164,13 +179,13 @@ fn main() -> ExitCode {
         let result = if args.orphans.orphans {
             let policy = args.orphans.policy(filter.clone());
             if args.list {
-                list_orphans(&mut ct, &policy, args.bulk.json, args.bulk.limit)?;
+                list_orphans(&mut ct, &policy, args.bulk.json, labels, args.bulk.limit)?;
             }
             ct.delete_orphans_counted(&policy, delete)
                 .map(|(report, counts)| (report, Some(counts)))
         } else {
             if args.list {
-                list_flows(&mut ct, &filter, args.bulk.json, args.bulk.limit)?;
+                list_flows(&mut ct, &filter, args.bulk.json, labels, args.bulk.limit)?;
             }
             ct.delete_matching(&filter, delete)
                 .map(|report| (report, None))
@@ -230,6 +245,7 @@ fn list_flows(
     ct: &mut Conntrack,
     filter: &Filter,
     json: bool,
+    labels: Option<&LabelMap>,
     limit: Option<u64>,
 ) -> conntrack::Result<()> {
     let mut listed = 0u64;
@@ -246,7 +262,10 @@ fn list_flows(
                 serde_json::to_string(&flow).expect("a flow serializes")
             );
         } else {
-            outln!("{}", display(&flow, TextOptions::EXTENDED_ID));
+            outln!(
+                "{}",
+                cli::flow_text(&flow, TextOptions::EXTENDED_ID, labels)
+            );
         }
     }
     Ok(())
@@ -257,6 +276,7 @@ fn list_orphans(
     ct: &mut Conntrack,
     policy: &OrphanPolicy,
     json: bool,
+    labels: Option<&LabelMap>,
     limit: Option<u64>,
 ) -> conntrack::Result<()> {
     let orphans = ct.orphans(policy)?;
@@ -296,7 +316,7 @@ fn list_orphans(
                 "{:<21} {:<9} idle={idle}s {}",
                 orphan.category,
                 orphan.evidence,
-                display(&orphan.flow, TextOptions::EXTENDED_ID)
+                cli::flow_text(&orphan.flow, TextOptions::EXTENDED_ID, labels)
             );
         }
     }

@@ -24,7 +24,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
-use conntrack::{Conntrack, FlowChange, LabelMap, Labels, Status};
+use conntrack::{Conntrack, FlowChange, Labels, Status};
 
 #[path = "support/cli.rs"]
 mod cli;
@@ -64,11 +64,7 @@ fn change(args: &Args) -> Result<FlowChange, String> {
         change = change.mark_masked(value, mask);
     }
     if !args.label_add.is_empty() || !args.label_del.is_empty() {
-        let map = match &args.labels_file {
-            Some(path) => LabelMap::load(path),
-            None => LabelMap::system(),
-        }
-        .map_err(|e| format!("--labels-file: {e}"))?;
+        let map = cli::load_label_map(args.labels_file.as_deref())?;
         let labels = |option: &str, items: &[String]| -> Result<Labels, String> {
             items.iter().try_fold(Labels::default(), |labels, item| {
                 map.resolve(item)

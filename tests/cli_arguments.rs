@@ -251,10 +251,64 @@ fn hostile_arguments_are_usage_errors_naming_the_option() {
         ("dump", &["-S", "expect", "-p", "tcp"], "-S"),
         ("dump", &["--expect", "--id"], "--expect"),
         ("dump", &["--expect", "--list", "dying"], "--expect"),
+        // --labels-file only goes with --labels, and --labels with text lines.
+        ("dump", &["--labels-file", "/etc/hosts"], "--labels"),
+        ("dump", &["--labels", "--json"], "--labels"),
+        ("dump", &["--labels", "--stats-only"], "--labels"),
+        ("dump", &["--labels", "--expect"], "--labels"),
+        ("dump", &["--labels", "-S"], "--labels"),
+        ("events", &["--labels", "--json"], "--labels"),
+        ("events", &["--labels-file", "/etc/hosts"], "--labels"),
+        ("gc", &["-p", "tcp", "--labels"], "--labels"),
+        (
+            "gc",
+            &["-p", "tcp", "--list", "--json", "--labels"],
+            "--labels",
+        ),
+        (
+            "gc",
+            &["-p", "tcp", "--list", "--labels-file", "/etc/hosts"],
+            "--labels",
+        ),
     ];
     for (tool, args, option) in cases {
         refused(tool, &os(args), option);
     }
+}
+
+#[test]
+fn label_files_that_cannot_be_read_are_usage_errors_naming_the_option() {
+    let dir = std::env::temp_dir().join(format!("ctrs-cli-labels-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let malformed = dir.join("malformed.conf");
+    std::fs::write(&malformed, "1 two words\n").unwrap();
+    let binary = dir.join("binary.conf");
+    std::fs::write(&binary, b"1 \xff\n").unwrap();
+    let non_utf8_path = OsString::from_vec(b"/nonexistent/\xff.conf".to_vec());
+    let bad_files = [
+        OsString::from("/nonexistent/labels"),
+        OsString::from("/"),
+        malformed.into_os_string(),
+        binary.into_os_string(),
+        non_utf8_path,
+    ];
+    // The tools that print conntrack lines, with what makes them print.
+    let printers: [(&str, &[&str]); 3] = [
+        ("dump", &["--labels"]),
+        ("gc", &["--list", "-p", "tcp", "--labels"]),
+        ("events", &["--labels"]),
+    ];
+    for file in &bad_files {
+        for (tool, args) in printers {
+            let mut all = os(args);
+            all.extend([OsString::from("--labels-file"), file.clone()]);
+            refused(tool, &all, "--labels-file");
+        }
+        let mut all = os(&["-p", "tcp", "--label-add", "1", "--labels-file"]);
+        all.push(file.clone());
+        refused("update", &all, "--labels-file");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

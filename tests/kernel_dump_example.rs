@@ -696,3 +696,136 @@ fn filter_options_agree_with_conntrack_cli() {
     }
     assert!(nonempty >= 6, "the cases select something: {nonempty}");
 }
+
+/// The names of the label test (bit 127 and 9 stay unnamed).
+const CONNLABEL_CONF: &str = "# test names\n0 blocked\n5 audited\n70 far\n";
+
+/// `conntrack ARGS` in `ns` with `dir/connlabel.conf` as its label names
+/// ([`common::conntrack_with_connlabel_conf`]); its stdout.
+fn conntrack_with_connlabel_conf(
+    ns: &ScratchNs,
+    dir: &std::path::Path,
+    overlay: bool,
+    args: &[&str],
+) -> String {
+    let output = common::conntrack_with_connlabel_conf(ns, dir, overlay, args)
+        .output()
+        .expect("run unshare (util-linux)");
+    assert!(
+        output.status.success(),
+        "conntrack {args:?} with a private connlabel.conf: {output:?}"
+    );
+    String::from_utf8(output.stdout).expect("utf-8 from conntrack")
+}
+
+/// `dump --labels` and `gc --list --labels` print the lines of `conntrack
+/// -L -o extended[,id],labels` given the same `connlabel.conf`: names in bit
+/// order, unnamed bits left out, the bare `labels` when no set bit is named.
+#[test]
+fn labels_by_name_equal_conntrack_cli_o_labels() {
+    require_root!();
+    let host_xtables = std::path::Path::new("/etc/xtables/connlabel.conf");
+    let host_before = std::fs::read(host_xtables).ok();
+
+    let (ns, mut ct) = populated_namespace("dumpex-labels");
+    let labelled = |port: u16, bits: &[u32]| {
+        let spec =
+            FlowSpec::new(Tuple::udp((v4(10, 9, 0, 1), port), (v4(10, 9, 0, 2), 53))).timeout(3600);
+        match bits {
+            [] => spec,
+            _ => spec.labels(bits.iter().fold(Labels::default(), |l, &b| l.with(b))),
+        }
+    };
+    for (port, bits) in [(1, &[0, 5, 70][..]), (2, &[5, 9]), (3, &[127]), (4, &[])] {
+        ct.create(&labelled(port, bits)).unwrap();
+    }
+    let _traffic = traffic(&ns);
+
+    let dir = std::env::temp_dir().join(format!("ctrs-labels-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("connlabel.conf");
+    std::fs::write(&conf, CONNLABEL_CONF).unwrap();
+    let conf_arg = conf.to_str().unwrap();
+
+    let cli = conntrack_with_connlabel_conf(&ns, &dir, true, &["-L", "-o", "extended,labels"]);
+    let ours = run_example(&["--netns", &ns.name, "--labels", "--labels-file", conf_arg]);
+    assert_eq!(
+        masked_multiset(&ours).keys().collect::<Vec<_>>(),
+        masked_multiset(&cli).keys().collect::<Vec<_>>(),
+        "dump --labels:\n{ours}\nconntrack -L -o extended,labels:\n{cli}"
+    );
+    // The table exercised every case of the field.
+    let line_of = |needle: &str| -> &str {
+        let mut lines = ours.lines().filter(|line| line.contains(needle));
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("no {needle:?} in:\n{ours}"));
+        assert!(lines.next().is_none(), "one {needle:?} in:\n{ours}");
+        line
+    };
+    for (needle, end) in [
+        ("dst=10.9.0.2 sport=1 ", " use=1 labels=blocked,audited,far"),
+        ("dst=10.9.0.2 sport=2 ", " use=1 labels=audited"),
+        ("dst=10.9.0.2 sport=3 ", " use=1 labels"),
+        ("dst=10.9.0.2 sport=4 ", " use=1"),
+        ("dst=10.1.0.2 sport=1009 ", " use=1 labels=blocked"),
+        ("src=10.1.8.1 ", " use=1 labels=far"),
+    ] {
+        let line = line_of(needle);
+        assert!(line.ends_with(end), "{line:?} ends with {end:?}");
+    }
+    // The tmpfs path gives conntrack the same file.
+    let tmpfs = conntrack_with_connlabel_conf(&ns, &dir, false, &["-L", "-o", "extended,labels"]);
+    assert_eq!(
+        masked_multiset(&tmpfs).keys().collect::<Vec<_>>(),
+        masked_multiset(&cli).keys().collect::<Vec<_>>()
+    );
+
+    // gc --list --labels (a dry run): the lines of -o extended,id,labels.
+    let listed = common::run_example(
+        "gc",
+        &[
+            "--netns",
+            &ns.name,
+            "--list",
+            "--labels",
+            "--labels-file",
+            conf_arg,
+            "-s",
+            "10.9.0.1",
+        ],
+    );
+    let listed: String = listed
+        .lines()
+        .filter(|line| !line.starts_with("path="))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let cli_listed = conntrack_with_connlabel_conf(
+        &ns,
+        &dir,
+        true,
+        &["-L", "-s", "10.9.0.1", "-o", "extended,id,labels"],
+    );
+    assert_eq!(listed.lines().count(), 4, "{listed}");
+    assert_eq!(
+        masked_multiset(&listed).keys().collect::<Vec<_>>(),
+        masked_multiset(&cli_listed).keys().collect::<Vec<_>>()
+    );
+
+    // A file that names nothing: conntrack prints no field, nor do we.
+    std::fs::write(&conf, "# no names\n").unwrap();
+    let cli = conntrack_with_connlabel_conf(&ns, &dir, true, &["-L", "-o", "extended,labels"]);
+    let ours = run_example(&["--netns", &ns.name, "--labels", "--labels-file", conf_arg]);
+    assert!(!ours.contains("labels"), "{ours}");
+    assert_eq!(
+        masked_multiset(&ours).keys().collect::<Vec<_>>(),
+        masked_multiset(&cli).keys().collect::<Vec<_>>()
+    );
+
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(
+        std::fs::read(host_xtables).ok(),
+        host_before,
+        "the host's connlabel.conf is untouched"
+    );
+}

@@ -47,6 +47,37 @@ fn lines_of(text: &str, kind: &str) -> Vec<String> {
     lines
 }
 
+/// The `events` example running with `args`, its output piped.
+fn events_listener(args: &[&str]) -> Child {
+    Command::new(example_binary("events"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Creates every flow, then deletes every flow (one NEW and one DESTROY
+/// event each), and gives the listeners time to print them.
+fn create_then_delete(ct: &mut conntrack::Conntrack, specs: &[FlowSpec]) {
+    for spec in specs {
+        ct.create(spec).unwrap();
+    }
+    for spec in specs {
+        assert!(ct.delete(&spec.orig, 0, None).unwrap());
+    }
+    std::thread::sleep(Duration::from_millis(700));
+}
+
+/// Both listeners printed the same `count` NEW and `count` DESTROY lines.
+fn same_new_and_destroy_lines(ours: &str, theirs: &str, count: usize) {
+    for kind in ["[NEW]", "[DESTROY]"] {
+        let (a, b) = (lines_of(ours, kind), lines_of(theirs, kind));
+        assert_eq!(a.len(), count, "{kind}: {ours}");
+        assert_eq!(a, b, "{kind} lines: events vs conntrack -E");
+    }
+}
+
 #[test]
 fn events_print_what_conntrack_e_prints() {
     require_root!();
@@ -65,25 +96,15 @@ fn events_print_what_conntrack_e_prints() {
         .stderr(Stdio::null())
         .spawn()
         .expect("run conntrack -E (apt install conntrack)");
-    let ours = Command::new(example_binary("events"))
-        .args(["--netns", &ns.name, "-e", "NEW,DESTROY"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let json = Command::new(example_binary("events"))
-        .args([
-            "--netns",
-            &ns.name,
-            "--json",
-            "--event-mask=new,destroy",
-            "-p",
-            "udp",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let ours = events_listener(&["--netns", &ns.name, "-e", "NEW,DESTROY"]);
+    let json = events_listener(&[
+        "--netns",
+        &ns.name,
+        "--json",
+        "--event-mask=new,destroy",
+        "-p",
+        "udp",
+    ]);
     std::thread::sleep(Duration::from_millis(700));
     let mut ct = ns.conntrack();
     let mut specs = Vec::new();
@@ -100,21 +121,11 @@ fn events_print_what_conntrack_e_prints() {
         );
         specs.push(FlowSpec::new(Tuple::udp((addr(2, i + 1), 2000), (addr(3, 1), 53))).timeout(60));
     }
-    for spec in &specs {
-        ct.create(spec).unwrap();
-    }
-    for spec in &specs {
-        assert!(ct.delete(&spec.orig, 0, None).unwrap());
-    }
-    std::thread::sleep(Duration::from_millis(700));
+    create_then_delete(&mut ct, &specs);
     let theirs = stop(conntrack);
     let ours = stop(ours);
     let json = stop(json);
-    for kind in ["[NEW]", "[DESTROY]"] {
-        let (a, b) = (lines_of(&ours, kind), lines_of(&theirs, kind));
-        assert_eq!(a.len(), 20, "{kind}: {ours}");
-        assert_eq!(a, b, "{kind} lines: events vs conntrack -E");
-    }
+    same_new_and_destroy_lines(&ours, &theirs, 20);
     // The JSON stream: the same events, filtered to UDP, each with the flow
     // object `dump --json` prints.
     let objects: Vec<serde_json::Value> = json
@@ -309,4 +320,74 @@ fn events_expect_prints_what_conntrack_e_expect_prints() {
     assert_eq!(first["expectation"]["helper"], "ftp", "{first}");
     assert_eq!(expectations[1]["expectation"]["flag_names"][0], "PERMANENT");
     assert_eq!(expectations[5]["event"], "destroy");
+}
+
+/// `events --labels` prints the lines of `conntrack -E -o labels` given the
+/// same `connlabel.conf` (conntrack reads it in a private mount namespace:
+/// `common::conntrack_with_connlabel_conf`).
+#[test]
+fn events_labels_print_what_conntrack_e_o_labels_prints() {
+    require_root!();
+    let ns = ScratchNs::new("eventsex-labels");
+    // The kernel only stores labels in a namespace whose ruleset uses them.
+    ns.nft("add rule inet ctrs out meta mark 0x7fffffff ct label set 127");
+    let dir = std::env::temp_dir().join(format!("ctrs-events-labels-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("connlabel.conf");
+    std::fs::write(&conf, "0 blocked\n5 audited\n").unwrap();
+    let conntrack = common::conntrack_with_connlabel_conf(
+        &ns,
+        &dir,
+        true,
+        &["-E", "-e", "NEW,DESTROY", "-o", "labels"],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("run conntrack -E in a private mount namespace");
+    let ours = events_listener(&[
+        "--netns",
+        &ns.name,
+        "-e",
+        "NEW,DESTROY",
+        "--labels",
+        "--labels-file",
+        conf.to_str().unwrap(),
+    ]);
+    std::thread::sleep(Duration::from_millis(700));
+    let mut ct = ns.conntrack();
+    let with = |bits: &[u32]| {
+        bits.iter()
+            .fold(conntrack::Labels::default(), |l, &b| l.with(b))
+    };
+    let specs: Vec<FlowSpec> = [&[0, 5][..], &[5, 9], &[127], &[]]
+        .iter()
+        .enumerate()
+        .map(|(i, bits)| {
+            let spec = FlowSpec::new(Tuple::udp((addr(4, 1), 3000 + i as u16), (addr(5, 1), 53)))
+                .timeout(60);
+            if bits.is_empty() {
+                spec
+            } else {
+                spec.labels(with(bits))
+            }
+        })
+        .collect();
+    create_then_delete(&mut ct, &specs);
+    let theirs = stop(conntrack);
+    let ours = stop(ours);
+    let _ = std::fs::remove_dir_all(&dir);
+    same_new_and_destroy_lines(&ours, &theirs, 4);
+    // The field ends the flow, before the part about who made the change.
+    for field in [
+        " labels=blocked,audited ",
+        " labels=audited ",
+        " mark=0 labels ",
+    ] {
+        assert!(
+            ours.lines()
+                .any(|line| line.contains(&format!("{field}[USERSPACE] "))),
+            "a line with {field:?}:\n{ours}"
+        );
+    }
 }

@@ -6,6 +6,8 @@
 //! exactly what the Rust builder methods mean: conditions combine with AND,
 //! several values given to one condition with OR.
 
+use std::os::unix::ffi::OsStringExt;
+use std::path::PathBuf;
 use std::str::FromStr;
 
 use conntrack::{proto, Cidr, Family, Filter, GroupBy, Labels, Status, TcpState};
@@ -252,6 +254,50 @@ pub(crate) fn extract_status_named(name: &str, value: &Bound<'_, PyAny>) -> PyRe
         Ok(())
     })?;
     Ok(status)
+}
+
+/// A path given as `str`, `bytes` or `os.PathLike` (`None` for anything
+/// else); an empty path or one with a NUL byte is refused.
+pub(crate) fn extract_path(name: &str, value: &Bound<'_, PyAny>) -> PyResult<Option<PathBuf>> {
+    let is_path = value.is_instance_of::<PyString>()
+        || value.is_instance_of::<PyBytes>()
+        || value.hasattr("__fspath__")?;
+    if !is_path {
+        return Ok(None);
+    }
+    // `os.fsencode`: str and PathLike to the bytes the system sees.
+    let encoded = value
+        .py()
+        .import("os")?
+        .getattr("fsencode")?
+        .call1((value,))?;
+    let bytes = encoded.cast::<PyBytes>()?.as_bytes().to_vec();
+    let path = PathBuf::from(std::ffi::OsString::from_vec(bytes));
+    let raw = path.as_os_str().as_encoded_bytes();
+    if raw.is_empty() || raw.contains(&0) {
+        return Err(invalid(
+            value.py(),
+            format!("{name}: {} is not a path", value.repr()?),
+        ));
+    }
+    Ok(Some(path))
+}
+
+/// The label names of `labels_file` (a path), or of the system's
+/// `connlabel.conf` when it is `None`.
+pub(crate) fn label_map(
+    py: Python<'_>,
+    labels_file: Option<&Bound<'_, PyAny>>,
+) -> PyResult<conntrack::LabelMap> {
+    match labels_file.filter(|l| !l.is_none()) {
+        Some(path) => {
+            let path = extract_path("labels_file", path)?
+                .ok_or_else(|| wrong_type("labels_file", "a path", path))?;
+            conntrack::LabelMap::load(path)
+        }
+        None => conntrack::LabelMap::system(),
+    }
+    .map_err(|e| to_py_err(py, e))
 }
 
 /// Label bits given as a bit number, a name of the system's

@@ -735,6 +735,30 @@ impl PyFlow {
         flow_dict(py, &self.flow)
     }
 
+    /// The line `conntrack -L` prints for this flow with the `-o` options
+    /// given: `extended` (the layer-3 column), `id`, `labels` (labels by
+    /// name at the end, names of `labels_file` or of the system's
+    /// `connlabel.conf`, as `-o labels`). `str(flow)` is `to_text()`.
+    #[pyo3(signature = (*, extended = true, id = true, labels = false, labels_file = None))]
+    fn to_text(
+        &self,
+        py: Python<'_>,
+        extended: bool,
+        id: bool,
+        labels: bool,
+        labels_file: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<String> {
+        let line = text::display(&self.flow, TextOptions { extended, id });
+        if !labels {
+            if labels_file.is_some_and(|f| !f.is_none()) {
+                return Err(invalid(py, "labels_file: only with labels=True"));
+            }
+            return Ok(line.to_string());
+        }
+        let names = crate::filter::label_map(py, labels_file)?;
+        Ok(line.labels(&names).to_string())
+    }
+
     /// The line `conntrack -L -o extended,id` prints for this flow.
     fn __str__(&self) -> String {
         text::display(&self.flow, TextOptions::EXTENDED_ID).to_string()

@@ -10,14 +10,12 @@
 //! own handle) does not stop the caller from creating or deleting flows
 //! inside the loop.
 
-use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use conntrack::restore::{saved_line, RestoreFailure, RestoreOptions, SavedFlow, SavedTable};
 use conntrack::sysctl::{Key, Sysctl, Timeouts};
-use conntrack::LabelMap;
 use conntrack::{
     Conntrack, DeleteOptions, DeletePath, DeleteReport, ExpectFlags, ExpectationSpec, Family,
     FlowChange, FlowSpec, GroupCounts, GroupValue, Netns, OrphanCategory, OrphanCounts,
@@ -25,46 +23,19 @@ use conntrack::{
 };
 use pyo3::exceptions::{PyOSError, PyTypeError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyBool, PyDict, PyList, PyString, PyTuple};
 
 use crate::dump::{DumpIter, Source};
-use crate::errors::{closed_error, detached, invalid, os_message, to_py_err};
+use crate::errors::{closed_error, detached, invalid, os_message};
 use crate::events::PyEvents;
 use crate::filter::{
-    extract_bounded, extract_family, extract_labels, extract_labels_named, extract_status,
-    extract_status_named, extract_tcp_state, extract_u16, extract_u32, group_keys, resolve,
-    wrong_type,
+    extract_bounded, extract_family, extract_labels, extract_labels_named, extract_path,
+    extract_status, extract_status_named, extract_tcp_state, extract_u16, extract_u32, group_keys,
+    label_map, resolve, wrong_type,
 };
 use crate::flow::{expectation_object, flow_object, FlowTuple, PyFlow, PyOrphan};
 use crate::pool::Pool;
 use crate::pytypes;
-
-/// A path given as `str`, `bytes` or `os.PathLike` (`None` for anything
-/// else); an empty path or one with a NUL byte is refused.
-fn extract_path(name: &str, value: &Bound<'_, PyAny>) -> PyResult<Option<PathBuf>> {
-    let is_path = value.is_instance_of::<PyString>()
-        || value.is_instance_of::<PyBytes>()
-        || value.hasattr("__fspath__")?;
-    if !is_path {
-        return Ok(None);
-    }
-    // `os.fsencode`: str and PathLike to the bytes the system sees.
-    let encoded = value
-        .py()
-        .import("os")?
-        .getattr("fsencode")?
-        .call1((value,))?;
-    let bytes = encoded.cast::<PyBytes>()?.as_bytes().to_vec();
-    let path = PathBuf::from(std::ffi::OsString::from_vec(bytes));
-    let raw = path.as_os_str().as_encoded_bytes();
-    if raw.is_empty() || raw.contains(&0) {
-        return Err(invalid(
-            value.py(),
-            format!("{name}: {} is not a path", value.repr()?),
-        ));
-    }
-    Ok(Some(path))
-}
 
 /// A namespace given as `None` (the caller's), a name (`ip netns`), a path
 /// (text containing `/`, or an `os.PathLike`) or a pid.
@@ -729,15 +700,7 @@ impl PyConntrack {
         if let Some(zone) = zone.filter(|z| !z.is_none()) {
             options = options.zone(extract_u16("zone", zone)?);
         }
-        let labels = match labels_file.filter(|l| !l.is_none()) {
-            Some(path) => {
-                let path = extract_path("labels_file", path)?
-                    .ok_or_else(|| wrong_type("labels_file", "a path", path))?;
-                LabelMap::load(path)
-            }
-            None => LabelMap::system(),
-        }
-        .map_err(|e| to_py_err(py, e))?;
+        let labels = label_map(py, labels_file)?;
         let mut failures = Vec::new();
         let report = if let Some(path) = extract_path("source", source)? {
             let file = std::fs::File::open(&path)

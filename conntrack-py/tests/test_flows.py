@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
+import pathlib
 import socket
 import subprocess
 import sys
@@ -138,7 +140,9 @@ def test_flows_are_frozen_hashable_and_ordered(ct: conntrack.Conntrack) -> None:
     assert (first[0] == "x") is False
 
 
-def test_ipv6_icmp_labels_and_reply_tuple_under_nat(ns: Namespace, ct: conntrack.Conntrack) -> None:
+def test_ipv6_icmp_labels_and_reply_tuple_under_nat(
+    ns: Namespace, ct: conntrack.Conntrack, tmp_path: pathlib.Path
+) -> None:
     # Labels need a ruleset that uses labels (the kernel allocates their storage then).
     ns.nft("table inet labels {\n chain c {\n  type filter hook output priority 0;\n"
            "  meta mark 0x7fffffff ct label set 127\n }\n}\n")
@@ -154,6 +158,28 @@ def test_ipv6_icmp_labels_and_reply_tuple_under_nat(ns: Namespace, ct: conntrack
     assert (icmp.reply.icmp_type, icmp.reply.icmp_id) == (129, 42)
     assert icmp.labels == frozenset({1, 100})
     assert icmp.to_dict()["labels"] == [1, 100]
+    # Text with labels by name, as `conntrack -L -o extended,id,labels`.
+    names = tmp_path / "connlabel.conf"
+    names.write_text("1 audited\n7 spare\n")
+    text = icmp.to_text(labels=True, labels_file=names)
+    assert text == f"{icmp} labels=audited", "bit 100 has no name"
+    assert icmp.to_text(extended=False, id=False, labels=True, labels_file=os.fsencode(names)) == (
+        icmp.to_text(extended=False, id=False) + " labels=audited")
+    assert str(icmp) == icmp.to_text() and icmp.to_text().startswith("ipv6     10 icmpv6   58 ")
+    assert not icmp.to_text(extended=False).startswith("ipv6")
+    assert f" id={icmp.id}" not in icmp.to_text(id=False)
+    names.write_text("7 spare\n")
+    assert icmp.to_text(labels=True, labels_file=str(names)).endswith(f" id={icmp.id} labels")
+    names.write_text("# no names\n")
+    assert icmp.to_text(labels=True, labels_file=names) == str(icmp)
+    with pytest.raises(conntrack.InvalidInputError, match="labels_file"):
+        icmp.to_text(labels_file=names)
+    with pytest.raises(conntrack.InvalidInputError, match="/nonexistent/connlabel.conf"):
+        icmp.to_text(labels=True, labels_file="/nonexistent/connlabel.conf")
+    with pytest.raises(conntrack.InvalidInputError, match="Is a directory"):
+        icmp.to_text(labels=True, labels_file=tmp_path)
+    with pytest.raises(TypeError, match="labels_file"):
+        icmp.to_text(labels=True, labels_file=3)  # type: ignore[arg-type]
     nat = flows[nat_orig]
     assert nat.reply == nat_reply and nat.reply != nat.orig.reversed()
     assert nat.state is TcpState.SYN_SENT and Status.SEEN_REPLY not in nat.status

@@ -32,17 +32,51 @@
 //! | `helper=` | [`Flow::helper`] is set |
 //! | `use=` | [`Flow::use_count`] is set |
 //! | `id=` | [`TextOptions::id`] and [`Flow::id`] are set |
+//! | `labels=` (see below) | [`FlowText::labels`] with a map that names at least one bit, and [`Flow::labels`] is set |
 //!
-//! Not printed, as `conntrack -L -o extended` does not print them either:
-//! labels (conntrack prints label *names* only with `-o labels` and a readable
-//! `connlabel.conf`; without the file it prints none), the wall-clock
-//! `[start=…]`/`[stop=…]` of `-o ktimestamp` (local-time `ctime(3)` strings),
+//! # Labels
+//!
+//! `conntrack -L -o labels` (libnetfilter_conntrack's `__snprintf_clabels`)
+//! ends the line with `labels=` and the *names* of the set bits that
+//! `/etc/xtables/connlabel.conf` names, lowest bit first, separated by `,`
+//! (`labels=blocked,audited`). A set bit without a name is left out; when no
+//! set bit has a name the field is the bare word `labels` (conntrack writes
+//! `labels=`, then overwrites the `=` with the space that ends the field).
+//! Without the file, or with a file that names nothing, conntrack prints no
+//! label field at all: so does [`FlowText::labels`] with a [`LabelMap`] that
+//! names nothing ([`LabelMap::default`]).
+//!
+//! ```
+//! use conntrack::{text::{display, TextOptions}, Flow, LabelMap, Labels};
+//! let map = LabelMap::parse("0 blocked\n5 audited\n", "example")?;
+//! let mut flow = Flow::<String>::default();
+//! flow.labels = Some(Labels::default().with(0).with(5).with(9));
+//! let line = display(&flow, TextOptions::EXTENDED).labels(&map).to_string();
+//! assert!(line.ends_with(" labels=blocked,audited"));
+//! flow.labels = Some(Labels::default().with(9));
+//! let line = display(&flow, TextOptions::EXTENDED).labels(&map).to_string();
+//! assert!(line.ends_with(" labels"));
+//! # Ok::<(), conntrack::Error>(())
+//! ```
+//!
+//! Where names are not wanted or not known, [`FlowText::label_bits`] prints
+//! every set bit as its number (`labels=0,5,9`): not a conntrack output, but
+//! the same field, which [`crate::restore::parse_text`] reads back without a
+//! map. Bit names themselves: conntrack-tools ignores a `connlabel.conf`
+//! line whose name has characters other than letters, digits, `-` and space,
+//! which [`LabelMap`] accepts (nftables reads the same file); with such a
+//! name the two print different lines.
+//!
+//! # Not printed
+//!
+//! As `conntrack -L -o extended,id,labels` does not print them either: the
+//! wall-clock `[start=…]`/`[stop=…]` of `-o ktimestamp` (local-time `ctime(3)` strings),
 //! sequence adjustment, SYN proxy and master tuple. Addresses are formatted like
 //! glibc's `inet_ntop` (`::1.2.3.4` for IPv4-compatible IPv6 addresses, where
 //! Rust's `Display` would print `::102:304`).
 //!
 //! Writing a flow allocates nothing; `delta-time` reads the clock
-//! ([`write_flow_at`] takes the time instead).
+//! ([`write_flow_at`] and [`FlowText::at`] take the time instead).
 
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
@@ -50,7 +84,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::consts::{AF_INET, AF_INET6};
 use crate::expect::{ExpectFlags, Expectation};
-use crate::flow::{proto, Flow, ProtoInfo, Timestamp, Tuple, L4};
+use crate::flow::{proto, Flow, Labels, ProtoInfo, Timestamp, Tuple, L4};
+use crate::labelmap::LabelMap;
 use crate::status::Status;
 
 /// Which optional columns to print, like `conntrack -o`.
@@ -103,7 +138,7 @@ pub fn write_flow<S: AsRef<str>>(
     flow: &Flow<S>,
     options: TextOptions,
 ) -> fmt::Result {
-    write_line(out, flow, options, None)
+    write_line(out, &display(flow, options))
 }
 
 /// Like [`write_flow`], with `now` as the current time for `delta-time`.
@@ -113,15 +148,56 @@ pub fn write_flow_at<S: AsRef<str>>(
     options: TextOptions,
     now: SystemTime,
 ) -> fmt::Result {
-    write_line(out, flow, options, Some(now))
+    write_line(out, &display(flow, options).at(now))
 }
 
 /// A flow with [`TextOptions`], displayed as one `conntrack -L` line
-/// (see [`display`]).
+/// (see [`display`]); its builder methods add what `TextOptions` does not
+/// say: labels ([`labels`](Self::labels), [`label_bits`](Self::label_bits))
+/// and a fixed time ([`at`](Self::at)).
 #[derive(Debug, Clone, Copy)]
 pub struct FlowText<'a, S> {
     flow: &'a Flow<S>,
     options: TextOptions,
+    labels: LabelText<'a>,
+    now: Option<SystemTime>,
+}
+
+/// How the `labels=` field is written.
+#[derive(Debug, Clone, Copy)]
+enum LabelText<'a> {
+    /// Not at all (conntrack without `-o labels`).
+    Off,
+    /// `-o labels`: the names of this map.
+    Names(&'a LabelMap),
+    /// Every set bit as its number.
+    Bits,
+}
+
+impl<'a, S> FlowText<'a, S> {
+    /// Ends the line with the flow's labels by name, as
+    /// `conntrack -L -o labels` prints them with `names` as its
+    /// `connlabel.conf` (see [the module docs](self#labels)): set bits
+    /// without a name are left out, and a map that names nothing prints no
+    /// label field, as conntrack without the file.
+    pub fn labels(mut self, names: &'a LabelMap) -> Self {
+        self.labels = LabelText::Names(names);
+        self
+    }
+
+    /// Ends the line with every set label bit as its number
+    /// (`labels=0,5,127`): the field of `-o labels` without names, which
+    /// [`crate::restore::parse_text`] reads back without a map.
+    pub fn label_bits(mut self) -> Self {
+        self.labels = LabelText::Bits;
+        self
+    }
+
+    /// Computes `delta-time` against `now` instead of the current time.
+    pub fn at(mut self, now: SystemTime) -> Self {
+        self.now = Some(now);
+        self
+    }
 }
 
 /// Wraps `flow` so that `{}` formats it as one `conntrack -L` line, e.g. to
@@ -134,12 +210,17 @@ pub struct FlowText<'a, S> {
 /// assert!(line.starts_with("ipv4     2 unknown  0 src=0.0.0.0 dst=0.0.0.0"));
 /// ```
 pub fn display<S: AsRef<str>>(flow: &Flow<S>, options: TextOptions) -> FlowText<'_, S> {
-    FlowText { flow, options }
+    FlowText {
+        flow,
+        options,
+        labels: LabelText::Off,
+        now: None,
+    }
 }
 
 impl<S: AsRef<str>> fmt::Display for FlowText<'_, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_line(f, self.flow, self.options, None)
+        write_line(f, self)
     }
 }
 
@@ -166,10 +247,14 @@ impl<W: fmt::Write + ?Sized> Fields<'_, W> {
 
 fn write_line<W: fmt::Write + ?Sized, S: AsRef<str>>(
     out: &mut W,
-    flow: &Flow<S>,
-    options: TextOptions,
-    now: Option<SystemTime>,
+    text: &FlowText<'_, S>,
 ) -> fmt::Result {
+    let FlowText {
+        flow,
+        options,
+        labels,
+        now,
+    } = *text;
     let mut w = Fields { out, first: true };
     if options.extended {
         let family = flow.family();
@@ -231,6 +316,43 @@ fn write_line<W: fmt::Write + ?Sized, S: AsRef<str>>(
     if options.id {
         if let Some(id) = flow.id {
             w.field(format_args!("id={}", id.value()))?;
+        }
+    }
+    if let Some(set) = flow.labels {
+        write_labels(&mut w, set, labels)?;
+    }
+    Ok(())
+}
+
+/// The `labels=` field (see the module docs): `labels=` and the items
+/// separated by `,`, or the bare word `labels` when there is no item.
+fn write_labels<W: fmt::Write + ?Sized>(
+    w: &mut Fields<'_, W>,
+    set: Labels,
+    how: LabelText<'_>,
+) -> fmt::Result {
+    let mut separator = '=';
+    let mut item = |w: &mut Fields<'_, W>, args: fmt::Arguments<'_>| {
+        w.out.write_char(separator)?;
+        separator = ',';
+        w.out.write_fmt(args)
+    };
+    match how {
+        LabelText::Off => return Ok(()),
+        // conntrack has no map then (`nfct_labelmap_new` fails on a file
+        // that names nothing) and prints no field.
+        LabelText::Names(map) if map.iter().next().is_none() => return Ok(()),
+        LabelText::Names(map) => {
+            w.str("labels")?;
+            for name in set.iter().filter_map(|bit| map.name(bit)) {
+                item(w, format_args!("{name}"))?;
+            }
+        }
+        LabelText::Bits => {
+            w.str("labels")?;
+            for bit in set.iter() {
+                item(w, format_args!("{bit}"))?;
+            }
         }
     }
     Ok(())
@@ -662,6 +784,59 @@ mod tests {
             write_ipv6(&mut s, &addr).unwrap();
             assert_eq!(s, want, "{input}");
         }
+    }
+
+    #[test]
+    fn labels_match_conntrack_o_labels() {
+        // Captured from conntrack-tools 1.4.7 (`conntrack -L -o
+        // extended,id,labels`) with connlabel.conf "0 blocked\n5 audited\n70 far\n"
+        // and bits 0, 5, 70 and 127 set (127 has no name).
+        let map = LabelMap::parse("0 blocked\n5 audited\n70 far\n", "test").unwrap();
+        let mut flow = base(Tuple::tcp((v4(1), 1), (v4(2), 2)));
+        flow.status |= Status::SEEN_REPLY | Status::ASSURED;
+        flow.protoinfo = tcp_state(TcpState::Established);
+        flow.timeout = Some(99);
+        flow.id = Some(FlowId(1_870_812_063u32.to_be_bytes()));
+        flow.labels = Some(Labels::default().with(0).with(5).with(70).with(127));
+        let at = UNIX_EPOCH + Duration::from_secs(1000);
+        let show = |flow: &Flow<&str>, map: &LabelMap, options| {
+            display(flow, options).labels(map).at(at).to_string()
+        };
+        assert_eq!(
+            show(&flow, &map, TextOptions::EXTENDED_ID),
+            "ipv4     2 tcp      6 99 ESTABLISHED src=10.0.0.1 dst=10.0.0.2 sport=1 dport=2 \
+             src=10.0.0.2 dst=10.0.0.1 sport=2 dport=1 [ASSURED] mark=0 use=1 id=1870812063 \
+             labels=blocked,audited,far"
+        );
+        assert!(
+            show(&flow, &map, TextOptions::PLAIN).ends_with(" use=1 labels=blocked,audited,far")
+        );
+        // No set bit has a name: conntrack prints the bare word.
+        flow.labels = Some(Labels::default().with(127).with(9));
+        assert!(show(&flow, &map, TextOptions::EXTENDED).ends_with(" mark=0 use=1 labels"));
+        // No names at all (no connlabel.conf): no field, as conntrack.
+        let none = LabelMap::default();
+        assert!(show(&flow, &none, TextOptions::EXTENDED).ends_with(" mark=0 use=1"));
+        // No labels on the flow (the kernel sends none when all are clear).
+        flow.labels = None;
+        assert!(show(&flow, &map, TextOptions::EXTENDED).ends_with(" use=1"));
+        assert!(display(&flow, TextOptions::EXTENDED)
+            .label_bits()
+            .to_string()
+            .ends_with(" use=1"));
+        // Bit numbers: every set bit.
+        flow.labels = Some(Labels::default().with(0).with(127).with(64));
+        assert!(display(&flow, TextOptions::EXTENDED_ID)
+            .label_bits()
+            .to_string()
+            .ends_with(" id=1870812063 labels=0,64,127"));
+        flow.labels = Some(Labels::default());
+        assert!(display(&flow, TextOptions::PLAIN)
+            .label_bits()
+            .to_string()
+            .ends_with(" use=1 labels"));
+        // Without a label mode, nothing, as conntrack without -o labels.
+        assert!(line(&flow, TextOptions::EXTENDED_ID).ends_with(" id=1870812063"));
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //! argument library (clap, derive) for every tool, the value parsers that call
 //! the library's own (`Netns`'s `FromStr`, `proto::parse_named`,
 //! `TcpState::parse_named`, `Status::parse_named`, `Filter::validate`), the
-//! `conntrack -L`-style filter options, shell completions and man pages
-//! generated from the same definitions, and the closed-pipe behaviour.
+//! `conntrack -L`-style filter options, the `-o labels`-style label options
+//! ([`LabelArgs`]), shell completions and man pages generated from the same
+//! definitions, and the closed-pipe behaviour.
 //!
 //! Every tool therefore has per-option `--help`, `--version`, `--opt=value`
 //! and `--opt value`, exit status 2 for a usage error (clap's), a message that
@@ -14,9 +15,13 @@
 #![allow(dead_code)] // each example takes the part it needs
 
 use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, CommandFactory, Parser};
-use conntrack::{proto, Cidr, DeleteOptions, Family, Filter, GroupValue, Netns, Status, TcpState};
+use conntrack::text::{FlowText, TextOptions};
+use conntrack::{
+    proto, Cidr, DeleteOptions, Family, Filter, Flow, GroupValue, LabelMap, Netns, Status, TcpState,
+};
 
 /// Parses the command line of tool `T`. A first argument `--generate WHAT`
 /// (hidden; `bash`, `zsh`, `fish`, `elvish`, `powershell` or `man`) prints
@@ -277,6 +282,58 @@ impl FilterArgs {
         }
         f.validate().map_err(message)?;
         Ok(f)
+    }
+}
+
+/// `--labels` and `--labels-file`, for the tools that print flows as
+/// `conntrack -L` lines: end each line with the flow's labels by name, like
+/// `conntrack -o labels` ([`FlowText::labels`]).
+#[derive(Args, Debug, Clone, Default)]
+pub struct LabelArgs {
+    /// End each line with the flow's labels by name, like `conntrack -o
+    /// labels` (names of --labels-file, else of /etc/xtables/connlabel.conf
+    /// or /etc/connlabel.conf; bits without a name are left out).
+    #[arg(long)]
+    pub labels: bool,
+    /// The label names (a connlabel.conf) to use instead of the system's.
+    #[arg(long, value_name = "FILE", requires = "labels")]
+    pub labels_file: Option<PathBuf>,
+}
+
+impl LabelArgs {
+    /// The names to print with, `None` without `--labels`; `Err` naming the
+    /// option when the file cannot be read or parsed.
+    pub fn map(&self) -> Result<Option<LabelMap>, String> {
+        if !self.labels {
+            return Ok(None);
+        }
+        load_label_map(self.labels_file.as_deref()).map(Some)
+    }
+}
+
+/// The label names of the file given to `--labels-file`, or without one of
+/// the system's `connlabel.conf` ([`LabelMap::system`]); `Err` naming
+/// `--labels-file` when the file cannot be read (missing, a directory,
+/// unreadable) or parsed.
+pub fn load_label_map(path: Option<&Path>) -> Result<LabelMap, String> {
+    match path {
+        Some(path) => LabelMap::load(path),
+        None => LabelMap::system(),
+    }
+    .map_err(|e| format!("--labels-file: {}", message(e)))
+}
+
+/// `flow` as its `conntrack -L` line, ending with its labels by name when
+/// `labels` is given (`--labels`).
+pub fn flow_text<'a, S: AsRef<str>>(
+    flow: &'a Flow<S>,
+    options: TextOptions,
+    labels: Option<&'a LabelMap>,
+) -> FlowText<'a, S> {
+    let text = conntrack::text::display(flow, options);
+    match labels {
+        Some(names) => text.labels(names),
+        None => text,
     }
 }
 

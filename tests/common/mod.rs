@@ -257,3 +257,48 @@ pub fn reset_on_close(stream: &std::net::TcpStream) {
     };
     assert_eq!(rc, 0, "SO_LINGER: {}", std::io::Error::last_os_error());
 }
+
+/// Runs `conntrack ARGS` in `ns` as if `/etc/xtables/connlabel.conf` (the
+/// only file conntrack-tools reads names from) held `dir/connlabel.conf`,
+/// without touching the host's `/etc`: in a private mount namespace
+/// (`unshare --mount --propagation private`, gone when the command ends),
+/// `/etc` becomes an overlay whose upper layer is `dir` or, with
+/// `overlay: false` (or where overlayfs is missing), a tmpfs of symlinks to
+/// the real entries. Either way the file appears there only. The command
+/// is returned unstarted (to wait for it or to spawn a listener).
+pub fn conntrack_with_connlabel_conf(
+    ns: &ScratchNs,
+    dir: &std::path::Path,
+    overlay: bool,
+    args: &[&str],
+) -> Command {
+    const SCRIPT: &str = r#"set -eu
+dir=$1 netns=$2 overlay=$3
+shift 3
+mkdir -p "$dir/upper/xtables" "$dir/work" "$dir/real"
+cp "$dir/connlabel.conf" "$dir/upper/xtables/connlabel.conf"
+if [ "$overlay" = yes ] && mount -t overlay overlay \
+    -o "lowerdir=/etc,upperdir=$dir/upper,workdir=$dir/work" /etc 2>/dev/null; then
+  :
+else
+  mount --bind /etc "$dir/real"
+  mount -t tmpfs ctrs-etc /etc
+  for entry in "$dir"/real/* "$dir"/real/.[!.]*; do
+    [ -e "$entry" ] || [ -L "$entry" ] || continue
+    [ "${entry##*/}" = xtables ] && continue
+    ln -s "$entry" /etc/
+  done
+  mkdir /etc/xtables
+  cp "$dir/connlabel.conf" /etc/xtables/connlabel.conf
+fi
+exec nsenter "--net=/run/netns/$netns" conntrack "$@"
+"#;
+    let dir_text = dir.to_str().expect("a UTF-8 temporary directory");
+    let mode = if overlay { "yes" } else { "no" };
+    let mut command = Command::new("unshare");
+    command
+        .args(["--mount", "--propagation", "private", "sh", "-c", SCRIPT])
+        .args(["sh", dir_text, &ns.name, mode])
+        .args(args);
+    command
+}

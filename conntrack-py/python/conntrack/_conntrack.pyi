@@ -239,6 +239,23 @@ class Flow:
         """Event time in ns since the epoch (events only)."""
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict, exactly the object ``dump --json`` prints."""
+    def to_text(
+        self,
+        *,
+        extended: bool = True,
+        id: bool = True,
+        labels: bool = False,
+        labels_file: str | bytes | os.PathLike[str] | os.PathLike[bytes] | None = None,
+    ) -> str:
+        """The line ``conntrack -L`` prints for this flow with these ``-o``
+        options: ``extended`` (the leading ``ipv4     2`` column), ``id``
+        (``id=``), ``labels`` (labels by name at the end, exactly as
+        ``-o labels``: ``labels=blocked,audited``; bits without a name are
+        left out, the bare word ``labels`` when none is named, nothing when
+        the file names nothing). Names come from ``labels_file`` or the
+        system's ``connlabel.conf`` (``conntrack.LABEL_FILES``);
+        ``labels_file`` without ``labels=True`` raises ``InvalidInputError``,
+        an unreadable file too. ``str(flow)`` is ``flow.to_text()``."""
     def __hash__(self) -> int: ...
     def __eq__(self, other: object, /) -> bool: ...
     def __ne__(self, other: object, /) -> bool: ...

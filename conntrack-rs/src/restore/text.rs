@@ -24,7 +24,10 @@ use crate::status::Status;
 /// `[ASSURED]` (and for `[OFFLOAD]`/`[HW_OFFLOAD]`, which conntrack prints
 /// instead), `SRC_NAT`/`DST_NAT` when the reply tuple is not the reverse of
 /// the original. Label names (`labels=` of `-o labels`) are looked up in
-/// `labels`; bit numbers are taken as they are.
+/// `labels`; bit numbers are taken as they are (what
+/// [`FlowText::label_bits`](crate::text::FlowText::label_bits) prints). The
+/// bare word `labels`, which conntrack prints when no set bit has a name,
+/// reads as labels with no bit set.
 ///
 /// ```
 /// use conntrack::restore::parse_text;
@@ -218,6 +221,13 @@ impl<'a> Parser<'a> {
                     _ if flag.starts_with("start=") || flag.starts_with("stop=") => {}
                     _ => return Err(invalid(format!("unknown flag [{flag}]"))),
                 }
+                continue;
+            }
+            // `-o labels` when no set bit has a name: the bare word (after
+            // the reply tuple; no label is readable from it).
+            if token == "labels" && started[1] {
+                set(&mut flow.labels, token, Labels::default())?;
+                part = Part::Flow;
                 continue;
             }
             let (key, value) = token.split_once('=').ok_or_else(|| {
@@ -467,6 +477,60 @@ mod tests {
     fn round_trip(flow: &Flow, options: TextOptions) -> Flow {
         let line = display(flow, options).to_string();
         parse_text(&line, None).unwrap_or_else(|e| panic!("{line}: {e}"))
+    }
+
+    #[test]
+    fn reads_back_the_labels_the_text_writer_prints() {
+        let map = LabelMap::parse("0 blocked\n5 audited\n70 far\n", "test").unwrap();
+        let mut flow = Flow::<String> {
+            orig: Tuple::udp(([10, 0, 0, 1], 3), ([10, 0, 0, 2], 4)),
+            timeout: Some(99),
+            mark: Some(0),
+            use_count: Some(1),
+            id: Some(FlowId(77u32.to_be_bytes())),
+            status: Status::CONFIRMED,
+            labels: Some(Labels::default().with(0).with(70).with(127)),
+            ..Flow::default()
+        };
+        flow.reply = flow.orig.reversed();
+        for options in [TextOptions::PLAIN, TextOptions::EXTENDED_ID] {
+            // By name, read with the same map: the named bits come back, the
+            // unnamed one (127) is not printed, as by conntrack.
+            let line = display(&flow, options).labels(&map).to_string();
+            let back = parse_text(&line, Some(&map)).unwrap_or_else(|e| panic!("{line}: {e}"));
+            assert_eq!(
+                back.labels,
+                Some(Labels::default().with(0).with(70)),
+                "{line}"
+            );
+            // Names without a map to read them: refused, naming the label.
+            let err = parse_text(&line, None).unwrap_err().to_string();
+            assert!(err.contains("blocked"), "{err}");
+            // By number: every bit comes back, without a map.
+            let line = display(&flow, options).label_bits().to_string();
+            let back = parse_text(&line, None).unwrap_or_else(|e| panic!("{line}: {e}"));
+            assert_eq!(back.labels, flow.labels, "{line}");
+        }
+        // No set bit has a name: the bare word, read as no bit set.
+        flow.labels = Some(Labels::default().with(127));
+        let line = display(&flow, TextOptions::EXTENDED_ID)
+            .labels(&map)
+            .to_string();
+        assert!(line.ends_with(" id=77 labels"), "{line}");
+        let back = parse_text(&line, Some(&map)).unwrap();
+        assert_eq!(back.labels, Some(Labels::default()));
+        assert_eq!(round_trip(&back, TextOptions::EXTENDED_ID).labels, None);
+        let line = display(&back, TextOptions::EXTENDED_ID)
+            .label_bits()
+            .to_string();
+        assert_eq!(parse_text(&line, None).unwrap(), back);
+        // The bare word is a field of its own: once, and only after the tuples.
+        for bad in [
+            "udp 17 9 src=10.0.0.1 dst=10.0.0.2 sport=3 dport=4 src=10.0.0.2 dst=10.0.0.1 sport=4 dport=3 labels labels",
+            "udp 17 9 src=10.0.0.1 dst=10.0.0.2 sport=3 dport=4 labels src=10.0.0.2 dst=10.0.0.1 sport=4 dport=3",
+        ] {
+            assert!(parse_text(bad, None).is_err(), "{bad}");
+        }
     }
 
     #[test]
