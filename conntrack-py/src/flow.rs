@@ -30,7 +30,7 @@ pub(crate) fn extract_protocol(value: &Bound<'_, PyAny>) -> PyResult<u8> {
     if let Ok(text) = value.cast::<PyString>() {
         return proto::parse_named("protocol", &text.to_cow()?).map_err(|e| to_py_err(py, e));
     }
-    let number = crate::filter::extract_bounded(
+    let number = crate::args::extract_bounded(
         "protocol",
         value,
         0,
@@ -755,7 +755,7 @@ impl PyFlow {
             }
             return Ok(line.to_string());
         }
-        let names = crate::filter::label_map(py, labels_file)?;
+        let names = crate::args::label_map(py, labels_file)?;
         Ok(line.labels(&names).to_string())
     }
 

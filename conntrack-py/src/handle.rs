@@ -10,7 +10,6 @@
 //! own handle) does not stop the caller from creating or deleting flows
 //! inside the loop.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,89 +17,25 @@ use conntrack::restore::{saved_line, RestoreFailure, RestoreOptions, SavedFlow, 
 use conntrack::sysctl::{Key, Sysctl, Timeouts};
 use conntrack::{
     Conntrack, DeleteOptions, DeletePath, DeleteReport, ExpectFlags, ExpectationSpec, Family,
-    FlowChange, FlowSpec, GroupCounts, GroupValue, Netns, OrphanCategory, OrphanCounts,
-    OrphanPolicy, ProtoInfo, SctpInfo, SctpState, SocketCheck, TcpInfo,
+    FlowChange, FlowSpec, GroupCounts, GroupValue, OrphanCategory, OrphanCounts, OrphanPolicy,
+    ProtoInfo, SctpInfo, SctpState, SocketCheck, TcpInfo,
 };
 use pyo3::exceptions::{PyOSError, PyTypeError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
+use crate::args::{
+    extract_family, extract_labels, extract_labels_named, extract_limit, extract_netns,
+    extract_path, extract_rate, extract_status, extract_status_named, extract_tcp_state,
+    extract_u16, extract_u32, label_map, wrong_type,
+};
 use crate::dump::{DumpIter, Source};
 use crate::errors::{closed_error, detached, invalid, os_message};
 use crate::events::PyEvents;
-use crate::filter::{
-    extract_bounded, extract_family, extract_labels, extract_labels_named, extract_path,
-    extract_status, extract_status_named, extract_tcp_state, extract_u16, extract_u32, group_keys,
-    label_map, resolve, wrong_type,
-};
+use crate::filter::{group_keys, resolve};
 use crate::flow::{expectation_object, flow_object, FlowTuple, PyFlow, PyOrphan};
 use crate::pool::Pool;
 use crate::pytypes;
-
-/// A namespace given as `None` (the caller's), a name (`ip netns`), a path
-/// (text containing `/`, or an `os.PathLike`) or a pid.
-pub(crate) fn extract_netns(value: Option<&Bound<'_, PyAny>>) -> PyResult<Netns> {
-    let Some(value) = value.filter(|v| !v.is_none()) else {
-        return Ok(Netns::Current);
-    };
-    let py = value.py();
-    // `True` is an int to Python, but never a pid: `netns=True` would be pid 1,
-    // the host's namespace.
-    if value.is_instance_of::<PyBool>() {
-        return Err(PyTypeError::new_err(format!(
-            "netns: {} is not a namespace (give None, a name, a path or a pid)",
-            value.repr()?
-        )));
-    }
-    let nul = |text: &str| -> PyResult<()> {
-        if text.contains('\0') {
-            return Err(invalid(
-                py,
-                format!("netns: {} contains a NUL character", value.repr()?),
-            ));
-        }
-        Ok(())
-    };
-    if let Ok(text) = value.cast::<PyString>() {
-        let text = text.to_cow()?;
-        nul(&text)?;
-        return Ok(if text.contains('/') {
-            Netns::Path(PathBuf::from(text.as_ref()))
-        } else {
-            Netns::named(text.as_ref())
-        });
-    }
-    if let Ok(pid) = value.extract::<u32>() {
-        return Ok(Netns::Pid(pid));
-    }
-    let path = value.extract::<PathBuf>().map_err(|_| {
-        PyTypeError::new_err(format!(
-            "netns: expected None, a namespace name, a path or a pid, not {}",
-            value.repr().map(|r| r.to_string()).unwrap_or_default()
-        ))
-    })?;
-    nul(&path.to_string_lossy())?;
-    Ok(Netns::Path(path))
-}
-
-/// `limit=` of the deleting calls: `None`, or a count 0-2**64-1 (0 deletes nothing).
-pub(crate) fn extract_limit(value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<u64>> {
-    value
-        .filter(|v| !v.is_none())
-        .map(|v| extract_bounded("limit", v, 0, u64::MAX, "an int >= 0 or None"))
-        .transpose()
-}
-
-/// `rate=` of the deleting calls: `None`, or deletes per second 1-2**32-1.
-pub(crate) fn extract_rate(value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<u32>> {
-    value
-        .filter(|v| !v.is_none())
-        .map(|v| {
-            extract_bounded("rate", v, 1, u64::from(u32::MAX), "an int > 0 or None")
-                .map(|n| n as u32)
-        })
-        .transpose()
-}
 
 /// A duration given in seconds (int or float) or as a `datetime.timedelta`.
 fn extract_duration(value: &Bound<'_, PyAny>) -> PyResult<Duration> {

@@ -19,6 +19,7 @@
 
 #![forbid(unsafe_code)]
 
+mod args;
 mod dump;
 mod errors;
 mod events;

@@ -11,8 +11,8 @@ use conntrack::Netns;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 
+use crate::args::extract_netns;
 use crate::errors::{detached, invalid, to_py_err};
-use crate::handle::extract_netns;
 use crate::pytypes;
 
 fn parse_key(py: Python<'_>, name: &str) -> PyResult<Key> {
