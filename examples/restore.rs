@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! `restore`: create every flow of a saved table (`conntrack -R`), from the
-//! NDJSON of `dump --json` or the text of `conntrack -L -o extended`.
+//! NDJSON of `dump --json`, the text of `conntrack -L -o extended` or
+//! conntrack-tools' own snapshot, `conntrack -L -o save`.
 //!
 //! ```text
 //! restore [--netns NS] [--labels-file FILE] [--timeout SECONDS] [--zone ZONE]
@@ -10,11 +11,12 @@
 //! A snapshot and its restore:
 //!
 //! ```text
-//! dump --json > table.ndjson              # or: conntrack -L -o extended > table.txt
+//! dump --json > table.ndjson              # or: conntrack -L -o extended (or -o save) > table.txt
 //! restore --netns other table.ndjson      # creates every flow again, pipelined
 //! ```
 //!
-//! The format is recognised line by line (a line starting with `{` is JSON);
+//! The format is recognised line by line (a line starting with `{` is JSON,
+//! one starting with `-` is `-o save`);
 //! empty lines and `#` comments are skipped. What the kernel lets a create
 //! set comes back (tuples, NAT, zone, mark, labels, helper, protocol state,
 //! timeout, the status bits userspace may set; see `conntrack::restore`).
@@ -43,8 +45,8 @@ use conntrack::{Conntrack, LabelMap, Netns};
 #[path = "support/cli.rs"]
 mod cli;
 
-/// Create every flow of a saved table (conntrack -R): dump --json NDJSON or
-/// conntrack -L -o extended text.
+/// Create every flow of a saved table (conntrack -R): dump --json NDJSON,
+/// conntrack -L -o extended text or conntrack -L -o save lines.
 #[derive(Parser, Debug)]
 #[command(name = "restore", version)]
 struct Args {

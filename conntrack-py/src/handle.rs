@@ -611,7 +611,8 @@ impl PyConntrack {
 
     /// Creates every flow of a saved table again (`conntrack -R`). `source`:
     /// a path (`str`, `bytes` or `os.PathLike`) of a file of `dump --json`
-    /// NDJSON or `conntrack -L` text, or an iterable of such lines and
+    /// NDJSON, `conntrack -L` text or `conntrack -L -o save` lines, or an
+    /// iterable of such lines and
     /// `Flow` objects (e.g. a dump of another namespace). Each flow not
     /// restored (a line that does not parse, a create the kernel refuses,
     /// `EEXIST` for a flow that exists) is in the report's `failures`; the

@@ -369,8 +369,9 @@ fn gen_flow(input: &mut Input<'_>) -> Flow {
 }
 
 /// Saved-table round trip (`conntrack::restore`), two halves:
-/// * the input as one line of text: parsing it as `conntrack -L` text (and,
-///   with the `serde` feature, as `dump --json`) never panics, and a line
+/// * the input as one line of text: parsing it as `conntrack -L` text, as
+///   `conntrack -L -o save` (and, with the `serde` feature, as `dump --json`)
+///   never panics, and a line
 ///   that parses is stable: written as text and read again, then once more,
 ///   it reads the same (one round may normalise what the text cannot show);
 /// * with the `serde` feature, a flow generated from the input, written as
@@ -385,6 +386,7 @@ pub fn restore_roundtrip(bytes: &[u8]) -> bool {
     use crate::text::{display, TextOptions};
 
     let line = String::from_utf8_lossy(bytes);
+    let _ = crate::restore::parse_save(&line, None);
     let parsed = parse_text(&line, None).ok();
     if let Some(first) = &parsed {
         let reread = |flow: &Flow| {

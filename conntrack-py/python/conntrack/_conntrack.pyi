@@ -527,9 +527,10 @@ class Conntrack:
         labels_file: str | bytes | os.PathLike[str] | os.PathLike[bytes] | None = None,
     ) -> RestoreReport:
         """Creates every flow of a saved table again (``conntrack -R``).
-        ``source`` is a path of a file of ``dump --json`` NDJSON or
-        ``conntrack -L`` text (``-o extended`` and the like; told apart line
-        by line, empty lines and ``#`` comments skipped), or an iterable of
+        ``source`` is a path of a file of ``dump --json`` NDJSON,
+        ``conntrack -L`` text (``-o extended`` and the like) or
+        ``conntrack -L -o save`` lines (told apart line by line, empty lines
+        and ``#`` comments skipped), or an iterable of
         such lines and ``Flow`` objects (e.g. ``ct.dump()`` of another
         namespace). Pipelined; flows with a master are created last. Every
         flow not restored (a line that does not parse, a create the kernel

@@ -2,13 +2,16 @@
 //! Restoring a saved table: every flow of a snapshot created again, pipelined,
 //! with what could not be created reported flow by flow.
 //!
-//! A snapshot is text, one flow per line, in either of two formats (told
+//! A snapshot is text, one flow per line, in any of three formats (told
 //! apart line by line, so a file may even mix them):
 //! * the NDJSON of `dump --json` (one object per line, see `examples/dump.rs`;
 //!   needs the `serde` feature): everything the kernel lets a create set comes
 //!   back;
 //! * conntrack-tools' text, `conntrack -L -o extended` (or plain `conntrack -L`,
-//!   `-o id`, `-o labels`): what that text shows comes back.
+//!   `-o id`, `-o labels`): what that text shows comes back;
+//! * conntrack-tools' snapshot, `conntrack -L -o save` (the `-A ...` command
+//!   lines `conntrack -R` replays): what those lines give comes back (that
+//!   format carries no mark, labels or helper: conntrack does not print them).
 //!
 //! [`SavedTable`] reads one, [`Conntrack::restore`] creates the flows. From a
 //! saved flow to a create ([`FlowSpec::from_flow`]):
@@ -35,6 +38,7 @@
 //! other flows are created regardless.
 
 mod json;
+mod save;
 mod text;
 
 use std::collections::BTreeMap;
@@ -49,6 +53,7 @@ use crate::request::{put_flow_spec, FlowSpec, NatTarget, WriteMode};
 use crate::status::Status;
 use crate::wire::Encoder;
 
+pub use self::save::parse_save;
 pub use self::text::parse_text;
 
 #[cfg(feature = "serde")]
@@ -257,9 +262,13 @@ pub fn saved_line(
 }
 
 /// Parses one line of a saved table: a `dump --json` object (a line starting
-/// with `{`) or a line of `conntrack -L` text.
+/// with `{`), a line of `conntrack -L -o save` (starting with `-`) or a line
+/// of `conntrack -L` text.
 pub fn parse_line(line: &str, labels: Option<&LabelMap>) -> Result<Flow> {
     let line = line.trim();
+    if line.starts_with('-') {
+        return parse_save(line, labels);
+    }
     if line.starts_with('{') {
         #[cfg(feature = "serde")]
         return parse_json(line);
