@@ -197,21 +197,30 @@ fn restore(ns: &ScratchNs, args: &[&str]) -> (bool, String, String) {
     (run.code == Some(0), run.stdout, run.stderr)
 }
 
-/// `conntrack -L -o extended` lines, sorted, timeout and use count blanked.
-fn conntrack_listing(ns: &ScratchNs) -> Vec<String> {
+/// `conntrack -L -o FORMAT` lines, sorted, what ticks left out: the
+/// timeout (`extended`: the fifth field; `save`: `-t N`) and the use count.
+fn listing(ns: &ScratchNs, format: &str) -> Vec<String> {
     let mut lines: Vec<String> = ns
-        .conntrack_cli(&["-L", "-o", "extended"])
+        .conntrack_cli(&["-L", "-o", format])
         .lines()
         .map(|line| {
             let mut fields: Vec<&str> = line.split_whitespace().collect();
-            // ipv4 2 tcp 6 TIMEOUT ...
-            fields[4] = "T";
+            match fields.iter().position(|f| *f == "-t") {
+                Some(at) => drop(fields.drain(at..at + 2)),
+                // ipv4 2 tcp 6 TIMEOUT ...
+                None => fields[4] = "T",
+            }
             fields.retain(|f| !f.starts_with("use="));
             fields.join(" ")
         })
         .collect();
     lines.sort();
     lines
+}
+
+/// `conntrack -L -o extended`, as [`listing`] gives it.
+fn conntrack_listing(ns: &ScratchNs) -> Vec<String> {
+    listing(ns, "extended")
 }
 
 #[test]
@@ -395,23 +404,6 @@ fn every_flow_not_restored_is_reported_with_its_line() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// `conntrack -L -o save` lines, sorted, the timeout left out.
-fn save_listing(ns: &ScratchNs) -> Vec<String> {
-    let mut lines: Vec<String> = ns
-        .conntrack_cli(&["-L", "-o", "save"])
-        .lines()
-        .map(|line| {
-            let mut fields: Vec<&str> = line.split_whitespace().collect();
-            if let Some(at) = fields.iter().position(|f| *f == "-t") {
-                fields.drain(at..at + 2);
-            }
-            fields.join(" ")
-        })
-        .collect();
-    lines.sort();
-    lines
-}
-
 #[test]
 fn a_conntrack_save_snapshot_comes_back_as_conntrack_r_brings_it_back() {
     require_root!();
@@ -445,7 +437,7 @@ fn a_conntrack_save_snapshot_comes_back_as_conntrack_r_brings_it_back() {
         out.starts_with(&format!("read={lines} created={lines} invalid=0 failed=0")),
         "{out}{err}"
     );
-    assert_eq!(save_listing(&ours), save_listing(&theirs), "-o save");
+    assert_eq!(listing(&ours, "save"), listing(&theirs, "save"), "-o save");
     assert_eq!(
         conntrack_listing(&ours),
         conntrack_listing(&theirs),
@@ -463,7 +455,7 @@ fn a_conntrack_save_snapshot_comes_back_as_conntrack_r_brings_it_back() {
         )),
         "{out}{err}"
     );
-    assert!(save_listing(&ours)
+    assert!(listing(&ours, "save")
         .iter()
         .any(|l| l.contains("--sport 5002")));
     let _ = std::fs::remove_dir_all(&dir);
