@@ -209,14 +209,22 @@ impl<R: BufRead> Iterator for SavedTable<R> {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            self.buf.clear();
-            match self.reader.read_until(b'\n', &mut self.buf) {
-                Ok(0) => return None,
-                Ok(_) => {}
+            let length = match read_line(&mut self.reader, &mut self.buf) {
+                Ok(None) => return None,
+                Ok(Some(length)) => length,
                 Err(e) => return Some(Err(e)),
-            }
+            };
             self.line += 1;
             let line = self.line;
+            if length > MAX_LINE {
+                return Some(Ok(Err(RestoreFailure {
+                    line,
+                    orig: None,
+                    error: Error::InvalidInput(format!(
+                        "a line of {length} bytes: no saved flow is longer than {MAX_LINE}"
+                    )),
+                })));
+            }
             let read = match std::str::from_utf8(&self.buf) {
                 Ok(text) => saved_line(line, text, self.labels.as_ref()),
                 Err(e) => Some(Err(RestoreFailure {
@@ -231,6 +239,41 @@ impl<R: BufRead> Iterator for SavedTable<R> {
             if let Some(read) = read {
                 return Some(Ok(read));
             }
+        }
+    }
+}
+
+/// The longest line [`SavedTable`] reads (a `dump --json` line of a flow with
+/// every field is about 1.5 KiB); a longer one is a failure of its own and
+/// is never held in memory.
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// Reads one line into `buf` (without more than [`MAX_LINE`] bytes of it):
+/// `None` at the end of the input, else the line's whole length.
+fn read_line(reader: &mut impl BufRead, buf: &mut Vec<u8>) -> std::io::Result<Option<usize>> {
+    buf.clear();
+    let mut length = 0;
+    loop {
+        let available = match reader.fill_buf() {
+            Ok(available) => available,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if available.is_empty() {
+            return Ok((length > 0).then_some(length));
+        }
+        let (chunk, ends) = match available.iter().position(|&b| b == b'\n') {
+            Some(at) => (&available[..=at], true),
+            None => (available, false),
+        };
+        let taken = chunk.len();
+        if length + taken <= MAX_LINE {
+            buf.extend_from_slice(chunk);
+        }
+        length += taken;
+        reader.consume(taken);
+        if ends {
+            return Ok(Some(length));
         }
     }
 }
@@ -543,4 +586,48 @@ struct Sent {
     seq: u32,
     line: usize,
     spec: FlowSpec,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_read_one_by_one_and_a_huge_one_is_refused_without_being_held() {
+        let good = "udp      17 30 src=10.0.0.1 dst=10.0.0.2 sport=1 dport=2 [UNREPLIED] \
+                    src=10.0.0.2 dst=10.0.0.1 sport=2 dport=1 mark=0 use=1";
+        let mut input = Vec::new();
+        input.extend_from_slice(good.as_bytes());
+        input.extend_from_slice(b"\n\n# comment\n");
+        input.extend(std::iter::repeat(b'x').take(MAX_LINE * 3));
+        input.extend_from_slice(b"\n\xff\n");
+        input.extend_from_slice(good.as_bytes()); // no newline at the end
+                                                  // A reader with a small buffer: lines span many fill_buf calls.
+        let reader = std::io::BufReader::with_capacity(100, input.as_slice());
+        let mut table = SavedTable::new(reader, None);
+        let mut items = Vec::new();
+        for item in table.by_ref() {
+            items.push(item.unwrap());
+        }
+        assert_eq!(items.len(), 4);
+        assert_eq!(items[0].as_ref().unwrap().line, 1);
+        let huge = items[1].as_ref().unwrap_err();
+        assert_eq!(huge.line, 4);
+        assert!(
+            huge.to_string()
+                .contains(&format!("{} bytes", MAX_LINE * 3 + 1)),
+            "{huge}"
+        );
+        assert!(
+            table.buf.capacity() <= 2 * MAX_LINE,
+            "{}",
+            table.buf.capacity()
+        );
+        assert!(items[2]
+            .as_ref()
+            .unwrap_err()
+            .to_string()
+            .contains("not UTF-8"));
+        assert_eq!(items[3].as_ref().unwrap().line, 6);
+    }
 }
