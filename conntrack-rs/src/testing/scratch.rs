@@ -48,6 +48,30 @@ pub fn run(program: &str, args: &[&str]) -> Output {
     output
 }
 
+/// Deletes the `ctrs-<tag>-<pid>-<n>` namespaces of processes that are gone.
+fn remove_orphaned() {
+    let Ok(entries) = std::fs::read_dir("/run/netns") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !name.starts_with("ctrs-") {
+            continue;
+        }
+        let mut fields = name.rsplit('-');
+        let (Some(n), Some(pid)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        let (Ok(_), Ok(pid)) = (n.parse::<u32>(), pid.parse::<u32>()) else {
+            continue;
+        };
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = Command::new("ip").args(["netns", "del", name]).status();
+        }
+    }
+}
+
 /// Namespaces made by this process so far: part of every name.
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -62,7 +86,14 @@ impl ScratchNs {
     /// Creates `ctrs-<tag>-<pid>-<n>`: loopback up, conntrack armed by an
     /// nftables table `inet ctrs` (new connections accepted on output,
     /// established and related ones on input).
+    ///
+    /// The first one of a process also deletes the `ctrs-*-<pid>-<n>`
+    /// namespaces left by test processes that are gone (killed before their
+    /// drop ran): only those whose pid no longer exists, never another
+    /// running process's.
     pub fn new(tag: &str) -> ScratchNs {
+        static SWEPT: std::sync::Once = std::sync::Once::new();
+        SWEPT.call_once(remove_orphaned);
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let name = format!("ctrs-{tag}-{}-{n}", std::process::id());
         run("ip", &["netns", "add", &name]);
