@@ -16,21 +16,11 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{reset_on_close, ScratchNs};
+use common::{ping, reset_on_close, ScratchNs};
 use conntrack::sockets::{LocalAddrs, SocketTable};
 use conntrack::*;
 
 const SECOND: Duration = Duration::from_secs(1);
-
-/// One request/response round on a connection (client side `a`, server side `b`).
-fn ping(a: &mut TcpStream, b: &mut TcpStream) {
-    let mut buf = [0u8; 4];
-    a.write_all(b"ping").expect("send ping");
-    b.read_exact(&mut buf).expect("receive ping");
-    b.write_all(b"pong").expect("send pong");
-    a.read_exact(&mut buf).expect("receive pong");
-    assert_eq!(&buf, b"pong");
-}
 
 static SUBNET: AtomicU32 = AtomicU32::new(0);
 

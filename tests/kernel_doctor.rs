@@ -9,7 +9,6 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::net::IpAddr;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -17,7 +16,7 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::{example_binary, known_load, ScratchNs};
+use common::{example_binary, known_load, v4, ScratchNs};
 use conntrack::{FlowSpec, Tuple};
 use serde_json::Value;
 
@@ -25,10 +24,6 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
-    IpAddr::from([a, b, c, d])
 }
 
 /// Runs `doctor` with `args`; returns (exit code, stdout, stderr).

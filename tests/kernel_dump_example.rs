@@ -11,17 +11,13 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, TcpListener, TcpStream, UdpSocket};
+use std::net::{IpAddr, Ipv6Addr, TcpListener, TcpStream, UdpSocket};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use common::ScratchNs;
+use common::{v4, ScratchNs};
 use conntrack::*;
-
-fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(a, b, c, d))
-}
 
 fn v6(s: &str) -> IpAddr {
     s.parse::<Ipv6Addr>().unwrap().into()
@@ -213,13 +209,10 @@ fn populated_namespace(tag: &str) -> (ScratchNs, Conntrack) {
     .unwrap();
     // A helper, when the kernel has the FTP helper.
     if std::path::Path::new("/sys/module/nf_conntrack_ftp").exists() {
-        ct.create(
-            &FlowSpec::new(Tuple::tcp((v4(10, 2, 9, 1), 40000), (v4(10, 2, 9, 2), 21)))
-                .timeout(3600)
-                .tcp_state(TcpState::Established)
-                .status(Status::SEEN_REPLY | Status::ASSURED)
-                .helper("ftp"),
-        )
+        ct.create(&common::ftp_master(Tuple::tcp(
+            (v4(10, 2, 9, 1), 40000),
+            (v4(10, 2, 9, 2), 21),
+        )))
         .expect("create a flow with the ftp helper");
     }
     (ns, ct)

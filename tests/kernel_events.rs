@@ -424,11 +424,7 @@ fn a_subscriber_in_the_current_namespace_and_refusals() {
 /// of expectations, and a data connection to `port` from any source port.
 fn ftp_master(ct: &mut Conntrack, zone: Option<u16>) -> Tuple {
     let master = Tuple::tcp(([10, 9, 0, 1], 40000), ([10, 9, 0, 2], 21));
-    let mut spec = FlowSpec::new(master)
-        .timeout(600)
-        .tcp_state(TcpState::Established)
-        .status(Status::SEEN_REPLY | Status::ASSURED)
-        .helper("ftp");
+    let mut spec = common::ftp_master(master);
     if let Some(zone) = zone {
         spec = spec.zone(zone);
     }

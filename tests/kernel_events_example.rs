@@ -243,14 +243,7 @@ fn events_expect_prints_what_conntrack_e_expect_prints() {
         ),
     ] {
         let master = Tuple::tcp((client, 40000), (server, 21));
-        ct.create(
-            &FlowSpec::new(master)
-                .timeout(600)
-                .tcp_state(TcpState::Established)
-                .status(Status::SEEN_REPLY | Status::ASSURED)
-                .helper("ftp"),
-        )
-        .unwrap();
+        ct.create(&common::ftp_master(master)).unwrap();
         let tuple = Tuple::tcp((client, 0), (server, port));
         let spec = ExpectationSpec::new(master, tuple, 120).any_source_port();
         ct.create_expectation(&spec.flags(flags)).unwrap();

@@ -9,7 +9,7 @@ mod common;
 use std::net::IpAddr;
 
 use common::ScratchNs;
-use conntrack::{FlowSpec, Status, TcpState, Tuple};
+use conntrack::Tuple;
 
 fn addr(last: u8) -> IpAddr {
     IpAddr::from([10, 5, 0, last])
@@ -39,13 +39,10 @@ fn the_expect_tool_creates_lists_gets_deletes_and_flushes_like_conntrack() {
     let mut ct = ns.conntrack();
     // Masters with the FTP helper (a helper-less master refuses expectations).
     for (client, port) in [(1, 40000), (3, 40001)] {
-        ct.create(
-            &FlowSpec::new(Tuple::tcp((addr(client), port), (addr(2), 21)))
-                .timeout(600)
-                .tcp_state(TcpState::Established)
-                .status(Status::SEEN_REPLY | Status::ASSURED)
-                .helper("ftp"),
-        )
+        ct.create(&common::ftp_master(Tuple::tcp(
+            (addr(client), port),
+            (addr(2), 21),
+        )))
         .unwrap();
     }
     let create = |client: &str, master_sport: &str, extra: &[&str]| {

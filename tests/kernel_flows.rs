@@ -8,81 +8,15 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, TcpListener, TcpStream, UdpSocket};
+use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
-use common::ScratchNs;
+use common::{every_kind, v4, ScratchNs};
 use conntrack::*;
-
-fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(a, b, c, d))
-}
-
-fn v6(last: u16) -> IpAddr {
-    IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, last))
-}
 
 fn all_flows(ct: &mut Conntrack) -> Vec<Flow> {
     ct.flows().unwrap().collect::<Result<_>>().unwrap()
-}
-
-/// One spec of every kind the kernel tracks, with the protoinfo each needs.
-fn every_kind() -> Vec<FlowSpec> {
-    let sctp_info = ProtoInfo::Sctp(SctpInfo {
-        state: Some(SctpState::Established),
-        vtag_orig: Some(0x1111_2222),
-        vtag_reply: Some(0x3333_4444),
-    });
-    vec![
-        FlowSpec::new(Tuple::tcp((v4(10, 0, 0, 1), 1111), (v4(10, 0, 0, 2), 80)))
-            .timeout(3600)
-            .tcp_state(TcpState::Established)
-            .status(Status::SEEN_REPLY | Status::ASSURED)
-            .mark(0x42),
-        FlowSpec::new(Tuple::tcp((v6(1), 2222), (v6(2), 443)))
-            .timeout(120)
-            .tcp_state(TcpState::SynSent),
-        FlowSpec::new(Tuple::udp((v4(10, 0, 0, 1), 5353), (v4(10, 0, 0, 3), 53))).timeout(30),
-        FlowSpec::new(Tuple::udp((v6(1), 5353), (v6(3), 53)))
-            .timeout(90)
-            .status(Status::SEEN_REPLY)
-            .zone(7),
-        FlowSpec::new(Tuple::ports(
-            proto::UDPLITE,
-            v4(10, 0, 0, 1),
-            7000,
-            v4(10, 0, 0, 4),
-            7001,
-        ))
-        .timeout(60),
-        FlowSpec::new(Tuple::icmp(v4(10, 0, 0, 1), v4(10, 0, 0, 5), 77, 8, 0)).timeout(30),
-        FlowSpec::new(Tuple::icmp(v6(1), v6(5), 78, 128, 0)).timeout(30),
-        FlowSpec::new(Tuple::ports(
-            proto::SCTP,
-            v4(10, 0, 0, 1),
-            3868,
-            v4(10, 0, 0, 6),
-            3868,
-        ))
-        .timeout(210)
-        .protoinfo(sctp_info),
-        FlowSpec::new(Tuple::ports(
-            proto::GRE,
-            v4(10, 0, 0, 1),
-            0,
-            v4(10, 0, 0, 7),
-            0,
-        ))
-        .timeout(180),
-        FlowSpec::new(Tuple::generic(253, v4(10, 0, 0, 1), v4(10, 0, 0, 8)))
-            .timeout(600)
-            .labels(Labels::default().with(1).with(70)),
-        FlowSpec::new(Tuple::generic(253, v6(1), v6(8)))
-            .timeout(600)
-            .zone(9)
-            .mark(0xffff_ffff),
-    ]
 }
 
 /// Asserts that a flow read back from the kernel carries what `spec` asked for.

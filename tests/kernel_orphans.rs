@@ -8,26 +8,15 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, TcpListener, TcpStream, UdpSocket};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{reset_on_close, ScratchNs};
+use common::{ping, reset_on_close, ScratchNs};
 use conntrack::sysctl::{Sysctl, Timeout};
 use conntrack::*;
 
 const SECOND: Duration = Duration::from_secs(1);
-
-/// One request/response round on a connection (client side `a`, server side `b`).
-fn ping(a: &mut TcpStream, b: &mut TcpStream) {
-    let mut buf = [0u8; 4];
-    a.write_all(b"ping").expect("send ping");
-    b.read_exact(&mut buf).expect("receive ping");
-    b.write_all(b"pong").expect("send pong");
-    a.read_exact(&mut buf).expect("receive pong");
-    assert_eq!(&buf, b"pong");
-}
 
 /// The original tuple conntrack gives a connection opened by `client`.
 fn tuple_of(client: &TcpStream) -> Tuple {

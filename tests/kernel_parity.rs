@@ -421,14 +421,7 @@ fn expectations_created_listed_and_flushed() {
     let ns = ScratchNs::new("mkexp");
     let mut ct = ns.conntrack();
     let master = Tuple::tcp(([10, 3, 0, 1], 40000), ([10, 3, 0, 2], 21));
-    ct.create(
-        &FlowSpec::new(master)
-            .timeout(600)
-            .tcp_state(TcpState::Established)
-            .status(Status::SEEN_REPLY | Status::ASSURED)
-            .helper("ftp"),
-    )
-    .unwrap();
+    ct.create(&common::ftp_master(master)).unwrap();
     let mut mask = exact_mask(&Tuple::tcp(([10, 3, 0, 1], 0), ([10, 3, 0, 2], 0)));
     mask.l4 = L4::Ports {
         src: 0,

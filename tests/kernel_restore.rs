@@ -13,22 +13,13 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, TcpListener, TcpStream, UdpSocket};
+use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::process::Command;
 
-use common::{example_binary, ScratchNs};
+use common::{every_kind, example_binary, v4, ScratchNs};
 use conntrack::{
-    proto, Conntrack, Flow, FlowSpec, Labels, NatTarget, ProtoInfo, SctpInfo, SctpState, SeqAdj,
-    Status, Synproxy, TcpState, Tuple,
+    Conntrack, Flow, FlowSpec, Labels, NatTarget, SeqAdj, Status, Synproxy, TcpState, Tuple,
 };
-
-fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(a, b, c, d))
-}
-
-fn v6(last: u16) -> IpAddr {
-    IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, last))
-}
 
 /// Flows by original tuple and zone, with what a restore cannot bring back
 /// (the kernel sets it) cleared.
@@ -72,12 +63,6 @@ fn diverse_table(ns: &ScratchNs) -> (TcpStream, TcpStream) {
             .timeout(300)
             .tcp_state(TcpState::SynSent)
             .master(master),
-        established(FlowSpec::new(Tuple::tcp(
-            (v4(10, 0, 0, 1), 1111),
-            (v4(10, 0, 0, 2), 80),
-        )))
-        .mark(0x42)
-        .zone(3),
         established(FlowSpec::new(Tuple::tcp(
             (v4(10, 0, 0, 1), 1112),
             (v4(10, 0, 0, 2), 80),
@@ -123,56 +108,14 @@ fn diverse_table(ns: &ScratchNs) -> (TcpStream, TcpStream) {
             addr: Some(v4(192, 0, 2, 10)),
             port: None,
         }),
-        FlowSpec::new(Tuple::tcp((v6(1), 2222), (v6(2), 443)))
-            .timeout(120)
-            .tcp_state(TcpState::SynSent),
-        FlowSpec::new(Tuple::udp((v4(10, 0, 0, 1), 5353), (v4(10, 0, 0, 3), 53))).timeout(30),
-        FlowSpec::new(Tuple::udp((v6(1), 5353), (v6(3), 53)))
-            .timeout(90)
-            .status(Status::SEEN_REPLY)
-            .zone(7)
-            .mark(9),
-        FlowSpec::new(Tuple::ports(
-            proto::UDPLITE,
-            v4(10, 0, 0, 1),
-            7000,
-            v4(10, 0, 0, 4),
-            7001,
-        ))
-        .timeout(60),
-        FlowSpec::new(Tuple::icmp(v4(10, 0, 0, 1), v4(10, 0, 0, 5), 77, 8, 0)).timeout(30),
-        FlowSpec::new(Tuple::icmp(v6(1), v6(5), 78, 128, 0)).timeout(30),
-        FlowSpec::new(Tuple::ports(
-            proto::SCTP,
-            v4(10, 0, 0, 1),
-            3868,
-            v4(10, 0, 0, 6),
-            3868,
-        ))
-        .timeout(210)
-        .protoinfo(ProtoInfo::Sctp(SctpInfo {
-            state: Some(SctpState::Established),
-            vtag_orig: Some(0x1111_2222),
-            vtag_reply: Some(0x3333_4444),
-        })),
-        FlowSpec::new(Tuple::ports(
-            proto::GRE,
-            v4(10, 0, 0, 1),
-            0x35,
-            v4(10, 0, 0, 7),
-            0,
-        ))
-        .timeout(180),
-        FlowSpec::new(Tuple::generic(253, v4(10, 0, 0, 1), v4(10, 0, 0, 8))).timeout(600),
     ];
+    // One flow of every kind the kernel tracks (marks, zones, labels, SCTP tags).
+    specs.extend(every_kind());
     if std::path::Path::new("/sys/module/nf_conntrack_ftp").exists() {
-        specs.push(
-            established(FlowSpec::new(Tuple::tcp(
-                (v4(10, 2, 9, 1), 40000),
-                (v4(10, 2, 9, 2), 21),
-            )))
-            .helper("ftp"),
-        );
+        specs.push(common::ftp_master(Tuple::tcp(
+            (v4(10, 2, 9, 1), 40000),
+            (v4(10, 2, 9, 2), 21),
+        )));
     }
     for spec in &specs {
         ct.create(spec)

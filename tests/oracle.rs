@@ -292,32 +292,17 @@ fn check_untyped(what: &str, kind: u16, value: &[u8], flow: &FlowRef<'_>) {
             flow.labels,
             "{what}: labels"
         ),
-        // CTA_HELP: name (1), NUL-terminated.
-        5 => {
-            let (_, name) = nested(value)
-                .into_iter()
-                .find(|(k, _)| *k == 1)
-                .expect("name");
-            let name = name.split(|b| *b == 0).next().unwrap_or_default();
-            assert_eq!(
-                Some(std::str::from_utf8(name).unwrap()),
-                flow.helper,
-                "{what}: helper"
-            );
-        }
-        // CTA_SECCTX: name (1).
-        19 => {
-            let (_, name) = nested(value)
-                .into_iter()
-                .find(|(k, _)| *k == 1)
-                .expect("name");
-            let name = name.split(|b| *b == 0).next().unwrap_or_default();
-            assert_eq!(
-                Some(std::str::from_utf8(name).unwrap()),
-                flow.secctx,
-                "{what}: secctx"
-            );
-        }
+        // CTA_HELP, CTA_SECCTX: a nested name (1), NUL-terminated.
+        5 => assert_eq!(
+            Some(nested_name(value).as_str()),
+            flow.helper,
+            "{what}: helper"
+        ),
+        19 => assert_eq!(
+            Some(nested_name(value).as_str()),
+            flow.secctx,
+            "{what}: secctx"
+        ),
         // CTA_SEQ_ADJ_ORIG / _REPLY: correction position, offset before, after.
         15 | 16 => {
             let seqadj = if kind == 15 {
@@ -380,6 +365,16 @@ fn nested(value: &[u8]) -> Vec<(u16, Vec<u8>)> {
             (nla.kind(), nla.value().to_vec())
         })
         .collect()
+}
+
+/// The NUL-terminated name (attribute 1) of a nest such as `CTA_HELP`.
+fn nested_name(value: &[u8]) -> String {
+    let (_, name) = nested(value)
+        .into_iter()
+        .find(|(k, _)| *k == 1)
+        .expect("name");
+    let name = name.split(|b| *b == 0).next().unwrap_or_default();
+    std::str::from_utf8(name).unwrap().to_owned()
 }
 
 fn check_protoinfo(what: &str, infos: &[OracleProtoInfo], decoded: Option<ProtoInfo>) {

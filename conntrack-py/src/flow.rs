@@ -76,21 +76,13 @@ fn status_flag_names(status: Status) -> Vec<String> {
 
 /// The tuple as the `dump --json` example prints it (addresses as text).
 fn tuple_dict<'py>(py: Python<'py>, tuple: &Tuple) -> PyResult<Bound<'py, PyDict>> {
-    let (ports, icmp) = match tuple.l4 {
-        L4::Ports { src, dst } => (Some((src, dst)), None),
-        L4::Icmp {
-            id,
-            icmp_type,
-            code,
-        } => (None, Some((icmp_type, code, id))),
-        L4::None => (None, None),
-    };
+    let icmp = tuple.icmp_fields();
     let dict = PyDict::new(py);
     dict.set_item("src", tuple.src.to_string())?;
     dict.set_item("dst", tuple.dst.to_string())?;
     dict.set_item("protocol", tuple.protocol)?;
-    dict.set_item("src_port", ports.map(|p| p.0))?;
-    dict.set_item("dst_port", ports.map(|p| p.1))?;
+    dict.set_item("src_port", tuple.src_port())?;
+    dict.set_item("dst_port", tuple.dst_port())?;
     dict.set_item("icmp_type", icmp.map(|i| i.0))?;
     dict.set_item("icmp_code", icmp.map(|i| i.1))?;
     dict.set_item("icmp_id", icmp.map(|i| i.2))?;
@@ -284,17 +276,6 @@ impl FlowTuple {
             dst: PyOnceLock::new(),
         }
     }
-
-    fn icmp(&self) -> Option<(u16, u8, u8)> {
-        match self.tuple.l4 {
-            L4::Icmp {
-                id,
-                icmp_type,
-                code,
-            } => Some((id, icmp_type, code)),
-            _ => None,
-        }
-    }
 }
 
 fn cached_addr(py: Python<'_>, cell: &PyOnceLock<Py<PyAny>>, addr: IpAddr) -> PyResult<Py<PyAny>> {
@@ -431,19 +412,19 @@ impl FlowTuple {
     /// ICMP type, `None` unless ICMP/ICMPv6.
     #[getter]
     fn icmp_type(&self) -> Option<u8> {
-        self.icmp().map(|i| i.1)
+        self.tuple.icmp_fields().map(|i| i.0)
     }
 
     /// ICMP code, `None` unless ICMP/ICMPv6.
     #[getter]
     fn icmp_code(&self) -> Option<u8> {
-        self.icmp().map(|i| i.2)
+        self.tuple.icmp_fields().map(|i| i.1)
     }
 
     /// ICMP echo identifier, `None` unless ICMP/ICMPv6.
     #[getter]
     fn icmp_id(&self) -> Option<u16> {
-        self.icmp().map(|i| i.0)
+        self.tuple.icmp_fields().map(|i| i.2)
     }
 
     /// Directional zone (`CTA_TUPLE_ZONE`), usually `None`.

@@ -215,12 +215,19 @@ impl Conntrack {
         Ok((seq, mark))
     }
 
+    /// Encodes a request of the full type `kind` without attributes, for
+    /// both families (`AF_UNSPEC`): statistics and whole-table dumps.
+    /// Returns its sequence number.
+    pub(crate) fn bare_request(&mut self, kind: u16, flags: u16) -> Result<u32> {
+        let (seq, mark) = self.begin_typed(kind, flags, AF_UNSPEC, NFNETLINK_V0)?;
+        self.enc.end(mark);
+        Ok(seq)
+    }
+
     /// Entries and limit (`IPCTNL_MSG_CT_GET_STATS`): one round trip, microseconds
     /// whatever the table size.
     pub fn table_stats(&mut self) -> Result<TableStats> {
-        let (seq, mark) =
-            self.begin(IPCTNL_MSG_CT_GET_STATS, NLM_F_ACK, AF_UNSPEC, NFNETLINK_V0)?;
-        self.enc.end(mark);
+        let seq = self.bare_request(ct_msg_type(IPCTNL_MSG_CT_GET_STATS), NLM_F_ACK)?;
         let mut stats = None;
         self.transact("get table statistics", seq, |m| {
             expect_kind(m, IPCTNL_MSG_CT_GET_STATS, "IPCTNL_MSG_CT_GET_STATS reply")?;
@@ -257,13 +264,7 @@ impl Conntrack {
 
     /// Per-CPU counters and their sum (`IPCTNL_MSG_CT_GET_STATS_CPU`).
     pub fn kernel_stats(&mut self) -> Result<KernelStats> {
-        let (seq, mark) = self.begin(
-            IPCTNL_MSG_CT_GET_STATS_CPU,
-            NLM_F_DUMP,
-            AF_UNSPEC,
-            NFNETLINK_V0,
-        )?;
-        self.enc.end(mark);
+        let seq = self.bare_request(ct_msg_type(IPCTNL_MSG_CT_GET_STATS_CPU), NLM_F_DUMP)?;
         let mut per_cpu = Vec::new();
         self.transact("get per-CPU statistics", seq, |m| {
             expect_kind(

@@ -201,11 +201,6 @@ impl Pipeline {
         Ok(seq)
     }
 
-    /// Requests appended and not yet sent.
-    pub(crate) fn pending(&self) -> usize {
-        self.pending
-    }
-
     /// Sends the batch (the last message asks for an ACK) and collects the
     /// errors into `outcome`.
     fn flush(&mut self, outcome: &mut Outcome) -> Result<()> {

@@ -321,13 +321,7 @@ impl Conntrack {
 
     /// Every expectation of the namespace (`conntrack -L expect`).
     pub fn expectations(&mut self) -> Result<Vec<Expectation>> {
-        let (seq, mark) = self.begin_typed(
-            exp_msg_type(IPCTNL_MSG_EXP_GET),
-            NLM_F_DUMP,
-            AF_UNSPEC,
-            NFNETLINK_V0,
-        )?;
-        self.enc.end(mark);
+        let seq = self.bare_request(exp_msg_type(IPCTNL_MSG_EXP_GET), NLM_F_DUMP)?;
         let mut found = Vec::new();
         self.transact("dump expectations", seq, |m| {
             expect_exp_kind(m, IPCTNL_MSG_EXP_NEW, "expectation dump entry")?;
@@ -445,13 +439,7 @@ impl Conntrack {
 
     /// Per-CPU expectation counters (`conntrack -S expect`).
     pub fn expectation_stats(&mut self) -> Result<Vec<ExpectCpuStats>> {
-        let (seq, mark) = self.begin_typed(
-            exp_msg_type(IPCTNL_MSG_EXP_GET_STATS_CPU),
-            NLM_F_DUMP,
-            AF_UNSPEC,
-            NFNETLINK_V0,
-        )?;
-        self.enc.end(mark);
+        let seq = self.bare_request(exp_msg_type(IPCTNL_MSG_EXP_GET_STATS_CPU), NLM_F_DUMP)?;
         let mut per_cpu = Vec::new();
         self.transact("get expectation statistics", seq, |m| {
             // The kernel sends these with the conntrack subsystem's type

@@ -245,6 +245,18 @@ impl Tuple {
         }
     }
 
+    /// ICMP / ICMPv6 type, code and identifier, for ICMP tuples.
+    pub fn icmp_fields(&self) -> Option<(u8, u8, u16)> {
+        match self.l4 {
+            L4::Icmp {
+                id,
+                icmp_type,
+                code,
+            } => Some((icmp_type, code, id)),
+            _ => None,
+        }
+    }
+
     /// True for an IPv6 tuple.
     pub fn is_ipv6(&self) -> bool {
         self.src.is_ipv6()

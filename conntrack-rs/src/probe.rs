@@ -324,13 +324,7 @@ fn probe_flows() -> Vec<FlowSpec> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn all() -> KernelFeatures {
-        KernelFeatures {
-            probed: true,
-            ..KernelFeatures::everything()
-        }
-    }
+    use crate::pushdown::tests::all;
 
     #[test]
     fn the_per_boot_cache_round_trips_and_rejects_other_boots() {

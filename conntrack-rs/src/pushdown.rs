@@ -288,13 +288,14 @@ impl Pushdown {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::filter::Cidr;
     use crate::flow::TcpState;
     use crate::status::Status;
 
-    fn all() -> KernelFeatures {
+    /// A probed kernel that gets every filter right.
+    pub(crate) fn all() -> KernelFeatures {
         KernelFeatures {
             probed: true,
             ..KernelFeatures::everything()

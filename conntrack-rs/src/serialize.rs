@@ -25,7 +25,7 @@ use serde::{Serialize, Serializer};
 
 use crate::flow::{
     proto, DccpInfo, DccpState, Flow, FlowId, Labels, ProtoInfo, SctpInfo, SctpState, TcpInfo,
-    TcpState, Tuple, L4,
+    TcpState, Tuple,
 };
 use crate::group::GroupValue;
 use crate::status::Status;
@@ -128,21 +128,13 @@ impl Serialize for GroupValue {
 
 impl Serialize for Tuple {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let (ports, icmp) = match self.l4 {
-            L4::Ports { src, dst } => (Some((src, dst)), None),
-            L4::Icmp {
-                id,
-                icmp_type,
-                code,
-            } => (None, Some((icmp_type, code, id))),
-            L4::None => (None, None),
-        };
+        let icmp = self.icmp_fields();
         let mut s = serializer.serialize_struct("Tuple", 9)?;
         s.serialize_field("src", &self.src)?;
         s.serialize_field("dst", &self.dst)?;
         s.serialize_field("protocol", &self.protocol)?;
-        s.serialize_field("src_port", &ports.map(|p| p.0))?;
-        s.serialize_field("dst_port", &ports.map(|p| p.1))?;
+        s.serialize_field("src_port", &self.src_port())?;
+        s.serialize_field("dst_port", &self.dst_port())?;
         s.serialize_field("icmp_type", &icmp.map(|i| i.0))?;
         s.serialize_field("icmp_code", &icmp.map(|i| i.1))?;
         s.serialize_field("icmp_id", &icmp.map(|i| i.2))?;

@@ -495,14 +495,7 @@ fn write_tuple_named<W: fmt::Write + ?Sized>(
         }
         proto::GRE => w.field(format_args!("srckey={src:#x} dstkey={dst:#x}")),
         proto::ICMP | proto::ICMPV6 => {
-            let (id, icmp_type, code) = match tuple.l4 {
-                L4::Icmp {
-                    id,
-                    icmp_type,
-                    code,
-                } => (id, icmp_type, code),
-                _ => (0, 0, 0),
-            };
+            let (icmp_type, code, id) = tuple.icmp_fields().unwrap_or_default();
             w.field(format_args!("type={icmp_type} code={code} id={id}"))
         }
         _ => Ok(()),

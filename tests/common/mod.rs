@@ -17,7 +17,7 @@ use conntrack::sysctl::{Sysctl, Timeout};
 use conntrack::testing::scratch::run;
 #[allow(unused_imports)] // not every test binary makes a namespace
 pub use conntrack::testing::scratch::ScratchNs;
-use conntrack::{FlowSpec, Status, TcpState, Tuple};
+use conntrack::{proto, FlowSpec, Labels, ProtoInfo, SctpInfo, SctpState, Status, TcpState, Tuple};
 
 /// Skips the calling test (returns) unless running as root.
 #[macro_export]
@@ -100,10 +100,6 @@ pub fn run_tool_in(ns: &ScratchNs, name: &str, args: &[&str]) -> ToolRun {
     }
 }
 
-fn addr4(a: u8, b: u8, c: u8, d: u8) -> std::net::IpAddr {
-    std::net::IpAddr::from([a, b, c, d])
-}
-
 /// A known load for report tests (doctor, exporter): 650 flows.
 /// - 300 TCP ESTABLISHED from 10.9.0.1 to 198.51.100.1:443 (idle under a minute);
 /// - 200 replied UDP from 10.9.0.2 to 192.0.2.53:53;
@@ -122,8 +118,8 @@ pub fn known_load(ns: &ScratchNs) {
     for i in 0..300u16 {
         specs.push(
             FlowSpec::new(Tuple::tcp(
-                (addr4(10, 9, 0, 1), 1000 + i),
-                (addr4(198, 51, 100, 1), 443),
+                (v4(10, 9, 0, 1), 1000 + i),
+                (v4(198, 51, 100, 1), 443),
             ))
             .tcp_state(TcpState::Established)
             .status(replied)
@@ -133,8 +129,8 @@ pub fn known_load(ns: &ScratchNs) {
     for i in 0..200u16 {
         specs.push(
             FlowSpec::new(Tuple::udp(
-                (addr4(10, 9, 0, 2), 2000 + i),
-                (addr4(192, 0, 2, 53), 53),
+                (v4(10, 9, 0, 2), 2000 + i),
+                (v4(192, 0, 2, 53), 53),
             ))
             .status(replied)
             .timeout(100),
@@ -143,8 +139,8 @@ pub fn known_load(ns: &ScratchNs) {
     for i in 1..=100u8 {
         specs.push(
             FlowSpec::new(Tuple::tcp(
-                (addr4(10, 9, 1, i), 40000),
-                (addr4(198, 51, 100, 2), 22),
+                (v4(10, 9, 1, i), 40000),
+                (v4(198, 51, 100, 2), 22),
             ))
             .tcp_state(TcpState::SynSent)
             .timeout(100),
@@ -153,8 +149,8 @@ pub fn known_load(ns: &ScratchNs) {
     for i in 1..=20u8 {
         specs.push(
             FlowSpec::new(Tuple::tcp(
-                (addr4(10, 9, 2, i), 50000),
-                (addr4(192, 0, 2, 10), 5432),
+                (v4(10, 9, 2, i), 50000),
+                (v4(192, 0, 2, 10), 5432),
             ))
             .tcp_state(TcpState::Established)
             .status(replied)
@@ -163,14 +159,7 @@ pub fn known_load(ns: &ScratchNs) {
     }
     for i in 1..=30u8 {
         specs.push(
-            FlowSpec::new(Tuple::icmp(
-                addr4(10, 9, 3, i),
-                addr4(192, 0, 2, 1),
-                7,
-                8,
-                0,
-            ))
-            .timeout(25),
+            FlowSpec::new(Tuple::icmp(v4(10, 9, 3, i), v4(192, 0, 2, 1), 7, 8, 0)).timeout(25),
         );
     }
     for spec in &specs {
@@ -301,4 +290,94 @@ exec nsenter "--net=/run/netns/$netns" conntrack "$@"
         .args(["sh", dir_text, &ns.name, mode])
         .args(args);
     command
+}
+
+/// `a.b.c.d`.
+pub fn v4(a: u8, b: u8, c: u8, d: u8) -> std::net::IpAddr {
+    std::net::IpAddr::from([a, b, c, d])
+}
+
+/// `2001:db8::<last>` (documentation prefix).
+pub fn v6(last: u16) -> std::net::IpAddr {
+    std::net::IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, last))
+}
+
+/// One spec of every kind the kernel tracks, with the protoinfo each needs
+/// (the generic IPv4 flow has labels: its namespace needs label space).
+pub fn every_kind() -> Vec<FlowSpec> {
+    let sctp_info = ProtoInfo::Sctp(SctpInfo {
+        state: Some(SctpState::Established),
+        vtag_orig: Some(0x1111_2222),
+        vtag_reply: Some(0x3333_4444),
+    });
+    vec![
+        FlowSpec::new(Tuple::tcp((v4(10, 0, 0, 1), 1111), (v4(10, 0, 0, 2), 80)))
+            .timeout(3600)
+            .tcp_state(TcpState::Established)
+            .status(Status::SEEN_REPLY | Status::ASSURED)
+            .mark(0x42),
+        FlowSpec::new(Tuple::tcp((v6(1), 2222), (v6(2), 443)))
+            .timeout(120)
+            .tcp_state(TcpState::SynSent),
+        FlowSpec::new(Tuple::udp((v4(10, 0, 0, 1), 5353), (v4(10, 0, 0, 3), 53))).timeout(30),
+        FlowSpec::new(Tuple::udp((v6(1), 5353), (v6(3), 53)))
+            .timeout(90)
+            .status(Status::SEEN_REPLY)
+            .zone(7),
+        FlowSpec::new(Tuple::ports(
+            proto::UDPLITE,
+            v4(10, 0, 0, 1),
+            7000,
+            v4(10, 0, 0, 4),
+            7001,
+        ))
+        .timeout(60),
+        FlowSpec::new(Tuple::icmp(v4(10, 0, 0, 1), v4(10, 0, 0, 5), 77, 8, 0)).timeout(30),
+        FlowSpec::new(Tuple::icmp(v6(1), v6(5), 78, 128, 0)).timeout(30),
+        FlowSpec::new(Tuple::ports(
+            proto::SCTP,
+            v4(10, 0, 0, 1),
+            3868,
+            v4(10, 0, 0, 6),
+            3868,
+        ))
+        .timeout(210)
+        .protoinfo(sctp_info),
+        FlowSpec::new(Tuple::ports(
+            proto::GRE,
+            v4(10, 0, 0, 1),
+            0,
+            v4(10, 0, 0, 7),
+            0,
+        ))
+        .timeout(180),
+        FlowSpec::new(Tuple::generic(253, v4(10, 0, 0, 1), v4(10, 0, 0, 8)))
+            .timeout(600)
+            .labels(Labels::default().with(1).with(70)),
+        FlowSpec::new(Tuple::generic(253, v6(1), v6(8)))
+            .timeout(600)
+            .zone(9)
+            .mark(0xffff_ffff),
+    ]
+}
+
+/// One request/response round on a connection (client side `a`, server side `b`).
+pub fn ping(a: &mut std::net::TcpStream, b: &mut std::net::TcpStream) {
+    use std::io::{Read, Write};
+    let mut buf = [0u8; 4];
+    a.write_all(b"ping").expect("send ping");
+    b.read_exact(&mut buf).expect("receive ping");
+    b.write_all(b"pong").expect("send pong");
+    a.read_exact(&mut buf).expect("receive pong");
+    assert_eq!(&buf, b"pong");
+}
+
+/// An established TCP flow `orig` (to port 21) with the FTP helper: a master
+/// that accepts expectations.
+pub fn ftp_master(orig: Tuple) -> FlowSpec {
+    FlowSpec::new(orig)
+        .timeout(600)
+        .tcp_state(TcpState::Established)
+        .status(Status::SEEN_REPLY | Status::ASSURED)
+        .helper("ftp")
 }

@@ -418,17 +418,21 @@ impl Conntrack {
         &mut self,
         flows: I,
         options: RestoreOptions,
-        mut on_failure: impl FnMut(RestoreFailure),
+        on_failure: impl FnMut(RestoreFailure),
     ) -> Result<RestoreReport>
     where
         I: IntoIterator<Item = std::io::Result<std::result::Result<SavedFlow, RestoreFailure>>>,
     {
-        let mut report = RestoreReport::default();
-        let mut batch = Batch::default();
-        let mut pipeline = if options.dry_run {
-            None
-        } else {
-            Some(self.pipeline()?)
+        let mut run = Restoring {
+            pipeline: if options.dry_run {
+                None
+            } else {
+                Some(self.pipeline()?)
+            },
+            sent: Vec::new(),
+            scratch: Encoder::new(),
+            report: RestoreReport::default(),
+            on_failure,
         };
         let mut with_master = Vec::new();
         for item in flows {
@@ -439,12 +443,11 @@ impl Conntrack {
             let mut saved = match item? {
                 Ok(saved) => saved,
                 Err(failure) => {
-                    report.invalid += 1;
-                    on_failure(failure);
+                    run.invalid(failure);
                     continue;
                 }
             };
-            report.read += 1;
+            run.report.read += 1;
             if let Some(timeout) = options.timeout {
                 saved.spec.timeout = Some(timeout);
             }
@@ -453,71 +456,74 @@ impl Conntrack {
             }
             if saved.spec.master.is_some() {
                 with_master.push(saved);
-                continue;
+            } else {
+                run.push(self, saved)?;
             }
-            self.restore_one(
-                &mut pipeline,
-                &mut batch,
-                saved,
-                &mut report,
-                &mut on_failure,
-            )?;
         }
-        if let Some(pipeline) = pipeline.as_mut() {
-            self.finish_batch(pipeline, &mut batch, &mut report, &mut on_failure)?;
-        }
+        // Every master exists (or failed) before the first related flow.
+        run.finish_batch(self)?;
         for saved in with_master {
-            self.restore_one(
-                &mut pipeline,
-                &mut batch,
-                saved,
-                &mut report,
-                &mut on_failure,
-            )?;
+            run.push(self, saved)?;
         }
-        if let Some(mut pipeline) = pipeline {
-            self.finish_batch(&mut pipeline, &mut batch, &mut report, &mut on_failure)?;
+        run.finish_batch(self)?;
+        if let Some(pipeline) = run.pipeline.take() {
             self.keep_pipeline(pipeline);
         }
-        Ok(report)
+        Ok(run.report)
+    }
+}
+
+/// One restore in progress: the pipeline (none in a dry run), the creates
+/// of the batch in flight, and what happened so far.
+struct Restoring<F> {
+    pipeline: Option<crate::delete::Pipeline>,
+    sent: Vec<Sent>,
+    /// Where a dry run encodes each create, to check it.
+    scratch: Encoder,
+    report: RestoreReport,
+    on_failure: F,
+}
+
+/// A create in the batch in flight.
+struct Sent {
+    seq: u32,
+    line: usize,
+    spec: FlowSpec,
+}
+
+impl<F: FnMut(RestoreFailure)> Restoring<F> {
+    /// A flow that is not sent: its line did not parse, or no create can
+    /// describe it.
+    fn invalid(&mut self, failure: RestoreFailure) {
+        self.report.invalid += 1;
+        (self.on_failure)(failure);
     }
 
-    fn restore_one(
-        &mut self,
-        pipeline: &mut Option<crate::delete::Pipeline>,
-        batch: &mut Batch,
-        saved: SavedFlow,
-        report: &mut RestoreReport,
-        on_failure: &mut impl FnMut(RestoreFailure),
-    ) -> Result<()> {
-        let pushed = match pipeline.as_mut() {
+    /// Appends the create of `saved` to the batch (in a dry run: encodes it
+    /// only), sending the batch when it is full.
+    fn push(&mut self, ct: &mut Conntrack, saved: SavedFlow) -> Result<()> {
+        let pushed = match self.pipeline.as_mut() {
             Some(pipeline) => pipeline.push_spec(&saved.spec, WriteMode::Create).map(Some),
             None => {
-                batch.scratch.clear();
-                put_flow_spec(&mut batch.scratch, &saved.spec, WriteMode::Create).map(|()| None)
+                self.scratch.clear();
+                put_flow_spec(&mut self.scratch, &saved.spec, WriteMode::Create).map(|()| None)
             }
         };
         match pushed {
-            Err(error) => {
-                // Refused before it was sent: the spec itself is invalid.
-                report.invalid += 1;
-                on_failure(RestoreFailure {
-                    line: saved.line,
-                    orig: Some(saved.spec.orig),
-                    error,
-                });
-            }
-            Ok(None) => report.created += 1,
+            Err(error) => self.invalid(RestoreFailure {
+                line: saved.line,
+                orig: Some(saved.spec.orig),
+                error,
+            }),
+            Ok(None) => self.report.created += 1,
             Ok(Some(seq)) => {
-                batch.sent.push(Sent {
+                self.sent.push(Sent {
                     seq,
                     line: saved.line,
                     spec: saved.spec,
                 });
-                if let Some(pipeline) = pipeline.as_mut() {
-                    if pipeline.pending() >= BATCH {
-                        self.finish_batch(pipeline, batch, report, on_failure)?;
-                    }
+                if self.sent.len() >= BATCH {
+                    self.finish_batch(ct)?;
                 }
             }
         }
@@ -526,66 +532,50 @@ impl Conntrack {
 
     /// Sends the batch, reports each refused create, and reads back the
     /// labelled flows that were created.
-    fn finish_batch(
-        &mut self,
-        pipeline: &mut crate::delete::Pipeline,
-        batch: &mut Batch,
-        report: &mut RestoreReport,
-        on_failure: &mut impl FnMut(RestoreFailure),
-    ) -> Result<()> {
+    fn finish_batch(&mut self, ct: &mut Conntrack) -> Result<()> {
+        let Some(pipeline) = self.pipeline.as_mut() else {
+            return Ok(());
+        };
         let mut refused: Vec<(u32, i32)> = Vec::new();
         pipeline.flush_each(|seq, errno| refused.push((seq, errno)))?;
         refused.sort_unstable();
-        for sent in batch.sent.drain(..) {
+        for sent in self.sent.drain(..) {
             let errno = refused
                 .binary_search_by_key(&sent.seq, |&(seq, _)| seq)
                 .ok()
                 .map(|i| refused[i].1);
-            if let Some(errno) = errno {
-                *report.failed.entry(errno).or_insert(0) += 1;
-                on_failure(RestoreFailure {
-                    line: sent.line,
-                    orig: Some(sent.spec.orig),
-                    error: Error::Kernel {
-                        operation: "restore flow",
-                        errno,
-                        message: None,
-                        offset: None,
-                    },
-                });
-                continue;
-            }
-            report.created += 1;
-            if sent.spec.labels.is_some() {
-                if let Err(error) = self.check_labels_kept(&sent.spec, "restore flow") {
-                    report.created -= 1;
-                    if let Some(errno) = error.errno() {
-                        *report.failed.entry(errno).or_insert(0) += 1;
+            let error = match errno {
+                Some(errno) => Error::Kernel {
+                    operation: "restore flow",
+                    errno,
+                    message: None,
+                    offset: None,
+                },
+                None if sent.spec.labels.is_some() => {
+                    match ct.check_labels_kept(&sent.spec, "restore flow") {
+                        Ok(()) => {
+                            self.report.created += 1;
+                            continue;
+                        }
+                        Err(error) => error,
                     }
-                    on_failure(RestoreFailure {
-                        line: sent.line,
-                        orig: Some(sent.spec.orig),
-                        error,
-                    });
                 }
+                None => {
+                    self.report.created += 1;
+                    continue;
+                }
+            };
+            if let Some(errno) = error.errno() {
+                *self.report.failed.entry(errno).or_insert(0) += 1;
             }
+            (self.on_failure)(RestoreFailure {
+                line: sent.line,
+                orig: Some(sent.spec.orig),
+                error,
+            });
         }
         Ok(())
     }
-}
-
-/// The creates of the batch in flight.
-#[derive(Default)]
-struct Batch {
-    sent: Vec<Sent>,
-    /// Where a dry run encodes each create, to check it.
-    scratch: Encoder,
-}
-
-struct Sent {
-    seq: u32,
-    line: usize,
-    spec: FlowSpec,
 }
 
 #[cfg(test)]
