@@ -92,23 +92,6 @@ impl Topology {
             b_addr: [b_v4.parse().unwrap(), b_v6.parse().unwrap()],
         }
     }
-
-    /// FIN and RST of TCP port `port` never reach conntrack (dropped at
-    /// output priority -300) in `ns`, in either direction.
-    fn drop_fin_rst(ns: &ScratchNs, port: u16) {
-        ns.exec(&[
-            "nft",
-            "add chain inet ctrs early { type filter hook output priority -300 ; }",
-        ]);
-        for side in ["dport", "sport"] {
-            ns.exec(&[
-                "nft",
-                &format!(
-                    "add rule inet ctrs early tcp {side} {port} tcp flags & (fin|rst) != 0 drop"
-                ),
-            ]);
-        }
-    }
 }
 
 /// A connection: client stream (in `a`), server stream (in `b`), and the
@@ -172,8 +155,8 @@ fn lost_rsts_are_confirmed_silent_connections_alive_forwarded_flows_suspected() 
     require_root!();
     const PORT: u16 = 7301;
     let top = Topology::new("cfo");
-    Topology::drop_fin_rst(&top.a, PORT);
-    Topology::drop_fin_rst(&top.b, PORT);
+    common::drop_fin_rst(&top.a, PORT);
+    common::drop_fin_rst(&top.b, PORT);
     for (family, label) in [(0usize, "IPv4"), (1, "IPv6")] {
         let server_addr = SocketAddr::new(top.b_addr[family], PORT);
         let listener = top
@@ -272,7 +255,7 @@ fn dnat_to_the_local_host_is_judged_by_the_reply_tuple() {
     const PORT: u16 = 7302;
     const PUBLIC: u16 = 7402;
     let top = Topology::new("cfn");
-    Topology::drop_fin_rst(&top.b, PORT);
+    common::drop_fin_rst(&top.b, PORT);
     top.b.nft("add table inet ctrsnat");
     top.b.exec(&[
         "nft",
@@ -450,7 +433,7 @@ fn confirmed_deletes_never_break_a_live_connection_under_churn() {
     top.a.sysctl("nf_conntrack_tcp_loose", "0");
     top.a.nft("add rule inet ctrs in ct state invalid drop");
     top.a.nft("add rule inet ctrs out ct state invalid drop");
-    Topology::drop_fin_rst(&top.a, PORT);
+    common::drop_fin_rst(&top.a, PORT);
     let server_addr = SocketAddr::new(top.b_addr[0], PORT);
     let listener = Arc::new(top.b.run(|| TcpListener::bind(server_addr).unwrap()));
     // A server that echoes every connection until it closes.

@@ -63,16 +63,7 @@ fn a_lost_rst_leaves_an_established_orphan_found_and_deleted_exactly() {
     const PORT: u16 = 7101;
     // Before conntrack (priority -300 < -200): FIN and RST of the test service
     // never reach it, in either direction.
-    ns.exec(&[
-        "nft",
-        "add chain inet ctrs early { type filter hook output priority -300 ; }",
-    ]);
-    for side in ["dport", "sport"] {
-        ns.exec(&[
-            "nft",
-            &format!("add rule inet ctrs early tcp {side} {PORT} tcp flags & (fin|rst) != 0 counter drop"),
-        ]);
-    }
+    common::drop_fin_rst(&ns, PORT);
     let (listener, mut dead_client, mut dead_server, mut live_client, mut live_server) =
         ns.run(|| {
             let listener = TcpListener::bind(("127.0.0.1", PORT)).expect("listen");

@@ -381,3 +381,19 @@ pub fn ftp_master(orig: Tuple) -> FlowSpec {
         .status(Status::SEEN_REPLY | Status::ASSURED)
         .helper("ftp")
 }
+
+/// FIN and RST of TCP port `port` never reach conntrack in `ns`, in either
+/// direction: dropped at output priority -300 (before conntrack's -200) by
+/// two counting rules of a chain `early`.
+pub fn drop_fin_rst(ns: &ScratchNs, port: u16) {
+    ns.exec(&[
+        "nft",
+        "add chain inet ctrs early { type filter hook output priority -300 ; }",
+    ]);
+    for side in ["dport", "sport"] {
+        ns.exec(&[
+            "nft",
+            &format!("add rule inet ctrs early tcp {side} {port} tcp flags & (fin|rst) != 0 counter drop"),
+        ]);
+    }
+}
