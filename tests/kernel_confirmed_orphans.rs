@@ -423,6 +423,165 @@ fn the_socket_table_and_local_addresses_are_read_in_a_namespace() {
     drop((udp, listener));
 }
 
+/// A blocking TCP connection to `to` from the bound address `local`, in the
+/// calling thread's namespace (std cannot bind before connecting).
+fn connect_from(local: SocketAddr, to: SocketAddr) -> TcpStream {
+    use std::os::fd::FromRawFd;
+    fn raw(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+        // SAFETY: sockaddr_storage is plain data; all zeroes is a valid value.
+        let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+        let len = match addr {
+            SocketAddr::V4(a) => {
+                let sin = libc::sockaddr_in {
+                    sin_family: libc::AF_INET as libc::sa_family_t,
+                    sin_port: a.port().to_be(),
+                    sin_addr: libc::in_addr {
+                        s_addr: u32::from(*a.ip()).to_be(),
+                    },
+                    sin_zero: [0; 8],
+                };
+                // SAFETY: sockaddr_storage is large and aligned enough for any sockaddr.
+                unsafe {
+                    std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin)
+                };
+                std::mem::size_of::<libc::sockaddr_in>()
+            }
+            SocketAddr::V6(a) => {
+                let sin6 = libc::sockaddr_in6 {
+                    sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                    sin6_port: a.port().to_be(),
+                    sin6_flowinfo: 0,
+                    sin6_addr: libc::in6_addr {
+                        s6_addr: a.ip().octets(),
+                    },
+                    sin6_scope_id: 0,
+                };
+                // SAFETY: as above.
+                unsafe {
+                    std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin6)
+                };
+                std::mem::size_of::<libc::sockaddr_in6>()
+            }
+        };
+        (storage, len as libc::socklen_t)
+    }
+    let family = if local.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    };
+    // SAFETY: plain socket(2) call; the fd is owned by the TcpStream below.
+    let fd = unsafe { libc::socket(family, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+    // SAFETY: `fd` is a fresh socket nobody else owns.
+    let stream = unsafe { TcpStream::from_raw_fd(fd) };
+    let (addr, len) = raw(local);
+    // SAFETY: a valid socket and a sockaddr of `len` bytes.
+    let rc = unsafe { libc::bind(fd, (&addr as *const libc::sockaddr_storage).cast(), len) };
+    assert_eq!(rc, 0, "bind {local}: {}", std::io::Error::last_os_error());
+    let (addr, len) = raw(to);
+    // SAFETY: as above.
+    let rc = unsafe { libc::connect(fd, (&addr as *const libc::sockaddr_storage).cast(), len) };
+    assert_eq!(
+        rc,
+        0,
+        "connect {local} -> {to}: {}",
+        std::io::Error::last_os_error()
+    );
+    stream
+}
+
+/// The race of the module docs at its worst moment, made deterministic by a
+/// test hook: after the dump and the socket read judged a flow confirmed
+/// (both ends closed, RST lost on both sides, the entry ESTABLISHED), a new
+/// connection on exactly its 4-tuple picks the dead entry up (same id)
+/// before the re-check. The delete must spare it, and it must still work
+/// afterwards with loose pickup off and invalid packets dropped (so a
+/// deleted entry would break it for good). A second dead flow is deleted.
+#[test]
+fn a_connection_reusing_a_dead_flows_tuple_before_the_recheck_is_spared() {
+    require_root!();
+    const PORT: u16 = 7332;
+    let top = Topology::new("cfh");
+    top.a.sysctl("nf_conntrack_tcp_loose", "0");
+    top.a.nft("add rule inet ctrs in ct state invalid drop");
+    top.a.nft("add rule inet ctrs out ct state invalid drop");
+    common::drop_fin_rst(&top.a, PORT);
+    common::drop_fin_rst(&top.b, PORT);
+    for (round, family) in FAMILIES.into_iter().enumerate() {
+        let server_addr = SocketAddr::new(top.b_addr[round], PORT);
+        let listener = Arc::new(top.b.run(|| TcpListener::bind(server_addr).unwrap()));
+        // Two connections killed on both sides with their RSTs lost: dead
+        // flows whose entries stay ESTABLISHED everywhere.
+        let mut dead = Vec::new();
+        for _ in 0..2 {
+            let c = connect(&top, &listener, server_addr);
+            reset_on_close(&c.client);
+            reset_on_close(&c.server);
+            dead.push((c.tuple, c.client.local_addr().unwrap()));
+        }
+        std::thread::sleep(Duration::from_millis(1200));
+        let (reused, reused_local) = dead[0];
+        let (gone, _) = dead[1];
+
+        // The hook: the new connection on the first dead tuple, handshake and
+        // one exchange done, before the re-check and the delete.
+        let reborn: Arc<std::sync::Mutex<Option<(TcpStream, TcpStream)>>> = Arc::default();
+        let seen: Arc<std::sync::Mutex<Vec<Tuple>>> = Arc::default();
+        {
+            let (reborn, seen, listener, a) =
+                (reborn.clone(), seen.clone(), listener.clone(), top.a.file());
+            conntrack::testing::hooks::before_orphan_recheck(Some(Box::new(move |tuples| {
+                seen.lock().unwrap().extend_from_slice(tuples);
+                if !tuples.contains(&reused) {
+                    return;
+                }
+                let mut client = a.run(|| connect_from(reused_local, server_addr)).unwrap();
+                let (mut server, _) = listener.accept().expect("accept the new connection");
+                for s in [&client, &server] {
+                    s.set_read_timeout(Some(2 * SECOND)).unwrap();
+                }
+                ping(&mut client, &mut server);
+                *reborn.lock().unwrap() = Some((client, server));
+            })));
+        }
+        let policy = OrphanPolicy::new()
+            .idle_established(SECOND)
+            .filter(port_filter(PORT).family(family))
+            .require_confirmation(true);
+        let mut ct = top.a.conntrack();
+        let (report, counts) = ct
+            .delete_orphans_counted(&policy, DeleteOptions::default())
+            .unwrap();
+        conntrack::testing::hooks::before_orphan_recheck(None);
+        let seen = seen.lock().unwrap().clone();
+        assert!(
+            seen.contains(&reused) && seen.contains(&gone),
+            "{family:?}: both dead flows were judged confirmed: {seen:?}"
+        );
+        let (mut client, mut server) = reborn
+            .lock()
+            .unwrap()
+            .take()
+            .expect("the hook made the new connection");
+        assert_eq!(
+            (report.matched, report.deleted, report.failed_total()),
+            (1, 1, 0),
+            "{family:?}: only the still-dead flow is deleted: {report:?} {counts:?}"
+        );
+        assert_eq!(counts.confirmed, 1, "{family:?}: {counts:?}");
+        let table: Vec<Tuple> = ct.flows().unwrap().map(|f| f.unwrap().orig).collect();
+        assert!(
+            table.contains(&reused),
+            "{family:?}: the reborn entry stays"
+        );
+        assert!(!table.contains(&gone), "{family:?}: the dead entry is gone");
+        // The new connection still works, both ways, after the delete.
+        ping(&mut client, &mut server);
+        ping(&mut server, &mut client);
+    }
+}
+
 #[test]
 fn confirmed_deletes_never_break_a_live_connection_under_churn() {
     require_root!();

@@ -25,7 +25,7 @@ use crate::conntrack::Conntrack;
 use crate::consts::*;
 use crate::error::{Error, Result};
 use crate::filter::Filter;
-use crate::flow::{Flow, FlowId, FlowRef, Tuple};
+use crate::flow::{Flow, FlowId, FlowRef, TcpState, Tuple};
 use crate::pushdown::Pushdown;
 use crate::request::{check_tuple, put_flow_spec, put_tuple, FlowSpec, WriteMode};
 use crate::socket::NlSocket;
@@ -500,6 +500,8 @@ pub(crate) struct DeleteTarget {
     /// Remaining timeout when it was judged (to see whether a packet
     /// refreshed it since).
     pub(crate) timeout: Option<u32>,
+    /// TCP state when it was judged (to see whether a packet moved it since).
+    pub(crate) tcp_state: Option<TcpState>,
 }
 
 impl DeleteTarget {
@@ -509,6 +511,19 @@ impl DeleteTarget {
             zone: flow.zone,
             id: flow.id,
             timeout: flow.timeout,
+            tcp_state: flow.tcp_state(),
         }
+    }
+
+    /// Whether `now`, the same flow read again, is as it was judged: the same
+    /// id, the same TCP state and a remaining timeout no higher (only a
+    /// packet raises it: the kernel counts it down otherwise).
+    pub(crate) fn unchanged_in<S>(&self, now: &Flow<S>) -> bool {
+        now.id == self.id
+            && now.tcp_state() == self.tcp_state
+            && match (now.timeout, self.timeout) {
+                (Some(now), Some(judged)) => now <= judged,
+                _ => true,
+            }
     }
 }

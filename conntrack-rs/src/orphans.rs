@@ -55,42 +55,49 @@
 //! ## Why a race cannot make a live flow look confirmed
 //!
 //! The reads happen in this order: (1) local addresses, (2) the conntrack
-//! dump, (3) the socket tables, (4) before each delete, an exact lookup of
-//! that flow's sockets.
+//! dump, (3) the socket tables. Deletes add, per confirmed flow and right
+//! before its delete: (4) the flow read again by tuple and zone, (5) an exact
+//! lookup of its sockets, (6) the delete, naming the flow's id.
 //!
-//! - A connection opened after (2) has no entry in the dump: nothing to judge.
-//!   One opened before (2) has its socket before (2) as well (the socket
-//!   exists before its first packet creates the entry), so it is in (3) unless
-//!   it was closed in between — and then it *is* gone. Reading sockets first
-//!   would be wrong: a connection opened between the two reads would show an
-//!   entry without a socket.
-//! - A TCP socket that closes moves to `TIME_WAIT` in the same hash bucket
-//!   (the kernel inserts the timewait socket before it unhashes the full one),
-//!   so a closing connection is still seen; once `TIME_WAIT` ends the flow is
-//!   really dead.
-//! - An inet_diag dump is not a snapshot: it resumes each batch by position in
-//!   a hash bucket, and a neighbour closing in the same bucket can make it skip
-//!   a live socket. Counts and lists can therefore (rarely, under churn) show a
-//!   live flow as confirmed; **deletes never act on that**: every confirmed
-//!   flow is looked up again by its exact socket id (step 4, the kernel's own
-//!   hash lookup, what a packet would hit) immediately before its delete, and
-//!   spared if a socket answers. The delete itself names the flow's id, so a
-//!   newer flow reusing the tuple is spared too.
-//! - An address added after (1) only makes its flows look forwarded
-//!   (suspected), never confirmed.
-//!
-//! - (5) Right before the delete, the flow itself is read again by tuple
-//!   and zone: gone, another id, or a remaining timeout higher than when it
-//!   was judged (a packet refreshed it) spares it. This closes the case seen
-//!   once under heavy load in the churn test: a new connection reusing the
-//!   4-tuple of a dead one picks up its stale ESTABLISHED entry (same id) and
-//!   has no socket yet at the lookup of (4), a live one a moment later.
-//!
-//! What remains is the time between (5) and the delete (microseconds, at most
-//! 16 reads of a batch): a brand-new connection reusing the exact 4-tuple of
-//! a dead one within it has its first packets on the old entry, whose
-//! deletion it survives under `nf_conntrack_tcp_loose=1` (the default) or
-//! with a ruleset that accepts its next packet as `new`.
+//! - **Lists and counts** ((1) to (3)). A connection opened after (2) has no
+//!   entry in the dump: nothing to judge. One this host opened before (2) had
+//!   its socket before its first packet created the entry; one it accepted
+//!   has its request socket from the moment its SYN is processed (the entry
+//!   is confirmed by the same packet, in the same softirq), long before (3)
+//!   starts. So a connection alive at (3) is in (3), unless it closed in
+//!   between, and then it *is* gone. Reading sockets first would be wrong: a
+//!   connection opened between the two reads would show an entry without a
+//!   socket. A TCP socket that closes moves to `TIME_WAIT` in the same hash
+//!   bucket (the kernel inserts the timewait socket before it unhashes the
+//!   full one), and `TIME_WAIT` and request sockets count as sockets, so a
+//!   closing or half-open connection is still seen. An address added after
+//!   (1) only makes its flows look forwarded (suspected), never confirmed.
+//!   But an inet_diag dump is not a snapshot: it resumes each batch by
+//!   position in a hash bucket, and a neighbour closing in the same bucket
+//!   can make it skip a live socket. Lists and counts can therefore (rarely,
+//!   under churn) show a live flow as confirmed; deletes never act on that.
+//! - **Deletes** ((4) to (6)). (4) spares the flow when it is gone, has
+//!   another id, another TCP state or a higher remaining timeout than when it
+//!   was judged: the kernel only counts a timeout down, a packet is what
+//!   raises it. (5) is the kernel's own hash lookup, the one a packet would
+//!   hit (a listener's answer does not count: it owns no 4-tuple); any socket
+//!   that answers spares the flow. Because (5) comes after (4), a connection
+//!   that could still be hurt by (6) must have had no socket at (5) and its
+//!   first packet after it: a brand-new connection on exactly the 4-tuple of
+//!   the dead flow, which picks up the dead entry (same id: the kernel
+//!   ignores its SYN on an established entry and resynchronises on the
+//!   SYN/ACK). `tests/kernel_confirmed_orphans.rs` makes that connection at
+//!   the worst moment before (4) with a test hook, and it is spared.
+//! - **What remains** is the time between (5) and (6): the rest of a batch's
+//!   lookups and at most 16 pipelined deletes, tens of microseconds. A
+//!   connection whose socket is created *and* whose SYN/ACK crosses the entry
+//!   inside it loses the entry to the delete. Its next packet then has none:
+//!   with `nf_conntrack_tcp_loose=1` (the default) the kernel picks the
+//!   connection up again mid-stream and it survives; with loose pickup off
+//!   and `ct state invalid` dropped, it breaks. No ctnetlink request deletes
+//!   only "if unchanged", so no order of requests closes this window; it
+//!   needs a connection that reuses the exact 4-tuple of a dead flow within
+//!   microseconds of its judgement.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -857,6 +864,13 @@ impl<'p> OrphanScan<'p> {
         alive.into_iter().map(|a| !a).collect()
     }
 
+    /// Takes the confirmed pending orphan `i` out of the counts: read again
+    /// before its delete, it was gone or had changed since it was judged.
+    pub(crate) fn unconfirm(&mut self, i: usize) {
+        self.counts.confirmed -= 1;
+        self.counts.remove(self.pending[i].1);
+    }
+
     /// Judges one flow: its category and idle estimate if it is an orphan.
     /// Flows outside the policy's selection are not counted as candidates.
     pub fn observe<S>(&mut self, flow: &Flow<S>) -> Option<(OrphanCategory, Duration)> {
@@ -1064,8 +1078,9 @@ impl Conntrack {
     /// `examples/gc.rs` does). One streaming dump with the kernel prefilter;
     /// each suspected orphan is deleted as it is found, each orphan with a
     /// local end after the socket tables were read (module docs: the read
-    /// order) and, if confirmed, right after an exact lookup of its socket
-    /// proved it still has none. Every delete names the flow's tuple, zone and
+    /// order) and, if confirmed, right after it was read again unchanged and
+    /// an exact lookup of its sockets proved it still has none (steps 4 to 6
+    /// of the module docs). Every delete names the flow's tuple, zone and
     /// id, so a newer flow that reused the tuple is spared; deletes are
     /// pipelined on a second socket ([`DeletePath::DumpAndDelete`]; never a
     /// kernel flush, since no kernel filters on timeouts). `options.limit` and
@@ -1131,43 +1146,46 @@ impl Conntrack {
         if let Some(limit) = options.limit {
             chosen.truncate(limit.saturating_sub(report.matched) as usize);
         }
-        // Re-check and delete in small batches: the lookup that proves a
-        // socket absent comes right before the delete it allows, and so does
-        // a fresh read of each confirmed flow, which spares it when a packet
-        // refreshed it since the dump (a new connection that reused the
-        // 4-tuple of a dead one picks its stale entry up: same id, no socket
-        // yet at the first lookup, live a moment later).
+        #[cfg(feature = "testing")]
+        {
+            let tuples: Vec<crate::flow::Tuple> = chosen
+                .iter()
+                .filter(|&&i| evidence[i] == Evidence::Confirmed)
+                .map(|&i| waiting[i].orig)
+                .collect();
+            crate::testing::hooks::fire_before_orphan_recheck(&tuples);
+        }
+        // Steps (4) to (6) of the module docs, in small batches so that each
+        // proof comes right before the delete it allows: each confirmed flow
+        // is read again (spared when gone, replaced, moved or refreshed since
+        // it was judged), then its sockets are looked up exactly (spared when
+        // one answers), then it is deleted by id.
         for batch in chosen.chunks(16) {
-            let confirmed: Vec<usize> = batch
-                .iter()
-                .copied()
-                .filter(|&i| evidence[i] == Evidence::Confirmed)
-                .collect();
-            let dead = scan.recheck(&confirmed);
-            let spared: Vec<usize> = confirmed
-                .iter()
-                .zip(&dead)
-                .filter(|(_, dead)| !**dead)
-                .map(|(i, _)| *i)
-                .collect();
             let mut targets: Vec<DeleteTarget> = Vec::with_capacity(batch.len());
+            let mut unchanged: Vec<usize> = Vec::with_capacity(batch.len());
             for &i in batch {
-                if spared.contains(&i) {
-                    continue;
-                }
                 let target = waiting[i];
-                if evidence[i] == Evidence::Confirmed && !options.dry_run {
+                if evidence[i] != Evidence::Confirmed {
+                    targets.push(target);
+                } else if options.dry_run {
+                    unchanged.push(i);
+                } else {
                     match self.get(&target.orig, target.zone.unwrap_or(0))? {
-                        // Gone already, or another flow now: nothing to delete.
-                        None => continue,
-                        Some(now) if now.id != target.id => continue,
-                        // Refreshed by a packet since it was judged idle.
-                        Some(now) if now.timeout > target.timeout.map(|t| t + 1) => continue,
-                        Some(_) => {}
+                        Some(now) if target.unchanged_in(&now) => unchanged.push(i),
+                        // Gone already, another flow now, or a packet moved
+                        // or refreshed it: nothing proven dead to delete.
+                        _ => scan.unconfirm(i),
                     }
                 }
-                targets.push(target);
             }
+            let dead = scan.recheck(&unchanged);
+            targets.extend(
+                unchanged
+                    .iter()
+                    .zip(&dead)
+                    .filter(|(_, dead)| **dead)
+                    .map(|(&i, _)| waiting[i]),
+            );
             self.delete_targets(&targets, options, &mut report)?;
         }
         Ok((report, scan.counts))
