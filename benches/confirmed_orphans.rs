@@ -23,13 +23,22 @@
 //! * `confirmed_only`: the same with `require_confirmation(true)`.
 //!
 //! Also prints the medians of interleaved rounds (7, or
-//! `CONNTRACK_BENCH_ROUNDS`) and the ratio to `plain`.
+//! `CONNTRACK_BENCH_ROUNDS`) and the ratio to `plain`, with the raw drain of
+//! the same table (`drain`, the baseline) in the same rounds; then the
+//! confirmed-only delete of the 25 000 dead flows (each read again, its
+//! sockets looked up, then deleted: steps 4 to 6 of the `orphans` module
+//! docs), re-created before each of 3 rounds, against deleting the same
+//! flows by a filter.
 
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
+use conntrack::testing::raw::RawSocket;
 use conntrack::testing::scratch::{is_root, ScratchNs};
-use conntrack::{Conntrack, FlowSpec, OrphanPolicy, SocketCheck, Status, TcpState, Tuple};
+use conntrack::{
+    proto, Conntrack, DeleteOptions, Filter, FlowSpec, OrphanPolicy, SocketCheck, Status, TcpState,
+    Tuple,
+};
 use criterion::{BenchmarkId, Criterion, Throughput};
 
 const FORWARDED: u32 = 210_000;
@@ -68,15 +77,19 @@ fn main() {
         ct.create(&established(Tuple::tcp((src, 40000), (dst, 443))))
             .expect("create forwarded flow");
     }
-    for i in 0..LOCAL_DEAD {
-        let orig = Tuple::tcp(
-            ([127, 0, 0, 1], 10_000 + (i % 50_000) as u16),
-            (
-                [127, 0, 0, 1],
-                60_000 + (i / 50_000) as u16 + (i % 7) as u16,
-            ),
-        );
-        ct.create(&established(orig)).expect("create local flow");
+    let dead: Vec<FlowSpec> = (0..LOCAL_DEAD)
+        .map(|i| {
+            established(Tuple::tcp(
+                ([127, 0, 0, 1], 10_000 + (i % 50_000) as u16),
+                (
+                    [127, 0, 0, 1],
+                    60_000 + (i / 50_000) as u16 + (i % 7) as u16,
+                ),
+            ))
+        })
+        .collect();
+    for spec in &dead {
+        ct.create(spec).expect("create local flow");
     }
     // Real sockets (kept open until the end of the bench).
     let file = ns.file();
@@ -124,26 +137,71 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(7);
-    let mut times = vec![Vec::new(); paths.len()];
+    let mut times = vec![Vec::new(); paths.len() + 1];
+    let mut raw = RawSocket::open(Some(&file)).expect("raw socket");
+    raw.warm_up().expect("warm up");
     for _ in 0..rounds {
         for (k, (_, policy)) in paths.iter().enumerate() {
             let t = Instant::now();
             std::hint::black_box(ct.count_orphans(policy).expect("count"));
             times[k].push(t.elapsed().as_secs_f64());
         }
+        let t = Instant::now();
+        let drained = raw.drain().expect("drain");
+        times[paths.len()].push(t.elapsed().as_secs_f64());
+        assert_eq!(drained.messages, flows);
     }
     let median = |v: &mut Vec<f64>| {
         v.sort_by(|a, b| a.total_cmp(b));
         v[v.len() / 2]
     };
     let plain = median(&mut times[0]);
-    for (k, (name, _)) in paths.iter().enumerate() {
+    let drain = median(&mut times[paths.len()]);
+    let names = paths.iter().map(|(name, _)| *name).chain(["drain"]);
+    for (k, name) in names.enumerate() {
         let m = median(&mut times[k]);
         eprintln!(
-            "median of {rounds}: {name:<15} {:8.2} ms  ratio to plain {:.2}",
+            "median of {rounds}: {name:<15} {:8.2} ms  ratio to plain {:.2}  to the raw drain {:.2}",
             m * 1e3,
-            m / plain
+            m / plain,
+            m / drain
         );
+    }
+
+    // Deletes of the dead flows: with proof, and by a filter naming them.
+    let by_filter = Filter::new()
+        .protocol(proto::TCP)
+        .dst_ports(60_000..=60_006);
+    let mut deletes = [Vec::new(), Vec::new()];
+    for _ in 0..3 {
+        for (k, deletes) in deletes.iter_mut().enumerate() {
+            for spec in &dead {
+                ct.create(spec).expect("re-create dead flow");
+            }
+            let t = Instant::now();
+            let report = if k == 0 {
+                ct.delete_orphans(&paths[2].1, DeleteOptions::default())
+            } else {
+                ct.delete_matching(&by_filter, DeleteOptions::default())
+            }
+            .expect("delete");
+            deletes.push(t.elapsed().as_secs_f64());
+            assert_eq!(report.deleted, u64::from(LOCAL_DEAD), "{report:?}");
+        }
+    }
+    for (name, times) in ["confirmed_only delete", "filter delete"]
+        .iter()
+        .zip(&mut deletes)
+    {
+        let m = median(times);
+        eprintln!(
+            "median of 3: {name:<22} {:8.2} ms  {:6.1} us per deleted flow",
+            m * 1e3,
+            m * 1e6 / f64::from(LOCAL_DEAD)
+        );
+    }
+    for spec in &dead {
+        ct.create(spec).expect("re-create dead flow");
     }
 
     let mut criterion = Criterion::default().configure_from_args();
