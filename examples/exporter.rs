@@ -19,8 +19,10 @@
 //! and `--all-namespaces`) is exported once, under its first label: namespaces
 //! are told apart by inode, so counters are never doubled. Prints
 //! `listening on http://ADDR/metrics` once bound (`--listen 127.0.0.1:0` picks
-//! a free port). Needs `CAP_NET_ADMIN` (and `CAP_SYS_ADMIN` for other
-//! namespaces).
+//! a free port; a closed stdout drops the line, the exporter serves on).
+//! `--listen` takes an IP address and a port, no host name. Needs
+//! `CAP_NET_ADMIN` (and `CAP_SYS_ADMIN` for other namespaces). Exit status 2
+//! for a usage error, 1 when it cannot start (e.g. the address is taken).
 //!
 //! # HTTP
 //! hyper 1 on a small tokio runtime: connections are served concurrently, each
@@ -78,7 +80,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::convert::Infallible;
 use std::fmt::Write as _;
-use std::io::Write as _;
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -101,6 +103,12 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 #[path = "support/cli.rs"]
 mod cli;
 
+/// A line on stderr, dropped if stderr is closed (never a panic in a
+/// background thread or a scrape).
+macro_rules! log {
+    ($($t:tt)*) => { cli::log_line(format_args!($($t)*)) };
+}
+
 use cli::protocol_name;
 
 /// Largest request head accepted (hyper's minimum buffer); larger gets 431.
@@ -113,42 +121,47 @@ const MIN_BREAKDOWN_PERIOD: Duration = Duration::from_millis(100);
 #[derive(Parser, Debug)]
 #[command(name = "exporter", version, about, long_about = None)]
 struct Options {
-    /// Address to listen on (loopback by default: the metrics can name addresses).
-    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:9466")]
-    listen: String,
+    /// Address and port to listen on, e.g. 127.0.0.1:9466, [::1]:9466,
+    /// 0.0.0.0:9466 (loopback by default: the metrics can name addresses;
+    /// port 0 picks a free one).
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:9466", value_parser = listen_arg)]
+    listen: SocketAddr,
     /// A network namespace to export: `ip netns` name, namespace file path, or pid.
     /// Repeatable; the default is the exporter's own namespace.
-    #[arg(long = "netns", value_name = "NAME|PATH|PID", value_parser = netns_arg)]
+    #[arg(long = "netns", value_name = "NAME|PATH|PID", value_parser = cli::parse_netns)]
     namespaces: Vec<Netns>,
     /// Export every network namespace of the host, following them as they come and go.
     #[arg(long)]
     all_namespaces: bool,
     /// Export the N busiest sources and destination ports per namespace (plus `other`).
-    #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u16))]
+    #[arg(long, value_name = "N", default_value_t = 0, allow_negative_numbers = true, value_parser = clap::value_parser!(u16))]
     top: u16,
     /// Re-dump each namespace's breakdown at most this often.
-    #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = seconds_arg)]
+    #[arg(long, value_name = "SECONDS", default_value = "30", allow_negative_numbers = true, value_parser = seconds_arg)]
     breakdown_interval: Duration,
     /// Spend at most this percentage of wall time dumping breakdowns.
-    #[arg(long, value_name = "PERCENT", default_value_t = 25.0, value_parser = percent_arg)]
+    #[arg(long, value_name = "PERCENT", default_value_t = 25.0, allow_negative_numbers = true, value_parser = percent_arg)]
     breakdown_budget: f64,
     /// Do not classify orphaned flows in the breakdown.
     #[arg(long)]
     no_orphans: bool,
     /// Cut a connection this long after accepting it, whatever it is doing.
-    #[arg(long, value_name = "SECONDS", default_value = "5", value_parser = seconds_arg)]
+    #[arg(long, value_name = "SECONDS", default_value = "5", allow_negative_numbers = true, value_parser = seconds_arg)]
     request_timeout: Duration,
     /// Serve at most this many connections at once (new ones are closed at once).
-    #[arg(long, value_name = "N", default_value_t = 64,
+    #[arg(long, value_name = "N", default_value_t = 64, allow_negative_numbers = true,
           value_parser = clap::value_parser!(u32).range(1..=65536))]
     max_connections: u32,
 }
 
-fn netns_arg(text: &str) -> Result<Netns, String> {
-    if text.is_empty() {
-        return Err("an empty namespace name".into());
-    }
-    cli::parse_netns(text)
+/// `--listen`: an IP address and a port (no host name: the exporter binds
+/// exactly the address it is given).
+fn listen_arg(text: &str) -> Result<SocketAddr, String> {
+    text.parse::<SocketAddr>().map_err(|_| {
+        format!(
+            "{text:?} is not an address and port (e.g. 127.0.0.1:9466, [::1]:9466, 0.0.0.0:9466)"
+        )
+    })
 }
 
 fn seconds_arg(text: &str) -> Result<Duration, String> {
@@ -541,7 +554,7 @@ fn discover(state: &mut State, taken: &HashSet<NetnsId>) {
     let entries = match list_all() {
         Ok(entries) => entries,
         Err(e) => {
-            eprintln!("exporter: listing namespaces: {e}");
+            log!("exporter: listing namespaces: {e}");
             return;
         }
     };
@@ -688,7 +701,7 @@ fn scrape(state: &mut State, options: &Options) -> Snapshot {
                 limit.int(&ns, reading.limit);
             }
             Err(e) => {
-                eprintln!("exporter: namespace {}: {e}", target.label);
+                log!("exporter: namespace {}: {e}", target.label);
                 target.errors += 1;
                 target.ct = None;
                 // Counters restart from the kernel's totals when it is back.
@@ -1014,7 +1027,7 @@ fn refresh_breakdowns(shared: Arc<Shared>) {
                     target.breakdown = Some((Instant::now(), Arc::new(breakdown)));
                 }
             }
-            Err(e) => eprintln!("exporter: breakdown of namespace {label}: {e}"),
+            Err(e) => log!("exporter: breakdown of namespace {label}: {e}"),
         }
         // Budget: dumping `spent` allows `spent * (100 / budget - 1)` of rest.
         let rest = spent.as_secs_f64() * (100.0 / options.breakdown_budget - 1.0);
@@ -1090,7 +1103,7 @@ async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
             Ok((stream, _)) => stream,
             Err(e) => {
                 // Out of file descriptors, mostly: let some connections end.
-                eprintln!("exporter: accept: {e}");
+                log!("exporter: accept: {e}");
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
@@ -1126,7 +1139,7 @@ fn run(options: Options) -> Result<(), String> {
         .build()
         .map_err(|e| format!("starting the runtime: {e}"))?;
     let listener = runtime
-        .block_on(tokio::net::TcpListener::bind(&options.listen))
+        .block_on(tokio::net::TcpListener::bind(options.listen))
         .map_err(|e| format!("bind {}: {e}", options.listen))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
 
@@ -1141,7 +1154,7 @@ fn run(options: Options) -> Result<(), String> {
         let label = netns.label();
         let identity = identify(&netns).map_err(|_| label.clone());
         if !seen.insert(identity) {
-            eprintln!("exporter: namespace {label} is given twice; exported once");
+            log!("exporter: namespace {label} is given twice; exported once");
             continue;
         }
         targets.push(Target::new(targets.len() as u64, label, netns));
@@ -1174,19 +1187,24 @@ fn run(options: Options) -> Result<(), String> {
         .spawn(move || refresh_breakdowns(background))
         .map_err(|e| format!("starting the breakdown thread: {e}"))?;
 
-    println!("listening on http://{address}/metrics");
-    let _ = std::io::stdout().flush();
+    // A closed stdout drops the line; the exporter serves on.
+    cli::print_line(format_args!("listening on http://{address}/metrics"));
     runtime.block_on(serve(listener, shared));
     Ok(())
 }
 
 fn main() -> ExitCode {
-    // Usage errors exit 2, --help and --version 0 (clap's convention).
-    let options = Options::parse();
+    // Usage errors exit 2, --help, --version and --generate 0 (the shared
+    // layer). SIGPIPE stays ignored, unlike in the other tools
+    // (`cli::quiet_on_closed_pipe`): its default action would let a scraper
+    // that closes its connection during a vectored write kill the exporter.
+    // Output goes through `cli::print_line` and `log!`, which drop what a
+    // closed stdout or stderr cannot take instead of panicking.
+    let options: Options = cli::parse();
     match run(options) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("exporter: {e}");
+            log!("exporter: {e}");
             ExitCode::FAILURE
         }
     }
