@@ -310,6 +310,32 @@ fn hostile_arguments_are_usage_errors_naming_the_option() {
         ),
         ("exporter", &["--request-timeout", ""], "--request-timeout"),
         ("exporter", &["--no-orphans=yes"], "--no-orphans"),
+        // --discovery-interval: only with --all-namespaces, 0.1 s to a day.
+        (
+            "exporter",
+            &["--discovery-interval", "1"],
+            "--all-namespaces",
+        ),
+        (
+            "exporter",
+            &["--all-namespaces", "--discovery-interval", "0"],
+            "--discovery-interval",
+        ),
+        (
+            "exporter",
+            &["--all-namespaces", "--discovery-interval", "0.05"],
+            "--discovery-interval",
+        ),
+        (
+            "exporter",
+            &["--all-namespaces", "--discovery-interval", OVER_U64],
+            "--discovery-interval",
+        ),
+        (
+            "exporter",
+            &["--all-namespaces", "--discovery-interval=-1"],
+            "--discovery-interval",
+        ),
         (
             "exporter",
             &["--all-namespaces", "x"],
