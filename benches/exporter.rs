@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! The `exporter` example under load, against the real kernel: scrape latency
 //! with 1, 10 and 100 namespaces (one of them holding 250k flows, the others
-//! empty), first scrape included, and a load test of 50 concurrent scrapers.
+//! empty) given by `--netns`, and with the 100 found by `--all-namespaces` (the
+//! DaemonSet's mode: discovery in the background), first scrape included, and
+//! a load test of 50 concurrent scrapers.
 //!
 //! Not a criterion bench: the first scrape happens once per exporter, and the
 //! load test is about concurrency and tails, so this harness prints its own
@@ -15,22 +17,32 @@
 //! first scrape timed (before any breakdown: the background thread starts
 //! dumping at once, and scrapes never wait for it), then scrapes every 50 ms
 //! for 10 s (`CONNTRACK_BENCH_SCRAPE_SECONDS`), while the breakdown of the
-//! 250k-flow namespace is being dumped and after. Then, against the
-//! 100-namespace exporter, 50 threads scrape as fast as they can for 10 s
+//! 250k-flow namespace is being dumped and after. The last row is an exporter
+//! started with `--all-namespaces --discovery-interval 1` instead: it finds
+//! the 100 namespaces (and every other namespace of the host: the row says how
+//! many it exported) by its background discovery, which runs every second
+//! while the scrapes go on. Then, against the 100-namespace `--netns`
+//! exporter, 50 threads scrape as fast as they can for 10 s
 //! (`CONNTRACK_BENCH_LOAD_SECONDS`): requests, errors, p50, p99, max.
+//!
+//! A quick run for a smoke test: `CONNTRACK_BENCH_FLOWS` (250000) flows in
+//! the big namespace, `CONNTRACK_BENCH_NAMESPACES` (100) namespaces in all
+//! (the sizes above it are skipped), and the two durations above in seconds.
 //!
 //! ```text
 //! sudo -E cargo bench -p conntrack-rs --bench exporter
+//! sudo -E CONNTRACK_BENCH_FLOWS=1000 CONNTRACK_BENCH_NAMESPACES=3 \
+//!     CONNTRACK_BENCH_SCRAPE_SECONDS=1 CONNTRACK_BENCH_LOAD_SECONDS=1 \
+//!     cargo bench -p conntrack-rs --bench exporter
 //! ```
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use conntrack::testing::bench::env_or;
 use conntrack::testing::http::{self, ExporterProcess};
 use conntrack::testing::mix::create_mixed;
 use conntrack::testing::scratch::{is_root, ScratchNs};
-
-const BIG: u32 = 250_000;
 
 /// The exporter on `namespaces`, with room for the load test's scrapers.
 fn start_exporter(binary: &std::path::Path, namespaces: &[&ScratchNs]) -> ExporterProcess {
@@ -39,6 +51,86 @@ fn start_exporter(binary: &std::path::Path, namespaces: &[&ScratchNs]) -> Export
         args.extend(["--netns", ns.name.as_str()]);
     }
     ExporterProcess::start(binary, &args, Stdio::inherit()).expect("start the exporter")
+}
+
+/// The exporter of every namespace of the host, the DaemonSet's way.
+fn start_all_namespaces_exporter(binary: &std::path::Path) -> ExporterProcess {
+    let args = [
+        "--max-connections",
+        "256",
+        "--all-namespaces",
+        "--discovery-interval",
+        "1",
+    ];
+    ExporterProcess::start(binary, &args, Stdio::inherit()).expect("start the exporter")
+}
+
+/// One row of the table: the first scrape of `exporter`, then scrapes every
+/// 50 ms for `scrape_for`; when the big namespace's breakdown first showed.
+fn measure(exporter: &ExporterProcess, big: &ScratchNs, scrape_for: Duration) -> Row {
+    let (first, body) = scrape(&exporter.address).expect("first scrape");
+    let mut exported = count_namespaces(&body);
+    let mut latencies = vec![first];
+    let started = Instant::now();
+    let mut breakdown: Option<String> = None;
+    let series = format!(
+        "conntrack_breakdown_duration_seconds{{netns=\"{}\"}} ",
+        big.name
+    );
+    while started.elapsed() < scrape_for {
+        let (took, body) = scrape(&exporter.address).expect("scrape");
+        latencies.push(took);
+        exported = exported.max(count_namespaces(&body));
+        if breakdown.is_none() {
+            if let Some(line) = body.lines().find(|l| l.starts_with(&series)) {
+                let cost: f64 = line[series.len()..].parse().unwrap_or(f64::NAN);
+                breakdown = Some(format!(
+                    "dumped in {:.0} ms, first seen {:.1} s after start",
+                    cost * 1e3,
+                    started.elapsed().as_secs_f64()
+                ));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    latencies.sort();
+    Row {
+        first,
+        latencies,
+        exported,
+        breakdown,
+    }
+}
+
+/// What [`measure`] found.
+struct Row {
+    first: Duration,
+    latencies: Vec<Duration>,
+    /// Namespaces the exporter exported (`conntrack_up` series).
+    exported: usize,
+    breakdown: Option<String>,
+}
+
+impl Row {
+    fn print(&self, label: &str) {
+        println!(
+            "| {label} | {} | {} | {} | {} | {} | {} | {} |",
+            self.exported,
+            ms(self.first),
+            ms(percentile(&self.latencies, 0.5)),
+            ms(percentile(&self.latencies, 0.99)),
+            ms(self.latencies.last().copied().unwrap_or_default()),
+            self.latencies.len(),
+            self.breakdown.as_deref().unwrap_or("not seen"),
+        );
+    }
+}
+
+/// The `conntrack_up` series of an exposition: the namespaces it exports.
+fn count_namespaces(body: &str) -> usize {
+    body.lines()
+        .filter(|l| l.starts_with("conntrack_up{"))
+        .count()
 }
 
 /// One scrape: its latency (connect to last byte), or why it failed.
@@ -116,61 +208,40 @@ fn main() {
         return;
     }
     let binary = exporter_binary();
-    println!("filling a namespace with {BIG} flows (fill --mix)...");
+    let flows = env_or("CONNTRACK_BENCH_FLOWS", 250_000);
+    let total = env_or("CONNTRACK_BENCH_NAMESPACES", 100).max(1) as usize;
+    println!("filling a namespace with {flows} flows (fill --mix)...");
     let big = ScratchNs::new("bench-exporter-big");
-    create_mixed(&mut big.conntrack(), 0..BIG);
-    let empties: Vec<ScratchNs> = (0..99)
+    create_mixed(&mut big.conntrack(), 0..flows);
+    let empties: Vec<ScratchNs> = (1..total)
         .map(|_| ScratchNs::new("bench-exporter-empty"))
         .collect();
     let scrape_for = seconds("CONNTRACK_BENCH_SCRAPE_SECONDS", 10);
 
     println!(
-        "\n| namespaces | first scrape | p50 | p99 | max | scrapes | breakdown of the 250k namespace |"
+        "\n| namespaces | exported | first scrape | p50 | p99 | max | scrapes | breakdown of the {flows}-flow namespace |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     let mut last = None;
-    for size in [1usize, 10, 100] {
+    let mut sizes: Vec<usize> = [1usize, 10, 100]
+        .into_iter()
+        .filter(|n| *n < total)
+        .collect();
+    sizes.push(total);
+    for size in sizes {
         let mut namespaces = vec![&big];
         namespaces.extend(empties.iter().take(size - 1));
         let exporter = start_exporter(&binary, &namespaces);
-        let (first, _) = scrape(&exporter.address).expect("first scrape");
-        let mut latencies = vec![first];
-        let started = Instant::now();
-        let mut breakdown: Option<String> = None;
-        let series = format!(
-            "conntrack_breakdown_duration_seconds{{netns=\"{}\"}} ",
-            big.name
-        );
-        while started.elapsed() < scrape_for {
-            let (took, body) = scrape(&exporter.address).expect("scrape");
-            latencies.push(took);
-            if breakdown.is_none() {
-                if let Some(line) = body.lines().find(|l| l.starts_with(&series)) {
-                    let cost: f64 = line[series.len()..].parse().unwrap_or(f64::NAN);
-                    breakdown = Some(format!(
-                        "dumped in {:.0} ms, first seen {:.1} s after start",
-                        cost * 1e3,
-                        started.elapsed().as_secs_f64()
-                    ));
-                }
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        latencies.sort();
-        println!(
-            "| {size} | {} | {} | {} | {} | {} | {} |",
-            ms(first),
-            ms(percentile(&latencies, 0.5)),
-            ms(percentile(&latencies, 0.99)),
-            ms(*latencies.last().unwrap()),
-            latencies.len(),
-            breakdown.as_deref().unwrap_or("not seen"),
-        );
+        measure(&exporter, &big, scrape_for).print(&format!("{size} (--netns)"));
         last = Some(exporter);
     }
+    // The DaemonSet's mode: the same namespaces, found by the discovery.
+    let all = start_all_namespaces_exporter(&binary);
+    measure(&all, &big, scrape_for).print(&format!("{total} (--all-namespaces)"));
+    drop(all);
 
-    // The load test, against the 100-namespace exporter.
-    let exporter = last.expect("the 100-namespace exporter");
+    // The load test, against the exporter of every bench namespace.
+    let exporter = last.expect("the exporter of every bench namespace");
     let load_for = seconds("CONNTRACK_BENCH_LOAD_SECONDS", 10);
     let scrapers = 50;
     let deadline = Instant::now() + load_for;
@@ -197,7 +268,7 @@ fn main() {
     }
     latencies.sort();
     println!(
-        "\nload: {scrapers} concurrent scrapers for {} s against 100 namespaces (one with {BIG} flows):",
+        "\nload: {scrapers} concurrent scrapers for {} s against {total} namespaces (one with {flows} flows):",
         load_for.as_secs()
     );
     println!(

@@ -59,6 +59,7 @@ use clap::Parser;
 use conntrack::events::{Event, EventItem, EventMask, EventOptions, ExpectationEvent};
 use conntrack::text::{self, TextOptions};
 use conntrack::{Filter, FlowRef, LabelMap, Netns};
+use serde::Serialize;
 
 #[path = "support/cli.rs"]
 mod cli;
@@ -117,6 +118,17 @@ fn parse_mask(text: &str) -> Result<EventMask, String> {
         };
     }
     Ok(mask)
+}
+
+/// The JSON line that ends a resynchronisation: `{"event":"resynced","flows":N}`
+/// or `{"event":"resynced","expectations":N}`.
+#[derive(Serialize)]
+#[serde(tag = "event", rename = "resynced")]
+struct Resynced {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    flows: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expectations: Option<u64>,
 }
 
 struct Printer {
@@ -194,7 +206,12 @@ impl Printer {
         }
         let n = expectations.len();
         if self.json {
-            writeln!(self.out, "{{\"event\":\"resynced\",\"expectations\":{n}}}")?;
+            let line = Resynced {
+                flows: None,
+                expectations: Some(n as u64),
+            };
+            serde_json::to_writer(&mut self.out, &line)?;
+            self.out.write_all(b"\n")?;
         } else {
             writeln!(self.out, "[RESYNCED] {n} expectations")?;
         }
@@ -236,7 +253,12 @@ impl Printer {
 
     fn resynced(&mut self, flows: u64) -> std::io::Result<()> {
         if self.json {
-            writeln!(self.out, "{{\"event\":\"resynced\",\"flows\":{flows}}}")?;
+            let line = Resynced {
+                flows: Some(flows),
+                expectations: None,
+            };
+            serde_json::to_writer(&mut self.out, &line)?;
+            self.out.write_all(b"\n")?;
         } else {
             writeln!(self.out, "[RESYNCED] {flows} flows")?;
         }

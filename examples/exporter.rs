@@ -2,7 +2,8 @@
 //! `exporter`: Prometheus metrics of conntrack tables over HTTP.
 //!
 //! ```text
-//! exporter [--listen ADDR:PORT] [--netns NAME|PATH|PID]... [--all-namespaces]
+//! exporter [--listen ADDR:PORT] [--netns NAME|PATH|PID]...
+//!          [--all-namespaces [--discovery-interval SECONDS]]
 //!          [--top N] [--breakdown-interval SECONDS] [--breakdown-budget PERCENT]
 //!          [--no-orphans] [--request-timeout SECONDS] [--max-connections N]
 //! ```
@@ -13,14 +14,21 @@
 //! namespace (by `ip netns` name, namespace file or pid; the default is the
 //! exporter's own); every metric but the global ones carries a `netns` label.
 //! `--all-namespaces` follows every network namespace of the host as they come
-//! and go (named ones and those of running processes, looked up at each scrape;
-//! labelled with their `ip netns` name, `host` for the initial one, else
-//! `net:[INODE]`). A namespace given twice (by two spellings, or by `--netns`
+//! and go (named ones and those of running processes; labelled with their
+//! `ip netns` name, `host` for the initial one, else `net:[INODE]`). A
+//! background thread looks for them every `--discovery-interval` seconds (10;
+//! a scan of /proc, then a handle opened in each new namespace): scrapes never
+//! wait for it, they read the namespaces found so far. A namespace that went
+//! away is no longer exported from the next scrape on (each scrape checks
+//! that one of its paths still leads to it, a few `stat`s); one that appeared
+//! is exported after the next discovery. A namespace given twice (by two spellings, or by `--netns`
 //! and `--all-namespaces`) is exported once, under its first label: namespaces
 //! are told apart by inode, so counters are never doubled. Prints
 //! `listening on http://ADDR/metrics` once bound (`--listen 127.0.0.1:0` picks
-//! a free port). Needs `CAP_NET_ADMIN` (and `CAP_SYS_ADMIN` for other
-//! namespaces).
+//! a free port; a closed stdout drops the line, the exporter serves on).
+//! `--listen` takes an IP address and a port, no host name. Needs
+//! `CAP_NET_ADMIN` (and `CAP_SYS_ADMIN` for other namespaces). Exit status 2
+//! for a usage error, 1 when it cannot start (e.g. the address is taken).
 //!
 //! # HTTP
 //! hyper 1 on a small tokio runtime: connections are served concurrently, each
@@ -63,11 +71,17 @@
 //!   `top_source_flows{address}` and `top_destination_port_flows{protocol,port}`,
 //!   the N largest plus one `other` series each: at most N + 1 series per namespace.
 //! - `breakdown_age_seconds` (gauge): how old the breakdown is (it grows while
-//!   dumps fail or fall behind), `breakdown_duration_seconds`: what its dump cost.
+//!   dumps fail or fall behind), `breakdown_duration_seconds`: what it cost
+//!   (for an empty table, the O(1) count alone), `breakdown_dumps_total`
+//!   (counter): the dumps made (an empty table's breakdown is not one).
 //!
 //! The exporter itself: `exporter_build_info{version}` (always 1),
 //! `exporter_scrape_duration_seconds` (gauge: the kernel reads of this scrape),
-//! `exporter_scrape_errors_total{netns}` (counter), and the usual
+//! `exporter_scrape_errors_total{netns}` (counter),
+//! `exporter_breakdown_seconds_total` (counter: the background thread's time
+//! on breakdowns, what `--breakdown-budget` bounds), with `--all-namespaces`
+//! `exporter_discovery_age_seconds` and `exporter_discovery_duration_seconds`
+//! (gauges: since the latest discovery, and what it took), and the usual
 //! `process_cpu_seconds_total`, `process_resident_memory_bytes`,
 //! `process_virtual_memory_bytes`, `process_open_fds`, `process_max_fds`,
 //! `process_start_time_seconds` from `/proc/self`.
@@ -75,16 +89,16 @@
 //! `examples/conntrack-alerts.yml` has alert rules built on these metrics,
 //! `examples/kubernetes/` a DaemonSet and a Grafana dashboard.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::convert::Infallible;
 use std::fmt::Write as _;
-use std::io::Write as _;
+use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use conntrack::netns::{list_all, NetnsFile, NetnsId};
+use conntrack::netns::{list_all, NetnsEntry, NetnsFile, NetnsId};
 use conntrack::sysctl::{Counter, KernelStatsDelta, Key, Sysctl};
 use conntrack::{
     Conntrack, GroupBy, GroupCounts, GroupValue, Grouping, KernelStats, Netns, OrphanCategory,
@@ -101,6 +115,12 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 #[path = "support/cli.rs"]
 mod cli;
 
+/// A line on stderr, dropped if stderr is closed (never a panic in a
+/// background thread or a scrape).
+macro_rules! log {
+    ($($t:tt)*) => { cli::log_line(format_args!($($t)*)) };
+}
+
 use cli::protocol_name;
 
 /// Largest request head accepted (hyper's minimum buffer); larger gets 431.
@@ -109,46 +129,69 @@ const MAX_REQUEST_HEAD: usize = 8192;
 /// A namespace is re-dumped at most this often, even with `--breakdown-interval 0`.
 const MIN_BREAKDOWN_PERIOD: Duration = Duration::from_millis(100);
 
+/// Namespaces are looked for at most this often, even when scrapes ask.
+const MIN_DISCOVERY_PERIOD: Duration = Duration::from_millis(100);
+
 /// Prometheus metrics of conntrack tables over HTTP.
 #[derive(Parser, Debug)]
 #[command(name = "exporter", version, about, long_about = None)]
 struct Options {
-    /// Address to listen on (loopback by default: the metrics can name addresses).
-    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:9466")]
-    listen: String,
+    /// Address and port to listen on, e.g. 127.0.0.1:9466, [::1]:9466,
+    /// 0.0.0.0:9466 (loopback by default: the metrics can name addresses;
+    /// port 0 picks a free one).
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:9466", value_parser = listen_arg)]
+    listen: SocketAddr,
     /// A network namespace to export: `ip netns` name, namespace file path, or pid.
     /// Repeatable; the default is the exporter's own namespace.
-    #[arg(long = "netns", value_name = "NAME|PATH|PID", value_parser = netns_arg)]
+    #[arg(long = "netns", value_name = "NAME|PATH|PID", value_parser = cli::parse_netns)]
     namespaces: Vec<Netns>,
     /// Export every network namespace of the host, following them as they come and go.
     #[arg(long)]
     all_namespaces: bool,
+    /// With --all-namespaces: look for namespaces that came or went this
+    /// often, in the background (scrapes never wait for it).
+    #[arg(long, value_name = "SECONDS", default_value = "10", requires = "all_namespaces",
+          allow_negative_numbers = true, value_parser = discovery_interval_arg)]
+    discovery_interval: Duration,
     /// Export the N busiest sources and destination ports per namespace (plus `other`).
-    #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u16))]
+    #[arg(long, value_name = "N", default_value_t = 0, allow_negative_numbers = true, value_parser = clap::value_parser!(u16))]
     top: u16,
     /// Re-dump each namespace's breakdown at most this often.
-    #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = seconds_arg)]
+    #[arg(long, value_name = "SECONDS", default_value = "30", allow_negative_numbers = true, value_parser = seconds_arg)]
     breakdown_interval: Duration,
     /// Spend at most this percentage of wall time dumping breakdowns.
-    #[arg(long, value_name = "PERCENT", default_value_t = 25.0, value_parser = percent_arg)]
+    #[arg(long, value_name = "PERCENT", default_value_t = 25.0, allow_negative_numbers = true, value_parser = percent_arg)]
     breakdown_budget: f64,
     /// Do not classify orphaned flows in the breakdown.
     #[arg(long)]
     no_orphans: bool,
     /// Cut a connection this long after accepting it, whatever it is doing.
-    #[arg(long, value_name = "SECONDS", default_value = "5", value_parser = seconds_arg)]
+    #[arg(long, value_name = "SECONDS", default_value = "5", allow_negative_numbers = true, value_parser = seconds_arg)]
     request_timeout: Duration,
     /// Serve at most this many connections at once (new ones are closed at once).
-    #[arg(long, value_name = "N", default_value_t = 64,
+    #[arg(long, value_name = "N", default_value_t = 64, allow_negative_numbers = true,
           value_parser = clap::value_parser!(u32).range(1..=65536))]
     max_connections: u32,
 }
 
-fn netns_arg(text: &str) -> Result<Netns, String> {
-    if text.is_empty() {
-        return Err("an empty namespace name".into());
-    }
-    cli::parse_netns(text)
+/// `--listen`: an IP address and a port (no host name: the exporter binds
+/// exactly the address it is given). An IPv6 address may also come without
+/// brackets, the last `:PORT` being the port (`fd00::1:9466`), as a pod's
+/// `$(NODE_IP):9466` reads in an IPv6 cluster.
+fn listen_arg(text: &str) -> Result<SocketAddr, String> {
+    let unbracketed = || {
+        let (address, port) = text.rsplit_once(':')?;
+        let address = address.parse::<std::net::Ipv6Addr>().ok()?;
+        Some(SocketAddr::from((address, port.parse::<u16>().ok()?)))
+    };
+    text.parse::<SocketAddr>()
+        .ok()
+        .or_else(unbracketed)
+        .ok_or_else(|| {
+            format!(
+                "{text:?} is not an address and port (e.g. 127.0.0.1:9466, [::1]:9466, 0.0.0.0:9466)"
+            )
+        })
 }
 
 fn seconds_arg(text: &str) -> Result<Duration, String> {
@@ -157,6 +200,15 @@ fn seconds_arg(text: &str) -> Result<Duration, String> {
         .filter(|s| (0.0..=86_400.0).contains(s))
         .map(Duration::from_secs_f64)
         .ok_or_else(|| format!("{text:?} is not a number of seconds from 0 to 86400"))
+}
+
+/// `--discovery-interval`: 0.1 s (a scan of /proc ten times a second) to a day.
+fn discovery_interval_arg(text: &str) -> Result<Duration, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|s| (0.1..=86_400.0).contains(s))
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| format!("{text:?} is not a number of seconds from 0.1 to 86400"))
 }
 
 fn percent_arg(text: &str) -> Result<f64, String> {
@@ -394,6 +446,8 @@ struct Breakdown {
     ports: Vec<(String, String, u64)>,
     ports_other: u64,
     duration: Duration,
+    /// Whether a dump was made (not for a table whose O(1) count was 0).
+    dumped: bool,
 }
 
 /// One namespace: its handle, the accumulated counters, the latest breakdown.
@@ -404,6 +458,9 @@ struct Target {
     netns: Netns,
     /// The namespace's identity, for targets found by `--all-namespaces`.
     discovered: Option<NetnsId>,
+    /// For those: every path it had at the latest discovery (its names,
+    /// then its processes), to tell at a scrape whether it is still there.
+    paths: Vec<std::path::PathBuf>,
     /// The identity of the namespace the handle and counters belong to.
     opened: Option<NetnsId>,
     ct: Option<Conntrack>,
@@ -412,6 +469,8 @@ struct Target {
     breakdown: Option<(Instant, Arc<Breakdown>)>,
     /// When the background thread last took this namespace.
     breakdown_attempt: Option<Instant>,
+    /// Breakdown dumps made of this namespace (an empty table is not dumped).
+    dumps: u64,
     errors: u64,
 }
 
@@ -428,13 +487,54 @@ impl Target {
             label,
             netns,
             discovered: None,
+            paths: Vec::new(),
             opened: None,
             ct: None,
             last: None,
             totals: BTreeMap::new(),
             breakdown: None,
             breakdown_attempt: None,
+            dumps: 0,
             errors: 0,
+        }
+    }
+
+    /// A namespace found by `--all-namespaces`, with its handle when the
+    /// discovery could open one.
+    fn discovered(key: u64, entry: &NetnsEntry, ct: Option<Conntrack>) -> Self {
+        let label = match entry.names.first() {
+            Some(name) => name.clone(),
+            None if entry.initial => "host".to_owned(),
+            None => format!("net:[{}]", entry.id.inode),
+        };
+        let mut target = Target::new(key, label, entry.netns.clone());
+        target.discovered = Some(entry.id);
+        target.opened = Some(entry.id);
+        target.paths = entry_paths(entry);
+        target.ct = ct;
+        target
+    }
+
+    /// For a discovered namespace: whether it can still be reached by one
+    /// of its paths (a few `stat`s, no scan of /proc). The first that still
+    /// leads to it becomes its way in; none: it is gone, or only the
+    /// discovery can find it again.
+    fn still_there(&mut self) -> bool {
+        let Some(id) = self.discovered else {
+            return false;
+        };
+        let found = self
+            .paths
+            .iter()
+            .position(|path| NetnsId::of_path(path).is_ok_and(|now| now == id));
+        match found {
+            Some(0) => true,
+            Some(i) => {
+                self.paths.drain(..i);
+                self.netns = Netns::Path(self.paths[0].clone());
+                true
+            }
+            None => false,
         }
     }
 
@@ -448,15 +548,20 @@ impl Target {
             self.last = None;
             self.totals.clear();
             self.breakdown = None;
+            self.dumps = 0;
         }
         self.opened = Some(id);
         Ok(id)
     }
 
-    /// The O(1) reads of a scrape: table stats and the per-CPU counters.
-    fn read(&mut self) -> conntrack::Result<Reading> {
+    /// The O(1) reads of a scrape: table stats and the per-CPU counters. A
+    /// `--netns` target without a handle (the first reading, or after an
+    /// error) opens one; a discovered one waits for the discovery to open it
+    /// (`Err(None)`): scrapes never open namespaces they did not ask for.
+    fn read(&mut self) -> Result<Reading, Option<conntrack::Error>> {
         let ct = match &mut self.ct {
             Some(ct) => ct,
+            None if self.discovered.is_some() => return Err(None),
             slot => slot.insert(Conntrack::open_in(&self.netns)?),
         };
         let stats = ct.table_stats()?;
@@ -492,16 +597,38 @@ fn identify(netns: &Netns) -> conntrack::Result<NetnsId> {
     }
 }
 
+/// The paths of a listed namespace: its names, then its processes'.
+fn entry_paths(entry: &NetnsEntry) -> Vec<std::path::PathBuf> {
+    let named = entry
+        .names
+        .iter()
+        .filter_map(|name| Netns::named(name.as_str()).path().ok().flatten());
+    let of_processes = entry
+        .pids
+        .iter()
+        .map(|pid| std::path::PathBuf::from(format!("/proc/{pid}/ns/net")));
+    named.chain(of_processes).collect()
+}
+
 struct State {
     targets: Vec<Target>,
     next_key: u64,
     /// The latest scrape, shared with requests that arrived while it ran.
     last: Option<Arc<Snapshot>>,
+    /// `--all-namespaces`: when the latest discovery ended, what it took.
+    discovery: Option<(Instant, Duration)>,
+    /// Wall time the background thread spent on breakdowns (what
+    /// `--breakdown-budget` bounds), all namespaces, failures included.
+    breakdown_seconds: f64,
 }
 
 struct Shared {
     options: Options,
     state: Mutex<State>,
+    /// Set (and the discovery thread woken) when a scrape found a
+    /// discovered namespace without a handle (a read failed).
+    rediscover: Mutex<bool>,
+    rediscover_now: Condvar,
 }
 
 /// One reading of every namespace, ready to encode in either format.
@@ -526,58 +653,136 @@ impl Shared {
                 return Arc::clone(last);
             }
         }
-        let snapshot = Arc::new(scrape(&mut state, &self.options));
+        let (snapshot, rediscover) = scrape(&mut state, &self.options);
+        let snapshot = Arc::new(snapshot);
         state.last = Some(Arc::clone(&snapshot));
+        drop(state);
+        if rediscover {
+            *self.rediscover.lock().unwrap_or_else(|e| e.into_inner()) = true;
+            self.rediscover_now.notify_one();
+        }
         snapshot
+    }
+
+    /// The namespaces exported by `--netns` targets, as of their latest
+    /// reading: `--all-namespaces` leaves them to those.
+    fn taken(state: &State) -> HashSet<NetnsId> {
+        state
+            .targets
+            .iter()
+            .filter(|t| t.discovered.is_none())
+            .filter_map(|t| t.opened)
+            .collect()
     }
 }
 
 // ---------------------------------------------------------------------------
-// Scrape: O(1) kernel reads and formatting, never a dump
+// Discovery (`--all-namespaces`): in the background, never in a scrape
 
-/// `--all-namespaces`: adds the namespaces that appeared, drops those that are
-/// gone. `taken` holds the namespaces already exported by `--netns` targets.
-fn discover(state: &mut State, taken: &HashSet<NetnsId>) {
+/// One look at the host's namespaces: lists them (a scan of /proc) and opens
+/// a handle in each new one (a thread and a `setns(2)` each) without the
+/// lock, then, under it for a moment, adds the new ones and drops those that
+/// are gone or exported by a `--netns` target. Namespaces are told apart by
+/// inode, so none is exported twice.
+fn discover(shared: &Shared) {
+    let started = Instant::now();
     let entries = match list_all() {
         Ok(entries) => entries,
         Err(e) => {
-            eprintln!("exporter: listing namespaces: {e}");
+            log!("exporter: listing namespaces: {e}");
             return;
         }
     };
+    // What needs a handle: new namespaces, and those whose handle a read
+    // error dropped.
+    let with_handle: HashSet<NetnsId> = {
+        let state = shared.lock();
+        let mut ids = Shared::taken(&state);
+        ids.extend(
+            state
+                .targets
+                .iter()
+                .filter(|t| t.ct.is_some())
+                .filter_map(|t| t.discovered),
+        );
+        ids
+    };
+    let mut handles: HashMap<NetnsId, Conntrack> = HashMap::new();
+    for entry in entries.iter().filter(|e| !with_handle.contains(&e.id)) {
+        // Pinned: the handle is in exactly the namespace listed.
+        match entry
+            .open()
+            .and_then(|file| Conntrack::open_in(&file.pinned()))
+        {
+            Ok(ct) => {
+                handles.insert(entry.id, ct);
+            }
+            // Gone since the listing, or not readable: exported with up 0
+            // (a scrape logs why), tried again at the next discovery.
+            Err(e) => log!("exporter: namespace {}: {e}", entry.description()),
+        }
+    }
+
+    let mut state = shared.lock();
+    let taken = Shared::taken(&state);
     state.targets.retain(|t| match t.discovered {
         Some(id) => !taken.contains(&id) && entries.iter().any(|e| e.id == id),
         None => true,
     });
-    for entry in entries {
+    for entry in &entries {
         if taken.contains(&entry.id) {
             continue;
         }
+        let handle = handles.remove(&entry.id);
         match state
             .targets
             .iter_mut()
             .find(|t| t.discovered == Some(entry.id))
         {
-            // A namespace found by pid may be held by another process now.
-            Some(target) => target.netns = entry.netns,
+            Some(target) => {
+                // A namespace found by pid may be held by another process now.
+                target.netns = entry.netns.clone();
+                target.paths = entry_paths(entry);
+                if target.ct.is_none() {
+                    target.ct = handle;
+                }
+            }
             None => {
-                let label = match entry.names.first() {
-                    Some(name) => name.clone(),
-                    None if entry.initial => "host".to_owned(),
-                    None => format!("net:[{}]", entry.id.inode),
-                };
                 let key = state.next_key;
                 state.next_key += 1;
-                let mut target = Target::new(key, label, entry.netns);
-                target.discovered = Some(entry.id);
-                state.targets.push(target);
+                state.targets.push(Target::discovered(key, entry, handle));
             }
         }
     }
+    state.discovery = Some((Instant::now(), started.elapsed()));
 }
 
+/// The discovery thread: [`discover`] every `--discovery-interval`, or at
+/// once when a scrape asks for it (a read failed and its handle was
+/// dropped), at most every [`MIN_DISCOVERY_PERIOD`].
+fn keep_discovering(shared: Arc<Shared>) {
+    let interval = shared.options.discovery_interval;
+    loop {
+        {
+            let wanted = shared.rediscover.lock().unwrap_or_else(|e| e.into_inner());
+            let (mut wanted, _) = shared
+                .rediscover_now
+                .wait_timeout_while(wanted, interval, |wanted| !*wanted)
+                .unwrap_or_else(|e| e.into_inner());
+            *wanted = false;
+        }
+        discover(&shared);
+        std::thread::sleep(MIN_DISCOVERY_PERIOD);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Scrape: O(1) kernel reads and formatting, never a dump or a discovery
+
 /// Reads every namespace (O(1) each) and builds the metric families.
-fn scrape(state: &mut State, options: &Options) -> Snapshot {
+/// Also says whether the discovery should look again now (a discovered
+/// namespace has no handle: a read failed).
+fn scrape(state: &mut State, options: &Options) -> (Snapshot, bool) {
     let started = Instant::now();
     // The explicit namespaces first: they keep their labels, and
     // --all-namespaces skips what they already cover.
@@ -593,10 +798,7 @@ fn scrape(state: &mut State, options: &Options) -> Snapshot {
         let duplicate = matches!(&id, Ok(id) if !taken.insert(*id));
         ids.push(if duplicate { None } else { Some(id) });
     }
-    if options.all_namespaces {
-        discover(state, &taken);
-        ids.resize_with(state.targets.len(), || None);
-    }
+    let mut rediscover = false;
 
     let mut up = Family::new(
         "conntrack_up",
@@ -669,17 +871,27 @@ fn scrape(state: &mut State, options: &Options) -> Snapshot {
         Kind::Gauge,
         "Time the latest breakdown's dump took",
     );
+    let mut dumps = Family::new(
+        "conntrack_breakdown_dumps",
+        Kind::Counter,
+        "Breakdown dumps made (a table whose O(1) count is 0 is not dumped)",
+    );
 
     for (target, id) in state.targets.iter_mut().zip(ids) {
-        let id = match id {
-            Some(id) => Some(id),
-            // A discovered namespace: its identity is known from the listing.
-            None if target.discovered.is_some() => Some(target.resolve()),
+        let id = match (id, target.discovered) {
+            (Some(id), _) => Some(id),
+            // A discovered namespace: exported while one of its paths still
+            // leads to it (else it is gone, or the next discovery finds its
+            // new way in) and no --netns target exports it.
+            (None, Some(id)) => {
+                let there = !taken.contains(&id) && target.still_there();
+                there.then_some(Ok(id))
+            }
             // A duplicate of an earlier --netns: not exported.
-            None => None,
+            (None, None) => None,
         };
         let Some(id) = id else { continue };
-        let result = id.and_then(|_| target.read());
+        let result = id.map_err(Some).and_then(|_| target.read());
         let ns = [("netns", target.label.as_str())];
         match result {
             Ok(reading) => {
@@ -688,12 +900,19 @@ fn scrape(state: &mut State, options: &Options) -> Snapshot {
                 limit.int(&ns, reading.limit);
             }
             Err(e) => {
-                eprintln!("exporter: namespace {}: {e}", target.label);
+                match e {
+                    Some(e) => log!("exporter: namespace {}: {e}", target.label),
+                    None => log!(
+                        "exporter: namespace {}: no handle yet (the discovery opens it)",
+                        target.label
+                    ),
+                }
                 target.errors += 1;
                 target.ct = None;
                 // Counters restart from the kernel's totals when it is back.
                 target.last = None;
                 up.int(&ns, 0);
+                rediscover |= target.discovered.is_some();
             }
         }
         errors.int(&ns, target.errors);
@@ -742,11 +961,36 @@ fn scrape(state: &mut State, options: &Options) -> Snapshot {
         }
         age.float(&ns, at.elapsed().as_secs_f64());
         cost.float(&ns, breakdown.duration.as_secs_f64());
+        dumps.int(&ns, target.dumps);
     }
 
     let mut families = vec![up, entries, limit, errors];
     families.extend(kernel.into_values());
-    families.extend([flows, tcp, orphans, evidence, sources, ports, age, cost]);
+    families.extend([
+        flows, tcp, orphans, evidence, sources, ports, age, cost, dumps,
+    ]);
+    let mut spent = Family::new(
+        "conntrack_exporter_breakdown_seconds",
+        Kind::Counter,
+        "Wall time spent on breakdowns (what --breakdown-budget bounds)",
+    );
+    spent.float(&[], state.breakdown_seconds);
+    families.push(spent);
+    if let Some((at, took)) = state.discovery {
+        let mut age = Family::new(
+            "conntrack_exporter_discovery_age_seconds",
+            Kind::Gauge,
+            "Time since the latest look for namespaces (--all-namespaces, every --discovery-interval)",
+        );
+        age.float(&[], at.elapsed().as_secs_f64());
+        let mut cost = Family::new(
+            "conntrack_exporter_discovery_duration_seconds",
+            Kind::Gauge,
+            "Time the latest look for namespaces took (listing, opening the new ones)",
+        );
+        cost.float(&[], took.as_secs_f64());
+        families.extend([age, cost]);
+    }
     // Global: the hash table is one for the host.
     if let Ok(buckets) = Sysctl::new().read(Key::Buckets) {
         let mut family = Family::new(
@@ -772,7 +1016,7 @@ fn scrape(state: &mut State, options: &Options) -> Snapshot {
     );
     duration.float(&[], started.elapsed().as_secs_f64());
     families.push(duration);
-    Snapshot { started, families }
+    (Snapshot { started, families }, rediscover)
 }
 
 /// The standard process metrics (as the Prometheus client libraries name
@@ -929,6 +1173,7 @@ fn read_breakdown(
         ],
         orphan_policy,
     )?;
+    breakdown.dumped = true;
     let empty = GroupCounts::default();
     let group = |i: usize| census.groups.get(i).unwrap_or(&empty);
     breakdown.flows = group(0)
@@ -1007,15 +1252,18 @@ fn refresh_breakdowns(shared: Arc<Shared>) {
         let started = Instant::now();
         let result = read_breakdown(&netns, expected, options);
         let spent = started.elapsed();
+        let mut state = shared.lock();
+        state.breakdown_seconds += spent.as_secs_f64();
         match result {
             Ok(breakdown) => {
-                let mut state = shared.lock();
                 if let Some(target) = state.targets.iter_mut().find(|t| t.key == key) {
+                    target.dumps += u64::from(breakdown.dumped);
                     target.breakdown = Some((Instant::now(), Arc::new(breakdown)));
                 }
             }
-            Err(e) => eprintln!("exporter: breakdown of namespace {label}: {e}"),
+            Err(e) => log!("exporter: breakdown of namespace {label}: {e}"),
         }
+        drop(state);
         // Budget: dumping `spent` allows `spent * (100 / budget - 1)` of rest.
         let rest = spent.as_secs_f64() * (100.0 / options.breakdown_budget - 1.0);
         std::thread::sleep(Duration::from_secs_f64(rest.min(3600.0)).max(Duration::from_millis(1)));
@@ -1090,7 +1338,7 @@ async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
             Ok((stream, _)) => stream,
             Err(e) => {
                 // Out of file descriptors, mostly: let some connections end.
-                eprintln!("exporter: accept: {e}");
+                log!("exporter: accept: {e}");
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
@@ -1126,7 +1374,7 @@ fn run(options: Options) -> Result<(), String> {
         .build()
         .map_err(|e| format!("starting the runtime: {e}"))?;
     let listener = runtime
-        .block_on(tokio::net::TcpListener::bind(&options.listen))
+        .block_on(tokio::net::TcpListener::bind(options.listen))
         .map_err(|e| format!("bind {}: {e}", options.listen))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
 
@@ -1141,7 +1389,7 @@ fn run(options: Options) -> Result<(), String> {
         let label = netns.label();
         let identity = identify(&netns).map_err(|_| label.clone());
         if !seen.insert(identity) {
-            eprintln!("exporter: namespace {label} is given twice; exported once");
+            log!("exporter: namespace {label} is given twice; exported once");
             continue;
         }
         targets.push(Target::new(targets.len() as u64, label, netns));
@@ -1151,22 +1399,30 @@ fn run(options: Options) -> Result<(), String> {
             next_key: targets.len() as u64,
             targets,
             last: None,
+            discovery: None,
+            breakdown_seconds: 0.0,
         }),
         options,
+        rediscover: Mutex::new(false),
+        rediscover_now: Condvar::new(),
     });
     if shared.options.all_namespaces {
-        // The first breakdowns can start before the first scrape.
-        let mut state = shared.lock();
-        let taken = state
-            .targets
-            .iter_mut()
-            .filter_map(|t| t.resolve().ok())
-            .collect();
-        discover(&mut state, &taken);
+        // The first discovery before serving (the --netns targets resolved
+        // first, so it leaves their namespaces to them); the next ones in
+        // the background.
+        for target in shared.lock().targets.iter_mut() {
+            let _ = target.resolve();
+        }
+        discover(&shared);
+        let background = Arc::clone(&shared);
+        std::thread::Builder::new()
+            .name("discovery".into())
+            .spawn(move || keep_discovering(background))
+            .map_err(|e| format!("starting the discovery thread: {e}"))?;
     }
-    // A first reading before serving: it opens a handle in every namespace
-    // (a thread and a setns(2) each, about 1.5 ms), which the first scrape
-    // would otherwise pay for all of them.
+    // A first reading before serving: it opens a handle in every --netns
+    // namespace (a thread and a setns(2) each, about 1.5 ms), which the
+    // first scrape would otherwise pay for all of them.
     shared.snapshot(Instant::now());
     let background = Arc::clone(&shared);
     std::thread::Builder::new()
@@ -1174,19 +1430,24 @@ fn run(options: Options) -> Result<(), String> {
         .spawn(move || refresh_breakdowns(background))
         .map_err(|e| format!("starting the breakdown thread: {e}"))?;
 
-    println!("listening on http://{address}/metrics");
-    let _ = std::io::stdout().flush();
+    // A closed stdout drops the line; the exporter serves on.
+    cli::print_line(format_args!("listening on http://{address}/metrics"));
     runtime.block_on(serve(listener, shared));
     Ok(())
 }
 
 fn main() -> ExitCode {
-    // Usage errors exit 2, --help and --version 0 (clap's convention).
-    let options = Options::parse();
+    // Usage errors exit 2, --help, --version and --generate 0 (the shared
+    // layer). SIGPIPE stays ignored, unlike in the other tools
+    // (`cli::quiet_on_closed_pipe`): its default action would let a scraper
+    // that closes its connection during a vectored write kill the exporter.
+    // Output goes through `cli::print_line` and `log!`, which drop what a
+    // closed stdout or stderr cannot take instead of panicking.
+    let options: Options = cli::parse();
     match run(options) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("exporter: {e}");
+            log!("exporter: {e}");
             ExitCode::FAILURE
         }
     }
@@ -1195,6 +1456,28 @@ fn main() -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listen_takes_an_address_and_a_port() {
+        let ok = |text: &str| listen_arg(text).unwrap().to_string();
+        assert_eq!(ok("127.0.0.1:9466"), "127.0.0.1:9466");
+        assert_eq!(ok("[::1]:9466"), "[::1]:9466");
+        assert_eq!(ok("fd00::1:9466"), "[fd00::1]:9466");
+        assert_eq!(ok("0.0.0.0:0"), "0.0.0.0:0");
+        for bad in [
+            "",
+            "9466",
+            "127.0.0.1",
+            "127.0.0.1:65536",
+            "localhost:9466",
+            "::1",
+            "[::1]",
+            "1.2.3.4:9466:1",
+        ] {
+            let e = listen_arg(bad).unwrap_err();
+            assert!(e.contains(&format!("{bad:?}")), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn accept_headers_choose_the_format() {

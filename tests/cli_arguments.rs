@@ -1,32 +1,86 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! Every operator tool (the exporter has its own branch) against non-UTF-8,
-//! empty, huge and malformed arguments: no panic (exit 101 or "panicked"),
-//! exit status 2, a message naming the option. Also `--version`,
-//! `--opt=value`, generated completions and man pages, and a closed pipe.
-//! No kernel needed: every case is refused before a socket is opened.
+//! Every operator tool against non-UTF-8, empty, huge and malformed
+//! arguments: no panic (exit 101 or "panicked"), exit status 2, a message
+//! naming the option (also the option whose value is not UTF-8). Also
+//! `--version`, `--opt=value`, generated completions and man pages, and a
+//! closed pipe. No kernel needed: every case is refused before a socket is
+//! opened (the exporter's closed-stdout case exports a namespace that does
+//! not exist).
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::ffi::OsString;
+use std::io::Read;
 use std::os::unix::ffi::OsStringExt;
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use common::example_binary;
 
-const TOOLS: [&str; 11] = [
+const TOOLS: [&str; 12] = [
     "gc", "dump", "doctor", "top", "fill", "drain", "capture", "events", "update", "restore",
-    "expect",
+    "expect", "exporter",
 ];
+
+/// 2^64: one more than any u64.
+const OVER_U64: &str = "18446744073709551616";
+
+/// Runs `command` to its end, killed (and the test failed) after 30 s: a
+/// case that is wrongly accepted starts a tool that may never end (`events`,
+/// `top`, the exporter).
+fn run_bounded(mut command: Command, context: &str) -> Output {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{context}: still running after 30 s (the arguments were accepted)");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Output {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    }
+}
 
 /// Runs `tool args`; asserts a usage error that names `option`.
 fn refused(tool: &str, args: &[OsString], option: &str) {
-    let output = Command::new(example_binary(tool))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let mut command = Command::new(example_binary(tool));
+    command.args(args);
+    let shown: Vec<String> = args
+        .iter()
+        .map(|a| {
+            let a = a.to_string_lossy();
+            match a.len() {
+                0..=200 => a.into_owned(),
+                n => format!("{}... ({n} bytes)", &a[..40]),
+            }
+        })
+        .collect();
+    let output = run_bounded(command, &format!("{tool} {shown:?}"));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    let context = format!("{tool} {args:?}: {:?} {stderr}", output.status);
+    let context = format!("{tool} {shown:?}: {:?} {stderr}", output.status);
     assert_ne!(output.status.code(), Some(101), "{context}");
     assert!(!stderr.contains("panicked"), "{context}");
     assert_eq!(output.status.code(), Some(2), "{context}");
@@ -40,23 +94,253 @@ fn os(args: &[&str]) -> Vec<OsString> {
     args.iter().map(OsString::from).collect()
 }
 
+/// `args` with `value` (any bytes) appended to the last one.
+fn with_bytes(args: &[&str], value: &[u8]) -> Vec<OsString> {
+    let mut all = os(args);
+    let mut last = all.pop().unwrap_or_default().into_vec();
+    last.extend_from_slice(value);
+    all.push(OsString::from_vec(last));
+    all
+}
+
+#[test]
+fn a_value_that_is_not_utf8_is_refused_naming_its_option() {
+    let bad: &[u8] = b"n\xff\xfe";
+    for tool in TOOLS {
+        // As the next argument and after `=`.
+        for args in [
+            with_bytes(&["--netns", ""], bad),
+            with_bytes(&["--netns="], bad),
+        ] {
+            refused(tool, &args, "--netns");
+            refused(tool, &args, "not valid UTF-8");
+        }
+        // An option name that is not UTF-8, long or short.
+        refused(tool, &with_bytes(&["--net"], bad), "option name");
+        refused(tool, &with_bytes(&["-"], &[0xff]), "option name");
+        // A positional argument: a path may be any bytes (restore's FILE,
+        // so it is looked for), text may not.
+        let lone = [OsString::from_vec(bad.to_vec())];
+        if tool == "restore" {
+            refused(tool, &lone, "No such file");
+        } else {
+            refused(tool, &lone, "positional argument");
+        }
+    }
+    // Short options, alone and with the value attached; options of a
+    // subcommand; a value after a valid one.
+    let cases: &[(&str, &[&str], &str)] = &[
+        ("dump", &["-s", ""], "--src"),
+        ("dump", &["-s"], "--src"),
+        ("dump", &["-z", "-p", ""], "--proto"),
+        ("gc", &["-p"], "--proto"),
+        ("gc", &["-p", "tcp", "--dport", ""], "--dport"),
+        ("events", &["-e", ""], "--event-mask"),
+        ("update", &["-p", "tcp", "-m", ""], "--mark"),
+        ("update", &["-p", "tcp", "--label-add", ""], "--label-add"),
+        ("expect", &["get", "-p", ""], "--proto"),
+        ("expect", &["get", "--netns", ""], "--netns"),
+        (
+            "capture",
+            &["--netns", "x", "dump", "--comment", ""],
+            "--comment",
+        ),
+        ("capture", &["--netns", "x", "dump", "--out", ""], "--out"),
+        ("restore", &["--zone", ""], "--zone"),
+        ("exporter", &["--listen", ""], "--listen"),
+        ("exporter", &["--breakdown-budget="], "--breakdown-budget"),
+        ("top", &["--group", ""], "--group"),
+        ("doctor", &["--memory-budget", ""], "--memory-budget"),
+        ("drain", &["--netns", "x", "--buffer", ""], "--buffer"),
+        ("fill", &["--netns", "x", "--flows", ""], "--flows"),
+    ];
+    for (tool, args, option) in cases {
+        refused(tool, &with_bytes(args, bad), option);
+    }
+    // Where a path is expected, other bytes are a name like any other.
+    refused(
+        "dump",
+        &with_bytes(&["--labels", "--labels-file", "/nonexistent/"], bad),
+        "--labels-file",
+    );
+}
+
 #[test]
 fn hostile_arguments_are_usage_errors_naming_the_option() {
     let huge = "18446744073709551615";
     let bigger = "99999999999999999999999999";
     for tool in TOOLS {
-        // Non-UTF-8, as an option value and as an argument of its own.
-        let mut bad = os(&["--netns"]);
-        bad.push(OsString::from_vec(vec![b'n', 0xff, 0xfe]));
-        refused(tool, &bad, "UTF-8");
-        refused(tool, &[OsString::from_vec(vec![0xff])], "");
-        // Empty, malformed and unknown.
+        // Empty, malformed and unknown (non-UTF-8: the test above).
         refused(tool, &os(&["--netns", ""]), "--netns");
         refused(tool, &os(&["--netns="]), "--netns");
         refused(tool, &os(&["--no-such-option"]), "--no-such-option");
         refused(tool, &os(&["--netns"]), "--netns");
     }
+    // Huge values, at least one per tool (checked below): 2^64 where a
+    // number is read, 100 kB where text is.
+    let long = "9".repeat(100_000);
+    let long = long.as_str();
+    let huge_cases: &[(&str, &[&str], &str)] = &[
+        ("gc", &["--limit", OVER_U64, "-p", "tcp"], "--limit"),
+        ("gc", &["--dport", long], "--dport"),
+        ("dump", &["--zone", OVER_U64], "--zone"),
+        ("dump", &["-s", long], "--src"),
+        ("doctor", &["--top", OVER_U64], "--top"),
+        ("doctor", &["--memory-budget", long], "--memory-budget"),
+        ("top", &["--rows", OVER_U64], "--rows"),
+        ("top", &["--interval", long], "--interval"),
+        ("fill", &["--netns", "x", "--flows", OVER_U64], "--flows"),
+        ("drain", &["--netns", "x", "--repeat", OVER_U64], "--repeat"),
+        (
+            "capture",
+            &["--netns", "x", "dump", "--sport", OVER_U64],
+            "--sport",
+        ),
+        (
+            "capture",
+            &["--netns", "x", "dump", "--proto", long],
+            "--proto",
+        ),
+        ("events", &["--buffer", OVER_U64], "--buffer"),
+        ("events", &["-e", long], "--event-mask"),
+        ("update", &["-p", "tcp", "--timeout", OVER_U64], "--timeout"),
+        ("update", &["-p", "tcp", "--set-mark", long], "--set-mark"),
+        ("update", &["-p", "tcp", "--rate", OVER_U64], "--rate"),
+        ("restore", &["--timeout", OVER_U64, "t"], "--timeout"),
+        ("restore", &["--zone", long, "t"], "--zone"),
+        (
+            "expect",
+            &["get", "-p", "tcp", "--sport", OVER_U64],
+            "--sport",
+        ),
+        ("expect", &["get", "-p", "tcp", "--src", long], "--src"),
+        (
+            "expect",
+            &["create", "-p", "tcp", "--timeout", OVER_U64],
+            "--timeout",
+        ),
+        (
+            "exporter",
+            &["--max-connections", OVER_U64],
+            "--max-connections",
+        ),
+        ("exporter", &["--top", OVER_U64], "--top"),
+        (
+            "exporter",
+            &["--request-timeout", OVER_U64],
+            "--request-timeout",
+        ),
+        (
+            "exporter",
+            &["--breakdown-interval", long],
+            "--breakdown-interval",
+        ),
+        ("exporter", &["--listen", long], "--listen"),
+    ];
+    for (tool, args, option) in huge_cases {
+        refused(tool, &os(args), option);
+    }
+    let covered: BTreeSet<&str> = huge_cases.iter().map(|(tool, _, _)| *tool).collect();
+    let uncovered: Vec<&str> = TOOLS.into_iter().filter(|t| !covered.contains(t)).collect();
+    assert!(uncovered.is_empty(), "no huge-value case for {uncovered:?}");
+
     let cases: &[(&str, &[&str], &str)] = &[
+        // The exporter: the address, the durations, the bounds.
+        ("exporter", &["--listen", "nope"], "--listen"),
+        ("exporter", &["--listen", "localhost:9466"], "--listen"),
+        ("exporter", &["--listen", "127.0.0.1:65536"], "--listen"),
+        ("exporter", &["--listen", "127.0.0.1"], "--listen"),
+        ("exporter", &["--listen="], "--listen"),
+        ("exporter", &["--max-connections", "0"], "--max-connections"),
+        (
+            "exporter",
+            &["--max-connections", "65537"],
+            "--max-connections",
+        ),
+        ("exporter", &["--top", "-1"], "--top"),
+        (
+            "exporter",
+            &["--max-connections", "-5"],
+            "--max-connections",
+        ),
+        (
+            "exporter",
+            &["--request-timeout", "-0.5"],
+            "--request-timeout",
+        ),
+        (
+            "exporter",
+            &["--breakdown-interval", "NaN"],
+            "--breakdown-interval",
+        ),
+        (
+            "exporter",
+            &["--breakdown-interval", "1e300"],
+            "--breakdown-interval",
+        ),
+        (
+            "exporter",
+            &["--breakdown-interval", "-1"],
+            "--breakdown-interval",
+        ),
+        (
+            "exporter",
+            &["--breakdown-budget", "0"],
+            "--breakdown-budget",
+        ),
+        (
+            "exporter",
+            &["--breakdown-budget", "100.5"],
+            "--breakdown-budget",
+        ),
+        (
+            "exporter",
+            &["--breakdown-budget", "inf"],
+            "--breakdown-budget",
+        ),
+        (
+            "exporter",
+            &["--breakdown-budget", ""],
+            "--breakdown-budget",
+        ),
+        (
+            "exporter",
+            &["--request-timeout", "86401"],
+            "--request-timeout",
+        ),
+        ("exporter", &["--request-timeout", ""], "--request-timeout"),
+        ("exporter", &["--no-orphans=yes"], "--no-orphans"),
+        // --discovery-interval: only with --all-namespaces, 0.1 s to a day.
+        (
+            "exporter",
+            &["--discovery-interval", "1"],
+            "--all-namespaces",
+        ),
+        (
+            "exporter",
+            &["--all-namespaces", "--discovery-interval", "0"],
+            "--discovery-interval",
+        ),
+        (
+            "exporter",
+            &["--all-namespaces", "--discovery-interval", "0.05"],
+            "--discovery-interval",
+        ),
+        (
+            "exporter",
+            &["--all-namespaces", "--discovery-interval", OVER_U64],
+            "--discovery-interval",
+        ),
+        (
+            "exporter",
+            &["--all-namespaces", "--discovery-interval=-1"],
+            "--discovery-interval",
+        ),
+        (
+            "exporter",
+            &["--all-namespaces", "x"],
+            "unexpected argument",
+        ),
         ("drain", &["--buffer", huge], "--buffer"),
         ("drain", &["--buffer", "100"], "--buffer"),
         ("drain", &["--repeat", bigger], "--repeat"),
@@ -288,6 +572,8 @@ fn help_version_and_generated_completions_and_man_pages() {
             .output()
             .unwrap();
         assert_eq!(output.status.code(), Some(2), "{tool}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("--generate"), "{tool}: {stderr}");
     }
 }
 
@@ -308,4 +594,64 @@ fn a_closed_pipe_ends_quietly() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(!stderr.contains("panicked"), "{tool}: {stderr}");
     }
+}
+
+#[test]
+fn the_exporter_serves_on_when_its_stdout_is_closed() {
+    // A free port, then the exporter on it, its stdout a pipe whose reader
+    // is gone before it prints its `listening on` line. It exports a
+    // namespace that does not exist: no kernel table is read.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let address = format!("127.0.0.1:{port}");
+    let mut child = Command::new(example_binary("exporter"))
+        .args([
+            "--listen",
+            &address,
+            "--netns",
+            "ctrs-cli-no-such-namespace",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let mut stderr = child.stderr.take().unwrap();
+    let log = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    // It prints before it serves: an answer means the line was written.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let answer = loop {
+        let exited = child.try_wait().unwrap();
+        if let Some(status) = exited {
+            panic!("the exporter ended: {status:?}\n{}", log.join().unwrap());
+        }
+        let response =
+            conntrack::testing::http::get(&address, "/metrics", None, Duration::from_secs(10));
+        if let Ok(response) = response {
+            break response;
+        }
+        assert!(Instant::now() < deadline, "the exporter never answered");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(answer.status, 200, "{}", answer.head);
+    assert!(
+        answer
+            .body
+            .contains("conntrack_up{netns=\"ctrs-cli-no-such-namespace\"} 0"),
+        "{}",
+        answer.body
+    );
+    assert!(child.try_wait().unwrap().is_none(), "the exporter ended");
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = log.join().unwrap();
+    assert!(!log.contains("panicked"), "{log}");
 }

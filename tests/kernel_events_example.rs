@@ -384,3 +384,33 @@ fn events_labels_print_what_conntrack_e_o_labels_prints() {
         );
     }
 }
+
+/// `--resync --json`: one `resync` object per flow (the flow object `dump
+/// --json` prints), then the `resynced` line with the count, byte for byte;
+/// with expectation events, the expectations' `resynced` line after it.
+#[test]
+fn json_resync_lines_carry_the_flows_and_their_count() {
+    require_root!();
+    let ns = ScratchNs::new("eventsresync");
+    let mut ct = ns.conntrack();
+    for i in 1..=3u8 {
+        let spec = FlowSpec::new(Tuple::udp((addr(9, i), 4000), (addr(200, 1), 53))).timeout(120);
+        ct.create(&spec).unwrap();
+    }
+    let listener = events_listener(&["--netns", &ns.name, "--json", "--resync", "--with-expect"]);
+    std::thread::sleep(Duration::from_millis(700));
+    let out = stop(listener);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 5, "{out}");
+    let mut sources = Vec::new();
+    for line in &lines[..3] {
+        let object: serde_json::Value = serde_json::from_str(line).expect(line);
+        assert_eq!(object["event"], "resync", "{line}");
+        let flow = conntrack::restore::parse_json(&object["flow"].to_string()).expect(line);
+        sources.push(flow.orig.src);
+    }
+    sources.sort();
+    assert_eq!(sources, [addr(9, 1), addr(9, 2), addr(9, 3)]);
+    assert_eq!(lines[3], r#"{"event":"resynced","flows":3}"#);
+    assert_eq!(lines[4], r#"{"event":"resynced","expectations":0}"#);
+}

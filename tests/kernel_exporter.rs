@@ -4,21 +4,25 @@
 //! known load; bad requests get 400/404/405/431 and the exporter keeps serving;
 //! slow and idle clients never delay a scrape; a namespace given twice is
 //! exported once; the format follows the `Accept` header and both formats pass
-//! the reference parsers; the breakdown's age moves; the alert rules and the
-//! Grafana dashboard only name metrics the exporter exports.
+//! the reference parsers; the breakdown's age moves; an empty table is never
+//! dumped and breakdowns keep to their budget; orphans without a socket are
+//! confirmed; `--all-namespaces` finds namespaces in the background, never in
+//! a scrape, and scrapes never wait for it; the alert rules and the Grafana
+//! dashboard only name metrics the exporter exports.
 
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{IpAddr, Ipv6Addr, TcpListener, TcpStream};
 use std::os::unix::fs::MetadataExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{example_binary, known_load, ScratchNs};
+use conntrack::sysctl::{Sysctl, Timeout};
 use conntrack::testing::http::ExporterProcess;
-use conntrack::{FlowSpec, Tuple};
+use conntrack::{FlowSpec, Status, TcpState, Tuple};
 
 /// What Prometheus 2.x sends.
 const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,\
@@ -747,4 +751,296 @@ assert volumes[mounts["/run/netns"]["name"]]["hostPath"]["path"] == "/run/netns"
 "#,
         &manifest,
     );
+}
+
+/// Counts `conntrack_up` series whose label starts with `prefix`.
+fn exported_with_prefix(m: &BTreeMap<String, f64>, prefix: &str) -> usize {
+    m.keys()
+        .filter(|k| k.starts_with(&format!("conntrack_up{{netns=\"{prefix}")))
+        .count()
+}
+
+#[test]
+fn a_namespace_that_appears_is_exported_after_the_background_discovery() {
+    require_root!();
+    // Two exporters of every namespace: one looks every 0.3 s, the other
+    // once an hour. Scrapes never look themselves, so only the first one
+    // finds a namespace made after both started.
+    let quick = Exporter::start(&["--all-namespaces", "--discovery-interval", "0.3"]);
+    let slow = Exporter::start(&["--all-namespaces", "--discovery-interval", "3600"]);
+    let slow_age = value(&slow.scrape(), "conntrack_exporter_discovery_age_seconds");
+    let ns = ScratchNs::new("exporter-late");
+    known_load(&ns);
+    let entries = format!("conntrack_entries{{netns=\"{}\"}}", ns.name);
+    let m = quick.scrape_until("the new namespace", |m| m.contains_key(&entries));
+    assert_eq!(value(&m, &entries), 650.0);
+    let age = value(&m, "conntrack_exporter_discovery_age_seconds");
+    assert!((0.0..5.0).contains(&age), "discovery age {age}");
+    assert!(m.contains_key("conntrack_exporter_discovery_duration_seconds"));
+    // Its breakdown follows, from the handle the discovery opened.
+    let udp = format!("conntrack_flows{{netns=\"{}\",protocol=\"udp\"}}", ns.name);
+    quick.scrape_until("its breakdown", |m| m.get(&udp) == Some(&200.0));
+    for _ in 0..5 {
+        let m = slow.scrape();
+        assert!(
+            !m.contains_key(&entries),
+            "a scrape looked for namespaces: {m:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let m = slow.scrape();
+    assert!(
+        value(&m, "conntrack_exporter_discovery_age_seconds") > slow_age,
+        "the hourly discovery has not run again"
+    );
+    // Gone: no longer exported at the next scrape, whatever the interval.
+    drop(ns);
+    for exporter in [&quick, &slow] {
+        let m = exporter.scrape();
+        assert!(!m.contains_key(&entries), "{m:#?}");
+        assert_eq!(value(&m, r#"conntrack_up{netns="host"}"#), 1.0);
+    }
+    // Without --all-namespaces the interval means nothing: a usage error.
+    let out = Command::new(example_binary("exporter"))
+        .args(["--discovery-interval", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}
+
+#[test]
+fn scrapes_never_wait_for_the_discovery() {
+    require_root!();
+    let namespaces: Vec<ScratchNs> = (0..30).map(|_| ScratchNs::new("exporter-many")).collect();
+    let prefix = namespaces[0]
+        .name
+        .rsplit_once('-')
+        .map(|(prefix, _)| format!("{prefix}-"))
+        .unwrap();
+    // Discovery all the time (every 0.1 s: a scan of /proc each).
+    let exporter = Exporter::start(&["--all-namespaces", "--discovery-interval", "0.1"]);
+    // Namespaces come and go meanwhile: the discovery opens and drops handles.
+    let churn = std::thread::spawn(|| {
+        for _ in 0..5 {
+            let ns = ScratchNs::new("exporter-churn");
+            std::thread::sleep(Duration::from_millis(300));
+            drop(ns);
+        }
+    });
+    let started = Instant::now();
+    let mut took = Vec::new();
+    while started.elapsed() < Duration::from_secs(4) {
+        let scrape = Instant::now();
+        let m = exporter.scrape();
+        took.push(scrape.elapsed());
+        assert_eq!(exported_with_prefix(&m, &prefix), 30, "{m:#?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    churn.join().unwrap();
+    let slowest = took.iter().max().unwrap();
+    assert!(
+        *slowest < Duration::from_secs(1),
+        "the slowest of {} scrapes took {slowest:?}",
+        took.len()
+    );
+    assert!(took.len() >= 10, "{} scrapes", took.len());
+}
+
+#[test]
+fn an_empty_table_is_never_dumped() {
+    require_root!();
+    let full = ScratchNs::new("exporter-full");
+    known_load(&full);
+    let empty = ScratchNs::new("exporter-empty");
+    let exporter = Exporter::start(&[
+        "--netns",
+        &full.name,
+        "--netns",
+        &empty.name,
+        "--breakdown-interval",
+        "0",
+    ]);
+    let dumps =
+        |ns: &ScratchNs| format!("conntrack_breakdown_dumps_total{{netns=\"{}\"}}", ns.name);
+    let age = format!(
+        "conntrack_breakdown_age_seconds{{netns=\"{}\"}}",
+        empty.name
+    );
+    // Both namespaces are taken in turn (every 0.1 s): the full one is
+    // dumped each time, the empty one only counted.
+    let m = exporter.scrape_until("several breakdowns of both", |m| {
+        m.get(&dumps(&full)).is_some_and(|n| *n >= 3.0) && m.contains_key(&age)
+    });
+    let flows_of_empty = format!("conntrack_flows{{netns=\"{}\"", empty.name);
+    assert_eq!(value(&m, &dumps(&empty)), 0.0, "{m:#?}");
+    assert!(value(&m, &age) < 2.0, "the empty one is looked at too");
+    assert!(
+        !m.keys().any(|k| k.starts_with(&flows_of_empty)),
+        "no flows without a dump: {m:#?}"
+    );
+    assert_eq!(
+        value(
+            &m,
+            &format!(
+                "conntrack_orphan_flows{{netns=\"{}\",category=\"idle_established\"}}",
+                empty.name
+            )
+        ),
+        0.0
+    );
+    // One flow in it: from then on it is dumped like any other.
+    let mut ct = empty.conntrack();
+    let orig = Tuple::udp(([10, 1, 1, 1], 5000), ([10, 1, 1, 2], 53));
+    ct.create(&FlowSpec::new(orig).timeout(100)).unwrap();
+    let udp = format!(
+        "conntrack_flows{{netns=\"{}\",protocol=\"udp\"}}",
+        empty.name
+    );
+    let m = exporter.scrape_until("a dump of the no longer empty one", |m| {
+        m.get(&udp) == Some(&1.0)
+    });
+    assert!(value(&m, &dumps(&empty)) >= 1.0, "{m:#?}");
+}
+
+/// One reading of an exporter's breakdown counters: when, the dumps of the
+/// namespace `dumps` names, the seconds spent on breakdowns.
+fn breakdown_reading(exporter: &Exporter, dumps: &str) -> (Instant, f64, f64) {
+    let m = exporter.scrape_until("a breakdown", |m| m.contains_key(dumps));
+    (
+        Instant::now(),
+        value(&m, dumps),
+        value(&m, "conntrack_exporter_breakdown_seconds_total"),
+    )
+}
+
+/// Reads `exporter` until at least `seconds` passed and `dumps` more dumps
+/// were made (a loaded machine makes dumps, and the pauses after them,
+/// longer); the dumps made and the share of the wall time spent on them.
+fn breakdown_share(exporter: &Exporter, dumps: &str, seconds: u64, at_least: f64) -> (f64, f64) {
+    let first = breakdown_reading(exporter, dumps);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        std::thread::sleep(Duration::from_millis(250));
+        let last = breakdown_reading(exporter, dumps);
+        let took = last.0.duration_since(first.0);
+        if took >= Duration::from_secs(seconds) && last.1 - first.1 >= at_least {
+            return (last.1 - first.1, (last.2 - first.2) / took.as_secs_f64());
+        }
+        assert!(Instant::now() < deadline, "too few dumps: {last:?}");
+    }
+}
+
+#[test]
+fn breakdowns_keep_to_the_budget() {
+    require_root!();
+    let ns = ScratchNs::new("exporter-budget");
+    // Enough flows that a dump takes milliseconds on any machine.
+    conntrack::testing::mix::create_mixed(&mut ns.conntrack(), 0..10_000);
+    let start = |budget: &str| {
+        Exporter::start(&[
+            "--netns",
+            &ns.name,
+            "--breakdown-interval",
+            "0",
+            "--breakdown-budget",
+            budget,
+        ])
+    };
+    let dumps = format!("conntrack_breakdown_dumps_total{{netns=\"{}\"}}", ns.name);
+    // Unpaced, a namespace is dumped every 0.1 s at most: what share of the
+    // time does that take here?
+    let unpaced = start("100");
+    let (unpaced_dumps, unpaced_share) = breakdown_share(&unpaced, &dumps, 3, 5.0);
+    drop(unpaced);
+    // A budget a quarter of that: only the pacing can keep to it.
+    let budget = (unpaced_share * 100.0 / 4.0).clamp(1.0, 25.0);
+    let paced = start(&format!("{budget:.2}"));
+    let (paced_dumps, paced_share) = breakdown_share(&paced, &dumps, 6, 3.0);
+    let context = format!(
+        "budget {budget:.2} %: {paced_dumps} dumps, {:.2} % of the time; \
+         unpaced: {unpaced_dumps} dumps, {:.2} %",
+        paced_share * 100.0,
+        unpaced_share * 100.0
+    );
+    eprintln!("{context}");
+    assert!(
+        unpaced_share * 100.0 >= 3.0 * budget,
+        "dumps too quick to tell the budget (more flows?): {context}"
+    );
+    // Within the budget; a window of three dumps or more may catch one more
+    // dump than its pauses pay for.
+    assert!(paced_share * 100.0 <= 1.5 * budget, "{context}");
+}
+
+#[test]
+fn orphans_without_a_socket_are_exported_as_confirmed() {
+    require_root!();
+    let ns = ScratchNs::new("exporter-confirmed");
+    // 20 idle flows between addresses of no namespace: suspected.
+    known_load(&ns);
+    let mut ct = ns.conntrack();
+    let established: u32 = Sysctl::in_netns(ns.netns())
+        .timeouts()
+        .unwrap()
+        .seconds(Timeout::TcpEstablished)
+        .unwrap();
+    let idle_two_hours = |orig: Tuple| {
+        FlowSpec::new(orig)
+            .tcp_state(TcpState::Established)
+            .status(Status::SEEN_REPLY | Status::ASSURED)
+            .timeout(established - 7200)
+    };
+    // Idle two hours between local addresses, to ports nothing listens on:
+    // no socket at either end, so certainly dead.
+    let localhost = IpAddr::from([127, 0, 0, 1]);
+    for port in [40001, 40002, 40003] {
+        ct.create(&idle_two_hours(Tuple::tcp(
+            (localhost, port),
+            (localhost, 5999),
+        )))
+        .unwrap();
+    }
+    let v6_localhost = IpAddr::from(Ipv6Addr::LOCALHOST);
+    ct.create(&idle_two_hours(Tuple::tcp(
+        (v6_localhost, 40004),
+        (v6_localhost, 5999),
+    )))
+    .unwrap();
+    // A real connection made to look idle the same way: its sockets are
+    // there, so it is alive, no orphan at all.
+    let (listener, client, server) = ns.run(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        (listener, client, server)
+    });
+    let live = Tuple::tcp(
+        (localhost, client.local_addr().unwrap().port()),
+        (localhost, listener.local_addr().unwrap().port()),
+    );
+    ct.update(&FlowSpec::new(live).timeout(established - 7200))
+        .unwrap();
+
+    let exporter = Exporter::start(&["--netns", &ns.name, "--breakdown-interval", "0"]);
+    let n = ns.name.as_str();
+    let confirmed =
+        format!("conntrack_orphan_evidence_flows{{netns=\"{n}\",evidence=\"confirmed\"}}");
+    let m = exporter.scrape_until("the breakdown", |m| m.contains_key(&confirmed));
+    assert_eq!(value(&m, &confirmed), 4.0, "{m:#?}");
+    assert_eq!(
+        value(
+            &m,
+            &format!("conntrack_orphan_evidence_flows{{netns=\"{n}\",evidence=\"suspected\"}}")
+        ),
+        20.0
+    );
+    assert_eq!(
+        value(
+            &m,
+            &format!("conntrack_orphan_flows{{netns=\"{n}\",category=\"idle_established\"}}")
+        ),
+        24.0,
+        "the live connection is not an orphan"
+    );
+    drop((client, server, listener));
 }

@@ -18,7 +18,10 @@
 //!   `"idle_established"`, `"ipv4"`), as in text output and Python;
 //! * durations are seconds (a float).
 //!
-//! Serialization is one-way: the tools write JSON, nothing reads it back.
+//! The flow object is also read back: `restore` takes the NDJSON of
+//! `dump --json` ([`crate::restore::parse_json`], strict: every key of this
+//! shape, nothing else), so a change here is a change of that format too.
+//! The other types are written only.
 
 use serde::ser::{SerializeMap, SerializeSeq, SerializeStruct};
 use serde::{Serialize, Serializer};

@@ -9,11 +9,13 @@
 //!
 //! Every tool therefore has per-option `--help`, `--version`, `--opt=value`
 //! and `--opt value`, exit status 2 for a usage error (clap's), a message that
-//! names the option, and no panic on a non-UTF-8 argument (values are checked
-//! by clap before any parser sees them).
+//! names the option, also for a value that is not UTF-8 ([`parse`] names the
+//! option clap does not), and no panic on a non-UTF-8 argument (values are
+//! checked by clap before any parser sees them).
 
 #![allow(dead_code)] // each example takes the part it needs
 
+use std::ffi::OsString;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
@@ -27,14 +29,231 @@ use conntrack::{
 /// (hidden; `bash`, `zsh`, `fish`, `elvish`, `powershell` or `man`) prints
 /// that shell's completion script or the man page, generated from the same
 /// definitions, and exits 0.
+///
+/// Usage errors exit 2 with clap's message, except for an argument that is
+/// not UTF-8 where text is needed: clap only says that one was, so the
+/// message names it ([`non_utf8_argument`]): the option whose value it is
+/// (`--opt VALUE`, `--opt=VALUE`, `-o VALUE`, `-oVALUE`), or that it is a
+/// positional argument or an option name. Values whose parser takes any
+/// bytes (paths) are left to it.
 pub fn parse<T: Parser>() -> T {
-    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let args: Vec<OsString> = std::env::args_os().collect();
     if args.get(1).map(|a| a == "--generate").unwrap_or(false) {
         quiet_on_closed_pipe();
         let what = args.get(2).and_then(|w| w.to_str()).unwrap_or("");
         std::process::exit(generate::<T>(what));
     }
-    T::parse()
+    match T::try_parse_from(&args) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            // Any usage error (clap may stop at a missing argument before it
+            // reads the bad one), not help or version.
+            let usage = !matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            );
+            let named = usage
+                .then(|| non_utf8_argument(&T::command(), args.get(1..).unwrap_or_default()))
+                .flatten();
+            match named {
+                Some(message) => T::command().error(ErrorKind::InvalidUtf8, message).exit(),
+                None => e.exit(),
+            }
+        }
+    }
+}
+
+/// Names the first argument of `args` (the command line after the program
+/// name) that is not UTF-8 where `command` needs text, as a usage error's
+/// message: `invalid value "n\xFF" for --netns: not valid UTF-8 (...)`
+/// (`-s (--src)` when given by its short name), `the positional argument
+/// FILE is not valid UTF-8: ...`, `an option name is not valid UTF-8: ...`.
+/// `None` when every argument is UTF-8 or only values that may be any bytes
+/// (paths) are not.
+///
+/// It follows clap's reading closely enough for that: `--` ends the options,
+/// a long option takes its value after `=` or as the next argument, a
+/// cluster of short flags ends at the first short option that takes a value
+/// (the rest of the cluster, or the next argument), a subcommand's name
+/// switches to its options (and still knows its parents' global ones).
+pub fn non_utf8_argument(command: &clap::Command, args: &[OsString]) -> Option<String> {
+    use std::os::unix::ffi::OsStrExt;
+    let bad = |value: &[u8]| std::str::from_utf8(value).is_err();
+    // The bytes that are not UTF-8 escaped (`"n\xFF"`), as `OsStr` shows them.
+    let shown = |value: &[u8]| format!("{:?}", std::ffi::OsStr::from_bytes(value));
+    let mut commands = vec![command];
+    let mut pending: Option<(&clap::Arg, String)> = None;
+    let mut positional = 0usize;
+    let mut only_positionals = false;
+    for arg in args {
+        let bytes = arg.as_bytes();
+        let current = *commands.last()?;
+        if let Some((option, spelled)) = pending.take() {
+            if bad(bytes) && refuses_bytes(option, bytes) {
+                return Some(value_message(option, &spelled, &shown(bytes)));
+            }
+            continue;
+        }
+        if !only_positionals && bytes == b"--" {
+            only_positionals = true;
+            continue;
+        }
+        if !only_positionals && bytes.len() > 2 && bytes.starts_with(b"--") {
+            let (name, value) = match bytes.iter().position(|&b| b == b'=') {
+                Some(eq) => (&bytes[2..eq], Some(&bytes[eq + 1..])),
+                None => (&bytes[2..], None),
+            };
+            let Ok(name) = std::str::from_utf8(name) else {
+                return Some(format!(
+                    "an option name is not valid UTF-8: {}",
+                    shown(bytes)
+                ));
+            };
+            let Some(option) = find_option(&commands, |a| {
+                a.get_long() == Some(name)
+                    || a.get_all_aliases().is_some_and(|all| all.contains(&name))
+            }) else {
+                continue; // clap says it is unknown
+            };
+            if !option.get_action().takes_values() {
+                continue;
+            }
+            match value {
+                Some(value) if bad(value) && refuses_bytes(option, value) => {
+                    return Some(value_message(option, &format!("--{name}"), &shown(value)));
+                }
+                Some(_) => {}
+                None => pending = Some((option, format!("--{name}"))),
+            }
+            continue;
+        }
+        if !only_positionals && bytes.len() > 1 && bytes[0] == b'-' {
+            // A cluster of short options: `-abc`, `-oVALUE`, `-o VALUE`.
+            let valid = match std::str::from_utf8(&bytes[1..]) {
+                Ok(all) => all,
+                Err(e) => std::str::from_utf8(&bytes[1..1 + e.valid_up_to()]).unwrap_or(""),
+            };
+            let mut consumed = 1;
+            let mut value_taken = false;
+            for short in valid.chars() {
+                consumed += short.len_utf8();
+                let Some(option) = find_option(&commands, |a| {
+                    a.get_short() == Some(short)
+                        || a.get_all_short_aliases()
+                            .is_some_and(|all| all.contains(&short))
+                }) else {
+                    value_taken = true; // clap says it is unknown
+                    break;
+                };
+                if option.get_action().takes_values() {
+                    let value = bytes.get(consumed..).unwrap_or_default();
+                    if value.is_empty() {
+                        pending = Some((option, format!("-{short}")));
+                    } else if bad(value) && refuses_bytes(option, value) {
+                        return Some(value_message(option, &format!("-{short}"), &shown(value)));
+                    }
+                    value_taken = true;
+                    break;
+                }
+            }
+            if !value_taken && bad(bytes) {
+                return Some(format!(
+                    "an option name is not valid UTF-8: {}",
+                    shown(bytes)
+                ));
+            }
+            continue;
+        }
+        // A subcommand's name, or a positional argument.
+        if positional == 0 && !only_positionals {
+            if let Ok(name) = std::str::from_utf8(bytes) {
+                if let Some(sub) = current.find_subcommand(name) {
+                    commands.push(sub);
+                    continue;
+                }
+            }
+        }
+        let slot = current.get_positionals().nth(positional).or_else(|| {
+            current
+                .get_positionals()
+                .last()
+                .filter(|a| matches!(a.get_action(), clap::ArgAction::Append))
+        });
+        positional += 1;
+        if bad(bytes) && slot.map_or(true, |slot| refuses_bytes(slot, bytes)) {
+            let what = match slot {
+                Some(slot) => format!(
+                    "the positional argument {}",
+                    slot.get_value_names()
+                        .and_then(|names| names.first())
+                        .map_or_else(
+                            || slot.get_id().to_string().to_uppercase(),
+                            |n| n.to_string()
+                        )
+                ),
+                None if current.has_subcommands() => {
+                    "the command name (a positional argument)".into()
+                }
+                None => "a positional argument".into(),
+            };
+            return Some(format!("{what} is not valid UTF-8: {}", shown(bytes)));
+        }
+    }
+    None
+}
+
+/// The option of `commands` (the innermost first, then the global options of
+/// its parents) that `matches` picks.
+fn find_option<'a>(
+    commands: &[&'a clap::Command],
+    matches: impl Fn(&clap::Arg) -> bool,
+) -> Option<&'a clap::Arg> {
+    commands
+        .iter()
+        .rev()
+        .enumerate()
+        .find_map(|(depth, command)| {
+            command
+                .get_arguments()
+                .filter(|a| !a.is_positional())
+                .filter(|a| depth == 0 || a.is_global_set())
+                .find(|a| matches(a))
+        })
+}
+
+/// Whether the value parser of `option` refuses `value` for not being UTF-8
+/// (a path takes any bytes; text does not): asked of the parser itself, on
+/// a command of its own.
+fn refuses_bytes(option: &clap::Arg, value: &[u8]) -> bool {
+    use std::os::unix::ffi::OsStringExt;
+    let probe = clap::Command::new("probe").no_binary_name(true).arg(
+        clap::Arg::new("value")
+            .long("value")
+            .action(clap::ArgAction::Set)
+            .value_parser(option.get_value_parser().clone()),
+    );
+    let mut arg = b"--value=".to_vec();
+    arg.extend_from_slice(value);
+    matches!(
+        probe.try_get_matches_from([OsString::from_vec(arg)]),
+        Err(e) if e.kind() == clap::error::ErrorKind::InvalidUtf8
+    )
+}
+
+/// The usage error for a value of `option` (spelled `spelled` on the
+/// command line) that is not UTF-8.
+fn value_message(option: &clap::Arg, spelled: &str, shown: &str) -> String {
+    let name = match (option.get_long(), option.get_short()) {
+        (Some(long), Some(short)) if spelled == format!("-{short}") => {
+            format!("-{short} (--{long})")
+        }
+        (Some(long), _) => format!("--{long}"),
+        _ => spelled.to_owned(),
+    };
+    format!("invalid value {shown} for {name}: not valid UTF-8 (the value must be text)")
 }
 
 /// Writes completions or a man page for `T` to stdout; the exit status.
@@ -75,6 +294,28 @@ pub fn quiet_on_closed_pipe() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+}
+
+/// Writes one line to stdout and flushes it; `false` when stdout is closed or
+/// failing (the line is dropped, never a panic). For a tool that must keep
+/// `SIGPIPE` ignored and so cannot call [`quiet_on_closed_pipe`]: a server
+/// (the exporter), which a client closing its socket during a vectored write
+/// (`writev(2)` sends no `MSG_NOSIGNAL`) would otherwise kill.
+pub fn print_line(line: std::fmt::Arguments<'_>) -> bool {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_fmt(line)
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush())
+        .is_ok()
+}
+
+/// Writes one line to stderr; a closed or failing stderr drops it (where
+/// `eprintln!` would panic), for long-running tools whose log may go away.
+pub fn log_line(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_fmt(line).and_then(|()| err.write_all(b"\n"));
 }
 
 /// `--netns` values, read as every tool and the library read them
@@ -363,44 +604,4 @@ pub fn protocol_name(value: &GroupValue) -> String {
         GroupValue::Number(p) => proto::name(*p as u8).to_owned(),
         other => other.to_string(),
     }
-}
-
-/// The hand-rolled parsing the exporter still uses (it is being rewritten on
-/// its own branch): parses the command line with `parse`; `--help` (an empty
-/// error) prints `usage` and exits 0, any other error prints it with `usage`
-/// and exits 2.
-pub fn parse_args<O>(
-    name: &str,
-    usage: &str,
-    parse: impl FnOnce(&[String]) -> Result<O, String>,
-) -> Result<O, std::process::ExitCode> {
-    let mut args = Vec::new();
-    for arg in std::env::args_os().skip(1) {
-        match arg.into_string() {
-            Ok(arg) => args.push(arg),
-            Err(arg) => {
-                eprintln!("{name}: argument {arg:?} is not valid UTF-8\n{usage}");
-                return Err(std::process::ExitCode::from(2));
-            }
-        }
-    }
-    match parse(&args) {
-        Ok(options) => Ok(options),
-        Err(message) if message.is_empty() => {
-            println!("{usage}");
-            Err(std::process::ExitCode::SUCCESS)
-        }
-        Err(message) => {
-            eprintln!("{name}: {message}\n{usage}");
-            Err(std::process::ExitCode::from(2))
-        }
-    }
-}
-
-/// The value after option `name` on the command line, or the usage error
-/// (the exporter's hand-rolled parsing).
-pub fn next_value(args: &mut std::slice::Iter<'_, String>, name: &str) -> Result<String, String> {
-    args.next()
-        .cloned()
-        .ok_or_else(|| format!("{name} needs a value"))
 }
