@@ -1111,8 +1111,10 @@ impl PyConntrack {
         orphan_counts(py, &counts)
     }
 
-    /// Deletes the orphans (a dry run unless `dry_run=False`) and reports
-    /// what happened; same selection arguments as `orphans()`.
+    /// Deletes the orphans, each by tuple, zone and id, and reports what
+    /// happened (`dry_run=True` only counts them: calls act, tools preview,
+    /// as `delete()` and the Rust API); same selection arguments as
+    /// `orphans()`.
     #[pyo3(signature = (*, dry_run = false, limit = None, rate = None, idle = None, unreplied = None, half_closed = None, categories = None, include_nat = false, exclude_assured = false, timeouts = None, confirmed = false, sockets = "namespace", filter = None, **criteria))]
     #[allow(clippy::too_many_arguments)]
     fn delete_orphans<'py>(
