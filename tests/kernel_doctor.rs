@@ -212,7 +212,10 @@ fn orphans_confirmed_by_the_socket_table_are_reported() {
     common::reset_on_close(&server);
     drop((client, server));
     std::thread::sleep(Duration::from_millis(300));
-    let flow = ct.get(&dead, 0).unwrap().expect("the dead connection's flow");
+    let flow = ct
+        .get(&dead, 0)
+        .unwrap()
+        .expect("the dead connection's flow");
     assert_eq!(flow.tcp_state(), Some(TcpState::Established), "{flow:?}");
     ct.update(&FlowSpec::new(dead).timeout(established - 7200))
         .unwrap();

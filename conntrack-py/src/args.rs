@@ -253,12 +253,16 @@ pub(crate) fn extract_expect_flags(name: &str, value: &Bound<'_, PyAny>) -> PyRe
     for_each_value(value, |item| {
         if let Ok(text) = item.cast::<PyString>() {
             let text = text.to_cow()?;
-            let flag = ExpectFlags::from_name(&text.trim().to_ascii_uppercase()).ok_or_else(|| {
-                invalid(
-                    py,
-                    format!("{name}: unknown expectation flag {text:?} (one of {})", known()),
-                )
-            })?;
+            let flag =
+                ExpectFlags::from_name(&text.trim().to_ascii_uppercase()).ok_or_else(|| {
+                    invalid(
+                        py,
+                        format!(
+                            "{name}: unknown expectation flag {text:?} (one of {})",
+                            known()
+                        ),
+                    )
+                })?;
             flags |= flag;
         } else {
             let all = ExpectFlags::PERMANENT | ExpectFlags::INACTIVE | ExpectFlags::USERSPACE;

@@ -25,9 +25,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
 use crate::args::{
-    extract_expect_flags, extract_family, extract_labels, extract_labels_named, extract_limit, extract_netns,
-    extract_path, extract_rate, extract_status, extract_status_named, extract_tcp_state,
-    extract_u16, extract_u32, label_map, wrong_type,
+    extract_expect_flags, extract_family, extract_labels, extract_labels_named, extract_limit,
+    extract_netns, extract_path, extract_rate, extract_status, extract_status_named,
+    extract_tcp_state, extract_u16, extract_u32, label_map, wrong_type,
 };
 use crate::dump::{DumpIter, Source};
 use crate::errors::{closed_error, detached, invalid, os_message};
