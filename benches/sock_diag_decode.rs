@@ -25,7 +25,9 @@
 //!   bound address and port, wildcards apart; `SocketTable`'s key, hash and
 //!   hasher), what `SocketTable::read` does with a dump.
 //!
-//! Before timing, both decoders must build identical sets. Also prints how
+//! For scale, it first times `SocketTable::read` of the namespace (the four
+//! dumps from the kernel, decoded into the sets). Before timing, both
+//! decoders must build identical sets. Also prints how
 //! well the TCP keys spread over hash buckets (distinct values of the low 15
 //! bits of their hashes, which pick the bucket), and the medians of
 //! interleaved rounds (21, or `CONNTRACK_BENCH_ROUNDS`) in ns per socket with
@@ -42,7 +44,7 @@ use std::net::{IpAddr, Ipv6Addr, TcpListener, TcpStream, UdpSocket};
 use std::time::Instant;
 
 use conntrack::consts::{NLMSG_DONE, NLMSG_ERROR};
-use conntrack::sockets::decode_socket;
+use conntrack::sockets::{decode_socket, SocketTable};
 use conntrack::testing::bench::median;
 use conntrack::testing::scratch::{is_root, ScratchNs};
 use conntrack::wire::{Encoder, Messages};
@@ -308,8 +310,9 @@ fn main() {
         return;
     }
     let started = Instant::now();
-    let (captures, sockets) = {
+    let (captures, sockets, read) = {
         let ns = ScratchNs::new("bench-sockdiag");
+        let netns = ns.netns();
         ns.run(|| {
             let v4: IpAddr = [127, 0, 0, 1].into();
             let v6: IpAddr = Ipv6Addr::LOCALHOST.into();
@@ -347,10 +350,26 @@ fn main() {
                 }
             }
             let sockets = walk(&captures);
+            // The whole read, kernel included, for scale.
+            let reads: Vec<std::time::Duration> = (0..5)
+                .map(|_| {
+                    let t = Instant::now();
+                    let table = SocketTable::read(&netns).expect("read the socket table");
+                    let elapsed = t.elapsed();
+                    assert_eq!(table.udp_len(), UDP_SOCKETS as usize);
+                    elapsed
+                })
+                .collect();
             drop((open, udp, listeners));
-            (captures, sockets)
+            (captures, sockets, median(reads))
         })
     };
+    eprintln!(
+        "SocketTable::read of the namespace (four dumps from the kernel, decoded into the sets): \
+         {:.1} ms, {:.0} ns per socket (median of 5)",
+        read.as_secs_f64() * 1e3,
+        read.as_nanos() as f64 / sockets as f64
+    );
     let datagrams: usize = captures.iter().map(|c| c.datagrams.len()).sum();
     let bytes: usize = captures
         .iter()
