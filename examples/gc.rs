@@ -6,7 +6,7 @@
 //! gc [--netns NAME|PATH|PID] [--yes] [--json] [--list [--labels [--labels-file FILE]]]
 //!    [--limit N] [--rate PER_SECOND]
 //!    [--orphans [--idle SECONDS] [--unreplied SECONDS] [--half-closed SECONDS]
-//!               [--include-nat]]
+//!               [--include-nat] [--confirmed] [--sockets namespace|all|off]]
 //!    [-f ipv4|ipv6] [-p PROTO] [-s CIDR]... [-d CIDR]... [--sport PORT[-PORT]]...
 //!    [--dport PORT[-PORT]]... [--state STATE]... [-u|--status BIT]... [--no-status BIT]...
 //!    [-m|--mark MARK[/MASK]] [-w|--zone ZONE]
@@ -36,6 +36,13 @@
 //! estimate only, e.g. forwarded; flows with a live socket are never orphans).
 //! `--confirmed` selects confirmed orphans only: the safe choice for an
 //! unattended `--yes`. Each is looked up again right before its delete.
+//! `--sockets` says whose socket tables give that evidence: `namespace` (the
+//! default: the table's own namespace), `all` (every network namespace of the
+//! host: the pod case, a host or router table that forwards for containers
+//! or pods whose sockets live in their own namespaces, where `namespace`
+//! finds no local end and every flow stays suspected; it assumes their
+//! addresses are unique on the host), `off` (none: every orphan suspected;
+//! refused with `--confirmed`, which would select nothing).
 //!
 //! `--list` first prints each flow that is deleted (or would be, in a dry run)
 //! like `conntrack -D` does: its `conntrack -L -o extended,id` line (orphans:
@@ -60,6 +67,7 @@ use clap::Parser;
 use conntrack::text::TextOptions;
 use conntrack::{
     Conntrack, DeleteOptions, DeleteReport, Filter, LabelMap, OrphanCounts, OrphanPolicy,
+    SocketCheck,
 };
 use serde::Serialize;
 
@@ -109,6 +117,34 @@ struct OrphanArgs {
     /// for an unattended --yes.
     #[arg(long, requires = "orphans")]
     confirmed: bool,
+    /// Whose socket tables give the evidence. `all` is for a host or router
+    /// whose table forwards the flows of containers or pods: their sockets
+    /// live in their own namespaces, so with `namespace` no flow has a local
+    /// end and every one stays suspected.
+    #[arg(long, value_enum, value_name = "WHERE", default_value_t = Sockets::Namespace, requires = "orphans")]
+    sockets: Sockets,
+}
+
+/// The values of `--sockets`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Sockets {
+    /// The table's own namespace.
+    Namespace,
+    /// Every network namespace of the host (each pod's or container's
+    /// sockets); assumes their addresses are unique on the host.
+    All,
+    /// None: every orphan is suspected (not with --confirmed).
+    Off,
+}
+
+impl Sockets {
+    fn check(self) -> SocketCheck {
+        match self {
+            Sockets::Namespace => SocketCheck::Namespace,
+            Sockets::All => SocketCheck::AllNamespaces,
+            Sockets::Off => SocketCheck::Off,
+        }
+    }
 }
 
 impl OrphanArgs {
@@ -116,6 +152,7 @@ impl OrphanArgs {
         let mut policy = OrphanPolicy::new()
             .filter(filter)
             .include_nat(self.include_nat)
+            .sockets(self.sockets.check())
             .require_confirmation(self.confirmed);
         if let Some(seconds) = self.idle {
             policy = policy.idle_established(Duration::from_secs(seconds));
@@ -162,6 +199,12 @@ fn main() -> ExitCode {
             "no filter option: gc deletes only the flows a filter (-p, -s, -d, --sport, --dport, \
              --state, --status, --mark, --zone, ...) or --orphans selects, never the whole table \
              (to empty it on purpose: conntrack -F)",
+        );
+    }
+    if args.orphans.confirmed && args.orphans.sockets == Sockets::Off {
+        cli::usage_error::<Args>(
+            "--confirmed with --sockets off: confirmation needs socket evidence and `off` reads \
+             none, so nothing would be selected (use --sockets namespace or --sockets all)",
         );
     }
     if args.labels.labels && (!args.list || args.bulk.json) {
@@ -314,8 +357,8 @@ fn list_orphans(
                 .map_or("-".to_owned(), |d| d.as_secs().to_string());
             outln!(
                 "{:<21} {:<9} idle={idle}s {}",
-                orphan.category,
-                orphan.evidence,
+                orphan.category.name(),
+                orphan.evidence.name(),
                 cli::flow_text(&orphan.flow, TextOptions::EXTENDED_ID, labels)
             );
         }

@@ -527,6 +527,9 @@ fn run(mut options: Options) -> Result<(), Box<dyn std::error::Error>> {
         }
         let mut stdout = std::io::stdout().lock();
         if terminal.is_some() {
+            // The size now, not when the wait ended: a resize during the
+            // dump must not get one more frame at the old size.
+            size = terminal_size();
             // Over the previous frame, cut to the terminal (CR-LF line ends:
             // the output processing is untouched, but be safe on raw-ish terminals).
             write!(stdout, "{}", paint(&text, size))?;

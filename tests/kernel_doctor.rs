@@ -9,6 +9,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
+use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -17,7 +18,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::{example_binary, known_load, v4, ScratchNs};
-use conntrack::{FlowSpec, Tuple};
+use conntrack::sysctl::{Sysctl, Timeout};
+use conntrack::{FlowSpec, Status, TcpState, Tuple};
 use serde_json::Value;
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -165,6 +167,102 @@ fn json_report_on_a_known_load() {
     assert!(text.contains("10.9.0.1 300 (46.2 %)"), "{text}");
     assert!(text.contains("idle ESTABLISHED ≥ 3600 s: 20"), "{text}");
     assert!(text.contains("PLAN      no change needed"), "{text}");
+}
+
+/// A real loopback TCP connection in `ns` (client, server), one ping done.
+fn loopback_connection(ns: &ScratchNs, port: u16) -> (TcpStream, TcpStream) {
+    ns.run(|| {
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("listen");
+        let mut client = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        let (mut server, _) = listener.accept().expect("accept");
+        for s in [&client, &server] {
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        }
+        common::ping(&mut client, &mut server);
+        (client, server)
+    })
+}
+
+#[test]
+fn orphans_confirmed_by_the_socket_table_are_reported() {
+    require_root!();
+    let _serial = serial();
+    const DEAD: u16 = 7511;
+    const LIVE: u16 = 7512;
+    let ns = ScratchNs::new("doctor-confirmed");
+    common::drop_fin_rst(&ns, DEAD);
+    let established: u32 = Sysctl::in_netns(ns.netns())
+        .timeouts()
+        .unwrap()
+        .seconds(Timeout::TcpEstablished)
+        .unwrap();
+    // Idle for two hours by the estimate: above the 3600 s threshold.
+    let idle = |orig: Tuple| {
+        FlowSpec::new(orig)
+            .tcp_state(TcpState::Established)
+            .status(Status::SEEN_REPLY | Status::ASSURED)
+            .timeout(established - 7200)
+    };
+    let mut ct = ns.conntrack();
+    // Confirmed: a real connection whose sockets are gone (both closed with
+    // an RST that never reached conntrack: the flow stays ESTABLISHED)...
+    let (client, server) = loopback_connection(&ns, DEAD);
+    let dead = Tuple::tcp(client.local_addr().unwrap(), client.peer_addr().unwrap());
+    common::reset_on_close(&client);
+    common::reset_on_close(&server);
+    drop((client, server));
+    std::thread::sleep(Duration::from_millis(300));
+    let flow = ct
+        .get(&dead, 0)
+        .unwrap()
+        .expect("the dead connection's flow");
+    assert_eq!(flow.tcp_state(), Some(TcpState::Established), "{flow:?}");
+    ct.update(&FlowSpec::new(dead).timeout(established - 7200))
+        .unwrap();
+    // ...and a local flow no socket ever had.
+    ct.create(&idle(Tuple::tcp(
+        ([127, 0, 0, 1], 41000),
+        ([127, 0, 0, 1], 7513),
+    )))
+    .unwrap();
+    // Suspected: forwarded flows (no local end), idle as long.
+    for i in 1..=3u8 {
+        ct.create(&idle(Tuple::tcp(
+            (v4(10, 9, 2, i), 50000),
+            (v4(192, 0, 2, 10), 5432),
+        )))
+        .unwrap();
+    }
+    // Idle but alive: a silent connection whose sockets are open.
+    let (live_client, live_server) = loopback_connection(&ns, LIVE);
+    let live = Tuple::tcp(
+        live_client.local_addr().unwrap(),
+        live_client.peer_addr().unwrap(),
+    );
+    ct.update(&FlowSpec::new(live).timeout(established - 7200))
+        .unwrap();
+
+    let report = doctor_json(&["--netns", &ns.name, "--json", "--interval", "0"]);
+    let orphans = &report["orphans"];
+    assert_eq!(orphans["confirmed"], 2, "{orphans}");
+    assert_eq!(orphans["suspected"], 3, "{orphans}");
+    assert_eq!(orphans["alive"], 1, "{orphans}");
+    assert_eq!(orphans["idle_established"], 5, "{orphans}");
+    assert_eq!(orphans["total"], 5, "{orphans}");
+
+    let (code, text, stderr) = doctor(&["--netns", &ns.name, "--interval", "0"]);
+    assert_eq!(code, 0, "{stderr}");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("ORPHANS"))
+        .unwrap_or_else(|| panic!("no ORPHANS line: {text}"));
+    assert_eq!(
+        line,
+        "ORPHANS   5 (confirmed 2, suspected 3; 1 idle but alive): idle ESTABLISHED ≥ 3600 s: 5, \
+         unreplied ≥ 60 s: 0, half-closed ≥ 300 s: 0",
+        "{text}"
+    );
+    drop((live_client, live_server));
 }
 
 #[test]

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! Arguments as they arrive from Python, checked once at the edge: numbers
-//! in range, addresses and CIDRs, families, states, status bits, labels
+//! in range, addresses and CIDRs, families, states, status bits,
+//! expectation flags, labels
 //! (bits or `connlabel.conf` names), paths. A wrong type is a `TypeError`
 //! naming the argument and showing the value; a value out of range or
 //! unknown is an `InvalidInputError` saying what is allowed. Every other
@@ -10,7 +11,7 @@ use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use conntrack::{Cidr, Family, Labels, Netns, Status, TcpState};
+use conntrack::{Cidr, ExpectFlags, Family, Labels, Netns, Status, TcpState};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyInt, PyString};
@@ -235,6 +236,62 @@ pub(crate) fn extract_status_named(name: &str, value: &Bound<'_, PyAny>) -> PyRe
         Ok(())
     })?;
     Ok(status)
+}
+
+/// Expectation flags given as an int (an `ExpectFlag` is one), a flag name
+/// (`"PERMANENT"`, any case) or a collection of them.
+pub(crate) fn extract_expect_flags(name: &str, value: &Bound<'_, PyAny>) -> PyResult<ExpectFlags> {
+    let py = value.py();
+    let known = || {
+        ExpectFlags::all()
+            .iter_names()
+            .map(|(flag, bits)| format!("{flag} {:#x}", bits.bits()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut flags = ExpectFlags::empty();
+    for_each_value(value, |item| {
+        if let Ok(text) = item.cast::<PyString>() {
+            let text = text.to_cow()?;
+            let flag =
+                ExpectFlags::from_name(&text.trim().to_ascii_uppercase()).ok_or_else(|| {
+                    invalid(
+                        py,
+                        format!(
+                            "{name}: unknown expectation flag {text:?} (one of {})",
+                            known()
+                        ),
+                    )
+                })?;
+            flags |= flag;
+        } else {
+            let all = ExpectFlags::PERMANENT | ExpectFlags::INACTIVE | ExpectFlags::USERSPACE;
+            let bits = extract_bounded(
+                name,
+                item,
+                0,
+                u64::from(all.bits()),
+                "an ExpectFlag, an int, a flag name or a list of them",
+            )
+            .map_err(|e| {
+                if e.is_instance_of::<PyTypeError>(py) {
+                    e
+                } else {
+                    invalid(
+                        py,
+                        format!(
+                            "{name}: {} has bits the kernel does not define ({})",
+                            item.repr().map(|r| r.to_string()).unwrap_or_default(),
+                            known()
+                        ),
+                    )
+                }
+            })?;
+            flags |= ExpectFlags::from_bits_retain(bits as u32);
+        }
+        Ok(())
+    })?;
+    Ok(flags)
 }
 
 /// A path given as `str`, `bytes` or `os.PathLike` (`None` for anything

@@ -860,7 +860,10 @@ pub(crate) fn expectation_object<'py>(
     kwargs.set_item("id", expectation.id.map(|id| id.value()))?;
     kwargs.set_item("helper", expectation.helper.as_deref())?;
     kwargs.set_item("zone", expectation.zone)?;
-    kwargs.set_item("flags", expectation.flags.bits())?;
+    kwargs.set_item(
+        "flags",
+        pytypes::EXPECT_FLAG.call1(py, (expectation.flags.bits(),))?,
+    )?;
     kwargs.set_item("expect_class", expectation.class)?;
     kwargs.set_item("function", expectation.function.as_deref())?;
     match expectation.nat {

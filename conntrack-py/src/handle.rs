@@ -25,9 +25,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
 use crate::args::{
-    extract_family, extract_labels, extract_labels_named, extract_limit, extract_netns,
-    extract_path, extract_rate, extract_status, extract_status_named, extract_tcp_state,
-    extract_u16, extract_u32, label_map, wrong_type,
+    extract_expect_flags, extract_family, extract_labels, extract_labels_named, extract_limit,
+    extract_netns, extract_path, extract_rate, extract_status, extract_status_named,
+    extract_tcp_state, extract_u16, extract_u32, label_map, wrong_type,
 };
 use crate::dump::{DumpIter, Source};
 use crate::errors::{closed_error, detached, invalid, os_message};
@@ -745,8 +745,12 @@ impl PyConntrack {
 
     /// Creates an expectation (`conntrack -I expect`) related to the existing
     /// flow `master` (which needs a helper). `mask` defaults to `tuple`
-    /// matched exactly; `helper` to the master's.
-    #[pyo3(signature = (master, tuple, /, *, timeout, mask = None, zone = None, helper = None, permanent = false))]
+    /// matched exactly; `helper` to the master's. `flags`: `ExpectFlag`s,
+    /// flag names (`"PERMANENT"`, `"INACTIVE"`) or ints, one or a
+    /// collection; `permanent=True` adds `PERMANENT`. `expect_class`: the
+    /// helper's class (`conntrack -I expect --class`; at most the helper's
+    /// highest, e.g. 0 for ftp, 3 for sip, else `EINVAL`).
+    #[pyo3(signature = (master, tuple, /, *, timeout, mask = None, zone = None, helper = None, permanent = false, flags = None, expect_class = None))]
     #[allow(clippy::too_many_arguments)]
     fn create_expectation(
         &self,
@@ -758,6 +762,8 @@ impl PyConntrack {
         zone: Option<&Bound<'_, PyAny>>,
         helper: Option<String>,
         permanent: bool,
+        flags: Option<&Bound<'_, PyAny>>,
+        expect_class: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
         let mut spec = ExpectationSpec::new(
             master.get().tuple,
@@ -774,8 +780,16 @@ impl PyConntrack {
         if let Some(helper) = helper {
             spec = spec.helper(helper);
         }
+        let mut expect_flags = match flags.filter(|f| !f.is_none()) {
+            Some(flags) => extract_expect_flags("flags", flags)?,
+            None => ExpectFlags::empty(),
+        };
         if permanent {
-            spec = spec.flags(ExpectFlags::PERMANENT);
+            expect_flags |= ExpectFlags::PERMANENT;
+        }
+        spec = spec.flags(expect_flags);
+        if let Some(class) = expect_class.filter(|c| !c.is_none()) {
+            spec = spec.class(extract_u32("expect_class", class)?);
         }
         self.with_handle(py, |ct| ct.create_expectation(&spec))
     }
@@ -1111,8 +1125,10 @@ impl PyConntrack {
         orphan_counts(py, &counts)
     }
 
-    /// Deletes the orphans (a dry run unless `dry_run=False`) and reports
-    /// what happened; same selection arguments as `orphans()`.
+    /// Deletes the orphans, each by tuple, zone and id, and reports what
+    /// happened (`dry_run=True` only counts them: calls act, tools preview,
+    /// as `delete()` and the Rust API); same selection arguments as
+    /// `orphans()`.
     #[pyo3(signature = (*, dry_run = false, limit = None, rate = None, idle = None, unreplied = None, half_closed = None, categories = None, include_nat = false, exclude_assured = false, timeouts = None, confirmed = false, sockets = "namespace", filter = None, **criteria))]
     #[allow(clippy::too_many_arguments)]
     fn delete_orphans<'py>(

@@ -73,6 +73,7 @@ pub(crate) static UPDATE_REPORT: Class = Class::new("UpdateReport");
 pub(crate) static RESTORE_REPORT: Class = Class::new("RestoreReport");
 pub(crate) static RESTORE_FAILURE: Class = Class::new("RestoreFailure");
 pub(crate) static EXPECTATION: Class = Class::new("Expectation");
+pub(crate) static EXPECT_FLAG: Class = Class::new("ExpectFlag");
 pub(crate) static EXPECT_CPU_STATS: Class = Class::new("ExpectCpuStats");
 pub(crate) static GROUP_COUNTS: Class = Class::new("GroupCounts");
 pub(crate) static ORPHAN_COUNTS: Class = Class::new("OrphanCounts");

@@ -57,13 +57,45 @@ def test_context_manager_closes(ns: Namespace) -> None:
     assert handle.closed
 
 
-def run_unprivileged(code: str) -> subprocess.CompletedProcess:
+#: setpriv changes the uid only as root: the tests that run a child as nobody.
+needs_root = pytest.mark.skipif(
+    not IS_ROOT, reason="runs a child as nobody: setpriv needs root to change uid"
+)
+
+
+def world_traversable_base() -> str:
+    """Where the child's copy goes: ``/tmp`` (else ``/run``, ``/dev/shm``),
+    the first that every user may traverse; never ``TMPDIR``, which may be
+    private (``mktemp -d``, a per-user directory)."""
+    for base in ("/tmp", "/run", "/dev/shm"):
+        try:
+            if os.stat(base).st_mode & 0o001:
+                return base
+        except OSError:
+            continue
+    raise AssertionError("no directory every user can traverse among /tmp, /run, /dev/shm")
+
+
+def as_nobody(code: str) -> subprocess.CompletedProcess:
+    """Runs ``code`` with the base interpreter as nobody, from ``/``."""
+    interpreter = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
+    return subprocess.run(
+        ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", interpreter,
+         "-s", "-c", code],
+        capture_output=True, text=True, timeout=60, cwd="/",
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+
+
+def run_unprivileged(code: str, package: str | None = None) -> subprocess.CompletedProcess:
     """Runs ``code`` as nobody. The virtualenv and the checkout may sit under
     a directory only root can enter (a clone in ``/root`` or ``mktemp -d``),
-    so the child runs the base interpreter on a world-readable copy of the
-    installed package, from ``/``."""
-    package = os.path.dirname(conntrack.__file__)
-    with tempfile.TemporaryDirectory(prefix="ctpy-unprivileged-") as copy:
+    so the child runs the base interpreter on a copy of the installed
+    package (``package``: that directory, by default the one imported here)
+    in a dedicated mode-755 directory under ``/tmp`` (or ``/run``), removed
+    afterwards."""
+    package = package or os.path.dirname(conntrack.__file__)
+    with tempfile.TemporaryDirectory(prefix="ctpy-unprivileged-", dir=world_traversable_base()) as copy:
         os.chmod(copy, 0o755)
         shutil.copytree(package, os.path.join(copy, "conntrack"),
                         ignore=shutil.ignore_patterns("__pycache__"))
@@ -72,16 +104,27 @@ def run_unprivileged(code: str) -> subprocess.CompletedProcess:
                 os.chmod(os.path.join(root, name), 0o755)
             for name in files:
                 os.chmod(os.path.join(root, name), 0o644)
-        interpreter = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
-        prelude = f"import sys; sys.path.insert(0, {copy!r})\n"
-        return subprocess.run(
-            ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", interpreter,
-             "-s", "-c", prelude + code],
-            capture_output=True, text=True, timeout=60, cwd="/",
-            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONDONTWRITEBYTECODE": "1"},
-        )
+        return as_nobody(f"import sys; sys.path.insert(0, {copy!r})\n" + code)
 
 
+#: The child's check: imports conntrack, says from where, and gets the
+#: PermissionError of a process without CAP_NET_ADMIN.
+UNPRIVILEGED_COUNT = (
+    "import conntrack, errno\n"
+    "print(conntrack.__file__)\n"
+    "ct = conntrack.Conntrack()  # opening a netlink socket needs no privilege\n"
+    "try:\n"
+    "    ct.count()\n"
+    "except PermissionError as e:\n"
+    "    assert e.errno == errno.EPERM, e.errno\n"
+    "    assert 'CAP_NET_ADMIN' in str(e), str(e)\n"
+    "else:\n"
+    "    raise SystemExit('count() succeeded without privileges')\n"
+    "print('ok')\n"
+)
+
+
+@needs_root
 def test_unprivileged_process_gets_permission_error(ns: Namespace) -> None:
     """A process without CAP_NET_ADMIN: every request raises PermissionError."""
     code = (
@@ -106,14 +149,47 @@ def test_unprivileged_process_gets_permission_error(ns: Namespace) -> None:
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stdout + done.stderr
 
 
+@needs_root
 def test_unprivileged_child_uses_a_readable_copy_of_the_package() -> None:
     """The child does not import the package from the virtualenv (which may
     be unreadable to it) but from a copy every user can read."""
     done = run_unprivileged("import conntrack; print(conntrack.__file__)")
     assert done.returncode == 0, done.stderr
     path = done.stdout.strip()
-    assert path.startswith(tempfile.gettempdir()) and "ctpy-unprivileged-" in path, path
+    assert path.startswith(world_traversable_base() + "/ctpy-unprivileged-"), path
     assert os.path.dirname(conntrack.__file__) not in path
+
+
+@needs_root
+def test_unprivileged_tests_pass_from_a_private_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The clone, and with it the virtualenv holding the installed package,
+    lives under a directory only root can enter (``/root``, ``mktemp -d``),
+    and ``TMPDIR`` is private too: the unprivileged child still imports
+    conntrack and gets the PermissionError the tests expect."""
+    with tempfile.TemporaryDirectory(prefix="ctpy-private-", dir=world_traversable_base()) as private:
+        os.chmod(private, 0o700)
+        site = os.path.join(private, "checkout", "target", "pyvenv", "lib", "site-packages")
+        installed = os.path.join(site, "conntrack")
+        shutil.copytree(os.path.dirname(conntrack.__file__), installed,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        private_tmp = os.path.join(private, "tmp")
+        os.mkdir(private_tmp, 0o700)
+        # The premise: nobody cannot import the package where it is installed.
+        blocked = as_nobody(f"import sys; sys.path.insert(0, {site!r})\nimport conntrack\n")
+        assert blocked.returncode != 0, blocked.stdout
+        assert "ModuleNotFoundError" in blocked.stderr or "PermissionError" in blocked.stderr, blocked.stderr
+        monkeypatch.setenv("TMPDIR", private_tmp)
+        monkeypatch.setattr(tempfile, "tempdir", None)
+        assert tempfile.gettempdir() == private_tmp
+        done = run_unprivileged(UNPRIVILEGED_COUNT, package=installed)
+        assert os.listdir(private_tmp) == [], "the copy went to the private TMPDIR"
+    assert done.returncode == 0, done.stdout + done.stderr
+    imported, verdict = done.stdout.split()
+    assert imported.startswith(world_traversable_base() + "/ctpy-unprivileged-"), imported
+    assert not imported.startswith(private), imported
+    assert verdict == "ok", done.stdout
+    copy = imported.split("/conntrack/")[0]
+    assert not os.path.exists(copy), f"{copy} left behind"
 
 
 def test_netns_arguments_are_checked() -> None:

@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 import conntrack
-from conntrack import InvalidInputError, Status, Tuple
+from conntrack import ExpectFlag, InvalidInputError, Status, Tuple
 
 from conftest import Namespace
 
@@ -93,6 +93,54 @@ def test_expectations(ns: Namespace, ct: conntrack.Conntrack) -> None:
     assert ct.expectations() == []
     with pytest.raises(InvalidInputError, match="zone"):
         ct.delete_expectation(data, zone=70000)
+
+
+def test_expectation_flags_and_class_as_conntrack_lists_them(ns: Namespace, ct: conntrack.Conntrack) -> None:
+    # SIP: a helper with classes 0-3 (signalling, audio, video, image).
+    master = Tuple("10.3.0.1", "10.3.0.2", "udp", 5060, 5060)
+    ct.create(master, timeout=600, helper="sip")
+    mask = Tuple("255.255.255.255", "255.255.255.255", "udp", 0, 65535)
+    audio = Tuple("10.3.0.1", "10.3.0.2", "udp", 0, 16384)
+    ct.create_expectation(master, audio, timeout=120, mask=mask,
+                          flags={"PERMANENT", "inactive"}, expect_class=2)
+    video = Tuple("10.3.0.1", "10.3.0.2", "udp", 0, 16386)
+    ct.create_expectation(master, video, timeout=120, mask=mask, permanent=True, expect_class=3)
+    image = Tuple("10.3.0.1", "10.3.0.2", "udp", 0, 16388)
+    ct.create_expectation(master, image, timeout=120, mask=mask, flags=[ExpectFlag.INACTIVE, 1])
+    ours = {e.tuple.dst_port: e for e in ct.expectations()}
+    assert set(ours) == {16384, 16386, 16388}
+    for e in ours.values():
+        assert isinstance(e.flags, ExpectFlag) and e.helper == "sip"
+        assert ExpectFlag.PERMANENT in e.flags
+        assert isinstance(e.to_dict()["flags"], int) and not isinstance(e.to_dict()["flags"], ExpectFlag)
+    assert ExpectFlag.INACTIVE in ours[16384].flags and ExpectFlag.INACTIVE in ours[16388].flags
+    assert ExpectFlag.INACTIVE not in ours[16386].flags
+    assert [ours[p].expect_class for p in (16384, 16386, 16388)] == [2, 3, 0]
+    # conntrack -L expect prints the flags by name, then class= and helper=:
+    # each of its lines carries what we read back.
+    cli = subprocess.run(["ip", "netns", "exec", ns.name, "conntrack", "-L", "expect"],
+                         capture_output=True, text=True, check=True).stdout
+    lines = {int(line.split(" dport=")[1].split()[0]): line for line in cli.splitlines() if "dport=" in line}
+    assert set(lines) == set(ours), cli
+    for port, e in ours.items():
+        names = ",".join(f.name for f in (ExpectFlag.PERMANENT, ExpectFlag.INACTIVE, ExpectFlag.USERSPACE)
+                         if f in e.flags and f.name)
+        assert f" {names} class={e.expect_class} helper=sip" in lines[port], (port, e.flags, lines[port])
+    # Refused before any request, naming the argument, the value and what is allowed.
+    spare = Tuple("10.3.0.1", "10.3.0.2", "udp", 0, 16390)
+    with pytest.raises(InvalidInputError, match=r'flags: unknown expectation flag "sticky" \(one of PERMANENT'):
+        ct.create_expectation(master, spare, timeout=60, mask=mask, flags="sticky")
+    with pytest.raises(InvalidInputError, match=r"flags: 16 has bits the kernel does not define \(PERMANENT 0x1"):
+        ct.create_expectation(master, spare, timeout=60, mask=mask, flags=16)
+    with pytest.raises(TypeError, match="flags"):
+        ct.create_expectation(master, spare, timeout=60, mask=mask, flags=1.5)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match=r"expect_class: -1 is out of range"):
+        ct.create_expectation(master, spare, timeout=60, mask=mask, expect_class=-1)
+    # A class beyond the helper's: the kernel's EINVAL.
+    with pytest.raises(OSError) as caught:
+        ct.create_expectation(master, spare, timeout=60, mask=mask, expect_class=4)
+    assert caught.value.errno == errno.EINVAL
+    assert len(ct.expectations()) == 3
 
 
 def test_expectation_stats_match_conntrack_s_expect(ns: Namespace, ct: conntrack.Conntrack) -> None:

@@ -142,15 +142,24 @@ fn mask_bits(bits: u128, prefix: u8, max: u8) -> u128 {
 }
 
 /// A fast, non-cryptographic hasher for address keys (the keys come from the
-/// caller's filter, not from the network, so flooding is not a concern).
-/// Public (hidden) so that benchmarks' raw baselines hash the same way.
+/// caller's filter or the kernel's tables, not from packets, so flooding is
+/// not a concern). Public (hidden) so that benchmarks' raw baselines hash the
+/// same way.
+///
+/// Each word is mixed by a multiply, whose low bits depend only on the low
+/// bits of its input; the hash table picks the bucket from the low bits of
+/// the hash. So `finish` rotates the well-mixed high bits down (as
+/// rustc-hash's `FxHasher` does): without it, keys that differ only in the
+/// high bits of their last word share a bucket — the socket table's TCP keys
+/// of many connections to one remote port (ports `local << 16 | remote`)
+/// fell into a handful of buckets and each insert walked them all.
 #[doc(hidden)]
 #[derive(Default, Clone, Copy)]
 pub struct AddrHasher(u64);
 
 impl Hasher for AddrHasher {
     fn finish(&self) -> u64 {
-        self.0
+        self.0.rotate_left(26)
     }
     fn write(&mut self, bytes: &[u8]) {
         for &b in bytes {
@@ -855,6 +864,30 @@ fn port_ok(set: &Option<PortSet>, tuple: &Tuple, source: bool) -> bool {
 mod tests {
     use super::*;
     use crate::flow::{ProtoInfo, TcpInfo, L4};
+
+    /// Keys that differ only in the high bits of their last word (the socket
+    /// table's TCP keys of connections to one remote port: the same
+    /// addresses, ports `local << 16 | remote`) must still spread over the
+    /// buckets, which the table picks from the hash's low bits.
+    #[test]
+    fn addr_hasher_spreads_keys_that_differ_in_high_bits_only() {
+        let hash = |local_port: u64| {
+            let mut h = AddrHasher::default();
+            h.write_u128(0xffff_7f00_0001 ^ 0xffff_7f00_0001u128.rotate_left(17));
+            h.write_u64(local_port << 16 | 443);
+            h.finish()
+        };
+        let keys = 4096u64;
+        let low_bits: HashSet<u64> = (32768..32768 + keys).map(|p| hash(p) & 0x7fff).collect();
+        // 4096 random values in 32768 slots: about 3 850 distinct.
+        assert!(
+            low_bits.len() as u64 > keys * 9 / 10,
+            "{} distinct low-15-bit hashes of {keys} keys",
+            low_bits.len()
+        );
+        let top_bits: HashSet<u64> = (32768..32768 + keys).map(|p| hash(p) >> 57).collect();
+        assert_eq!(top_bits.len(), 128, "the 7-bit tags of {keys} keys");
+    }
 
     fn flow(orig: Tuple) -> Flow {
         Flow {

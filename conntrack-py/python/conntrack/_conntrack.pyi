@@ -28,6 +28,7 @@ from ._types import (
     EventsLost,
     EventStats,
     ExpectCpuStats,
+    ExpectFlag,
     Expectation,
     FilterCriteria,
     GroupCounts,
@@ -81,6 +82,8 @@ _Netns = Union[None, str, int, os.PathLike[str]]
 _Duration = Union[int, float, datetime.timedelta]
 #: Status bits: a ``Status`` flag, an int, a bit name or several of them.
 _StatusLike = Union[Status, int, str, Iterable[Union[Status, int, str]]]
+#: Expectation flags: an ``ExpectFlag``, an int, a flag name or several of them.
+_ExpectFlagsLike = Union[ExpectFlag, int, str, Iterable[Union[ExpectFlag, int, str]]]
 
 @final
 class Tuple:
@@ -553,12 +556,18 @@ class Conntrack:
         zone: int | None = None,
         helper: str | None = None,
         permanent: bool = False,
+        flags: _ExpectFlagsLike | None = None,
+        expect_class: int | None = None,
     ) -> None:
         """Creates an expectation (``conntrack -I expect``) related to the
         existing flow ``master``, which needs a helper (``OSError`` with
         ``EOPNOTSUPP`` otherwise). ``mask`` defaults to ``tuple`` matched
         exactly. The kernel applies the helper's own expectation timeout
-        (ftp: 300 s) rather than ``timeout``."""
+        (ftp: 300 s) rather than ``timeout``. ``flags``: ``ExpectFlag``s,
+        names (``{"PERMANENT", "INACTIVE"}``) or ints; ``permanent=True``
+        adds ``PERMANENT`` (``USERSPACE`` is the kernel's to set).
+        ``expect_class``: the helper's class (``--class``), at most the
+        helper's highest (ftp 0, sip 3; ``OSError`` ``EINVAL`` above)."""
     def delete_expectation(self, tuple: Tuple, /, *, zone: int | None = None) -> bool:
         """Deletes the expectation of ``tuple``; ``False`` when there was none."""
     def flush_expectations(self, helper: str | None = None) -> None:

@@ -185,6 +185,18 @@ class Status(enum.IntFlag):
     NAT_CLASH = 1 << 12
 
 
+class ExpectFlag(enum.IntFlag):
+    """Expectation flags (``NF_CT_EXPECT_*``); unknown bits are kept.
+    ``ExpectFlag.PERMANENT in expectation.flags`` tells a permanent one."""
+
+    #: Stays after a connection matched it.
+    PERMANENT = 1 << 0
+    #: Matches no connection until the helper activates it.
+    INACTIVE = 1 << 1
+    #: Created from userspace (set by the kernel; a create cannot set it).
+    USERSPACE = 1 << 2
+
+
 class OrphanCategory(enum.Enum):
     """Why a flow is considered orphaned."""
 
@@ -255,6 +267,8 @@ def _plain(value: Any) -> Any:
         return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if hasattr(value, "to_dict"):
         return value.to_dict()
+    if isinstance(value, enum.IntFlag):
+        return int(value)
     if isinstance(value, tuple) and hasattr(value, "_fields"):
         return type(value)(*(_plain(v) for v in value))
     if isinstance(value, (list, tuple)):
@@ -397,8 +411,9 @@ class Expectation(_Record):
     helper: Optional[str]
     #: Conntrack zone.
     zone: Optional[int]
-    #: ``NF_CT_EXPECT_*`` flags (1 permanent, 2 inactive, 4 userspace).
-    flags: int
+    #: ``NF_CT_EXPECT_*`` flags (``ExpectFlag``: an ``int``, 1 permanent,
+    #: 2 inactive, 4 userspace).
+    flags: ExpectFlag
     #: Helper-defined class.
     expect_class: Optional[int]
     #: Helper function name.
