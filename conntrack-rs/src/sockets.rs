@@ -18,8 +18,12 @@
 //!
 //! The decoder is our own, on the crate's wire layer: an `inet_diag_msg` is a
 //! fixed 72-byte header whose fields sit at fixed offsets, and a check reads
-//! six of them and no attribute (see `benches/README.md` for the comparison
-//! with `netlink-packet-sock-diag`).
+//! six of them and no attribute. Measured against `netlink-packet-sock-diag`
+//! 0.5 on a captured dump of 30 000 sockets (`benches/sock_diag_decode.rs`,
+//! figures in `benches/README.md`): 9 against 222 ns per socket for the
+//! decode, 40 against 231 ns into [`SocketTable`]'s sets; the crate's typed
+//! parse allocates per message and would add about 18 % to a whole
+//! [`SocketTable::read`], ours about 4 %.
 //!
 //! Contract of [`decode_socket`]: any byte string yields a value or a
 //! [`DecodeError`], never a panic; a message shorter than `inet_diag_msg` is
