@@ -105,7 +105,24 @@ def test_names_conntrack_tools_takes() -> None:
 def test_conditions_every_flow_satisfies_are_no_condition() -> None:
     assert Filter(mark=(0, 0)).is_empty
     assert Filter(labels=[]).is_empty
+    assert Filter(proto=range(256)).is_empty
+    assert Filter(src=["0.0.0.0/0", "::/0"]).is_empty
     assert not Filter(mark=(0, 1)).is_empty
+    assert not Filter(src="0.0.0.0/0").is_empty
+    assert not Filter(src=[]).is_empty
+
+
+def test_ports_select_only_the_port_protocols(ct: conntrack.Conntrack) -> None:
+    ct.create(Tuple("10.0.4.1", "10.0.4.2", "udp", 5000, 53), timeout=600)
+    ct.create(Tuple("10.0.4.1", "10.0.4.2", "tcp", 5000, 53), timeout=600, state="ESTABLISHED")
+    # GRE keys sit where ports would: key 0x35 is not port 53.
+    gre = Tuple("10.0.4.1", "10.0.4.3", "gre", 0x35, 0x35)
+    ct.create(gre, timeout=600)
+    ct.create(Tuple("10.0.4.1", "10.0.4.4", "icmp", icmp_id=53), timeout=600)
+    assert ct.count(dst_port=53) == 2
+    assert not any(f.orig == gre for f in ct.dump(dst_port=53))
+    assert ct.delete(dst_port=53).deleted == 2
+    assert ct.get(gre) is not None and ct.count() == 2
 
 
 def test_deletes_never_remove_more_than_asked(ct: conntrack.Conntrack) -> None:
