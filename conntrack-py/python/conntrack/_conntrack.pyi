@@ -662,8 +662,9 @@ class Conntrack:
         helper: str | None = None,
     ) -> None:
         """Creates a flow; ``timeout`` is required. ``FileExistsError`` if
-        its tuple exists in its zone. ``status`` bits are added to
-        CONFIRMED; ``labels`` need a ruleset that uses labels."""
+        its tuple exists in its zone. ``status`` bits (the kernel's 16, an
+        int 0-65535, names or a list) are added to CONFIRMED; ``labels``
+        need a ruleset that uses labels."""
     def update(
         self,
         orig: Tuple,
