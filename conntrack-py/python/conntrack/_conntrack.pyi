@@ -672,6 +672,7 @@ class Conntrack:
         *,
         timeout: int | None = None,
         status: _StatusLike | None = None,
+        status_word: _StatusLike | None = None,
         mark: int | None = None,
         zone: int | None = None,
         state: str | TcpState | SctpState | None = None,
@@ -683,8 +684,18 @@ class Conntrack:
         does: the flow is read and its status sent back with the bits added,
         because the kernel takes a whole status word and refuses (``EBUSY``)
         one that would clear ``SEEN_REPLY`` or ``ASSURED`` (those bits can
-        only be set; current kernels clear no status bit on update). Only the
-        kernel's 16 status bits are accepted."""
+        only be set; current kernels clear no status bit on update).
+
+        ``status_word`` (not together with ``status``: ``TypeError``) is
+        sent as the whole word, as given, in one request without reading
+        the flow. The kernel's rule applies to it: a word lacking
+        ``SEEN_REPLY`` or ``ASSURED`` when the flow has it is refused
+        (``OSError`` with ``errno.EBUSY``, saying which bits the word lacks);
+        the bits it keeps for itself (NAT, ``EXPECTED``, ``CONFIRMED``,
+        ``DYING``, ...) it ignores, and it sets the others.
+
+        Either takes only the kernel's 16 status bits (an int 0-65535,
+        ``Status`` flags, names or a list of them)."""
     def create_or_update(
         self,
         orig: Tuple,
@@ -693,14 +704,18 @@ class Conntrack:
         reply: Tuple | None = None,
         timeout: int | None = None,
         status: _StatusLike | None = None,
+        status_word: _StatusLike | None = None,
         mark: int | None = None,
         zone: int | None = None,
         state: str | TcpState | SctpState | None = None,
         labels: int | str | Iterable[int | str] | None = None,
         helper: str | None = None,
     ) -> None:
-        """Creates the flow, or updates it if it exists (``status`` bits then
-        added to the flow's own, as for ``update``)."""
+        """Creates the flow, or updates it if it exists: ``status`` bits are
+        then added to the flow's own; ``status_word`` (not with ``status``)
+        is sent as given, under the kernel's rule described in ``update``
+        (a word lacking ``SEEN_REPLY`` or ``ASSURED`` that the flow has:
+        ``OSError`` with ``errno.EBUSY``)."""
     def get(self, orig: Tuple, /, *, zone: int = 0) -> Flow | None:
         """Looks one flow up by its original tuple; ``None`` if absent."""
     def orphans(
