@@ -225,7 +225,7 @@ pub(crate) fn extract_status_named(name: &str, value: &Bound<'_, PyAny>) -> PyRe
                         py,
                         format!(
                             "{name}: {} has bits the kernel does not define (its 16 status \
-                             bits are 0x1-0x8000)",
+                             bits are 0x1-0x8000: an int 0-65535, 0x0-0xffff)",
                             item.repr().map(|r| r.to_string()).unwrap_or_default()
                         ),
                     )

@@ -206,6 +206,15 @@ pub(crate) fn group_keys(keys: &Bound<'_, PyAny>) -> PyResult<Vec<GroupBy>> {
 
 /// Which flows a dump, count or delete selects: `Filter(proto="udp",
 /// dst_port=53)`. Frozen; equal when the conditions are equal.
+///
+/// Conditions combine with AND, the values of one condition with OR (an
+/// empty collection selects nothing). Ports (`src_port`, `dst_port`) exist
+/// only for TCP, UDP, UDP-Lite, SCTP and DCCP: flows of other protocols
+/// never match them (never GRE, whose keys sit where ports would), and ports
+/// with protocols none of which has ports are refused. `mark=(value, mask)`
+/// selects the flows whose `(mark & mask) == value`; a value with bits
+/// outside its mask is refused, and `(0, 0)` is no condition. A filter that
+/// can match nothing raises `InvalidInputError` naming the conditions.
 #[pyclass(frozen, module = "conntrack", name = "Filter")]
 pub(crate) struct PyFilter {
     pub(crate) filter: Filter,
@@ -239,7 +248,9 @@ impl PyFilter {
         self.filter.matches(&flow.get().flow)
     }
 
-    /// True when the filter has no condition (selects every flow).
+    /// True when the filter selects every flow: no condition, or only
+    /// conditions every flow satisfies (`mark=(0, 0)`, `labels=[]`, every
+    /// protocol, `0.0.0.0/0` with `::/0`); `delete()` refuses it.
     #[getter]
     fn is_empty(&self) -> bool {
         self.filter.is_empty()

@@ -56,7 +56,7 @@ fn has_ports(protocol: u8) -> bool {
 }
 
 /// `"BIT<n>"` names for status bits this library does not name.
-fn status_flag_names(status: Status) -> Vec<String> {
+pub(crate) fn status_flag_names(status: Status) -> Vec<String> {
     let mut named = 0u32;
     let mut names: Vec<String> = status
         .iter_names()

@@ -18,7 +18,7 @@ use conntrack::sysctl::{Key, Sysctl, Timeouts};
 use conntrack::{
     Conntrack, DeleteOptions, DeletePath, DeleteReport, ExpectFlags, ExpectationSpec, Family,
     FlowChange, FlowSpec, GroupCounts, GroupValue, OrphanCategory, OrphanCounts, OrphanPolicy,
-    ProtoInfo, SctpInfo, SctpState, SocketCheck, TcpInfo,
+    ProtoInfo, SctpInfo, SctpState, SocketCheck, Status, StatusChange, TcpInfo,
 };
 use pyo3::exceptions::{PyOSError, PyTypeError};
 use pyo3::prelude::*;
@@ -30,10 +30,12 @@ use crate::args::{
     extract_tcp_state, extract_u16, extract_u32, label_map, wrong_type,
 };
 use crate::dump::{DumpIter, Source};
-use crate::errors::{closed_error, detached, invalid, os_message};
+use crate::errors::{closed_error, detached, invalid, os_message, to_py_err};
 use crate::events::PyEvents;
 use crate::filter::{group_keys, resolve};
-use crate::flow::{expectation_object, flow_object, FlowTuple, PyFlow, PyOrphan};
+use crate::flow::{
+    expectation_object, flow_object, status_flag_names, FlowTuple, PyFlow, PyOrphan,
+};
 use crate::pool::Pool;
 use crate::pytypes;
 
@@ -205,6 +207,42 @@ fn group_counts<'py>(
     pytypes::GROUP_COUNTS.get(py)?.call((items,), Some(&kwargs))
 }
 
+/// The `OSError` for a `status_word` the kernel refused (`EBUSY`): which of
+/// `SEEN_REPLY` and `ASSURED` the word lacks, and why that is refused. The
+/// library's own advice names its Rust API; this one names the arguments.
+fn refused_word(py: Python<'_>, error: conntrack::Error, word: Status) -> PyErr {
+    let lacking = (Status::SEEN_REPLY | Status::ASSURED) - word;
+    if lacking.is_empty() {
+        return to_py_err(py, error);
+    }
+    let text = os_message(libc::EBUSY, &error.to_string());
+    let what = text.split(" — ").next().unwrap_or(&text);
+    let names = |status: Status| {
+        let names = status_flag_names(status);
+        if names.is_empty() {
+            "no bit".to_owned()
+        } else {
+            names.join("|")
+        }
+    };
+    PyOSError::new_err((
+        libc::EBUSY,
+        format!(
+            "{what} — status_word={:#x} ({}) lacks {}, {}: the kernel sets SEEN_REPLY and \
+             ASSURED but never clears them, and refuses a word that would (send a word that \
+             keeps them, or add bits with status=, which keeps the flow's own)",
+            word.bits(),
+            names(word),
+            names(lacking),
+            if lacking.bits().count_ones() == 1 {
+                "which the flow has"
+            } else {
+                "and the flow has at least one of them"
+            }
+        ),
+    ))
+}
+
 /// A handle on the conntrack table of one network namespace.
 ///
 /// `Conntrack(netns=None)`: `netns` is a name (`ip netns add NAME`), a path
@@ -329,8 +367,21 @@ impl PyConntrack {
         if let Some(timeout) = options.timeout.filter(|v| !v.is_none()) {
             spec = spec.timeout(extract_u32("timeout", timeout)?);
         }
-        if let Some(status) = options.status.filter(|v| !v.is_none()) {
-            spec = spec.status(extract_status(status)?);
+        let status = options.status.filter(|v| !v.is_none());
+        match (status, options.status_word.filter(|v| !v.is_none())) {
+            (Some(status), Some(word)) => {
+                return Err(PyTypeError::new_err(format!(
+                    "give status= (bits added to the flow's own) or status_word= (the whole \
+                     word, sent as given), not both: status={}, status_word={}",
+                    status.repr()?,
+                    word.repr()?
+                )))
+            }
+            (Some(status), None) => spec = spec.status(extract_status(status)?),
+            (None, Some(word)) => {
+                spec = spec.status_word(extract_status_named("status_word", word)?)
+            }
+            (None, None) => {}
         }
         if let Some(mark) = options.mark.filter(|v| !v.is_none()) {
             spec = spec.mark(extract_u32("mark", mark)?);
@@ -378,6 +429,8 @@ struct SpecOptions<'a, 'py> {
     reply: Option<&'a Bound<'py, FlowTuple>>,
     timeout: Option<&'a Bound<'py, PyAny>>,
     status: Option<&'a Bound<'py, PyAny>>,
+    /// The exact status word (update, create-or-update), exclusive with `status`.
+    status_word: Option<&'a Bound<'py, PyAny>>,
     mark: Option<&'a Bound<'py, PyAny>>,
     zone: Option<&'a Bound<'py, PyAny>>,
     state: Option<&'a Bound<'py, PyAny>>,
@@ -946,7 +999,8 @@ impl PyConntrack {
     }
 
     /// Creates a flow (`FileExistsError` if its tuple exists in its zone).
-    /// `timeout` (seconds) is required; `status` bits are added to CONFIRMED;
+    /// `timeout` (seconds) is required; `status` bits are added to CONFIRMED
+    /// (the kernel's 16 status bits, an int 0-65535, names or a list);
     /// `state` is a TCP or SCTP state; `labels` are bit numbers.
     #[pyo3(signature = (orig, /, *, reply = None, timeout = None, status = None, mark = None, zone = None, state = None, labels = None, helper = None))]
     #[allow(clippy::too_many_arguments)]
@@ -967,6 +1021,7 @@ impl PyConntrack {
             reply,
             timeout,
             status,
+            status_word: None,
             mark,
             zone,
             state,
@@ -977,8 +1032,17 @@ impl PyConntrack {
     }
 
     /// Changes an existing flow (`FileNotFoundError` if there is none):
-    /// timeout, status bits to add, mark, state, labels.
-    #[pyo3(signature = (orig, /, *, timeout = None, status = None, mark = None, zone = None, state = None, labels = None))]
+    /// timeout, status, mark, state, labels.
+    ///
+    /// `status` bits are added to the flow's own (`conntrack -U -u`): the
+    /// flow is read and its status sent back with the bits added.
+    /// `status_word` (not with `status`) is sent as the whole status word, as
+    /// given, without reading the flow. The kernel's rule applies to it:
+    /// `SEEN_REPLY` and `ASSURED` can only be set, never cleared, so a word
+    /// lacking one the flow has is refused (`OSError` with `EBUSY`, saying
+    /// so); the bits the kernel keeps for itself (NAT, `EXPECTED`,
+    /// `CONFIRMED`, `DYING`, ...) are ignored; current kernels clear no bit.
+    #[pyo3(signature = (orig, /, *, timeout = None, status = None, status_word = None, mark = None, zone = None, state = None, labels = None))]
     #[allow(clippy::too_many_arguments)]
     fn update(
         &self,
@@ -986,6 +1050,7 @@ impl PyConntrack {
         orig: &Bound<'_, FlowTuple>,
         timeout: Option<&Bound<'_, PyAny>>,
         status: Option<&Bound<'_, PyAny>>,
+        status_word: Option<&Bound<'_, PyAny>>,
         mark: Option<&Bound<'_, PyAny>>,
         zone: Option<&Bound<'_, PyAny>>,
         state: Option<&Bound<'_, PyAny>>,
@@ -995,6 +1060,7 @@ impl PyConntrack {
             reply: None,
             timeout,
             status,
+            status_word,
             mark,
             zone,
             state,
@@ -1004,8 +1070,11 @@ impl PyConntrack {
         self.write(py, orig, options, Write::Update)
     }
 
-    /// Creates the flow, or updates it if it exists.
-    #[pyo3(signature = (orig, /, *, reply = None, timeout = None, status = None, mark = None, zone = None, state = None, labels = None, helper = None))]
+    /// Creates the flow, or updates it if it exists: `status` bits are then
+    /// added to the flow's own; `status_word` (not with `status`) is sent as
+    /// given, under the kernel's rule of `update` (a word lacking
+    /// `SEEN_REPLY` or `ASSURED` that the flow has: `EBUSY`).
+    #[pyo3(signature = (orig, /, *, reply = None, timeout = None, status = None, status_word = None, mark = None, zone = None, state = None, labels = None, helper = None))]
     #[allow(clippy::too_many_arguments)]
     fn create_or_update(
         &self,
@@ -1014,6 +1083,7 @@ impl PyConntrack {
         reply: Option<&Bound<'_, FlowTuple>>,
         timeout: Option<&Bound<'_, PyAny>>,
         status: Option<&Bound<'_, PyAny>>,
+        status_word: Option<&Bound<'_, PyAny>>,
         mark: Option<&Bound<'_, PyAny>>,
         zone: Option<&Bound<'_, PyAny>>,
         state: Option<&Bound<'_, PyAny>>,
@@ -1024,6 +1094,7 @@ impl PyConntrack {
             reply,
             timeout,
             status,
+            status_word,
             mark,
             zone,
             state,
@@ -1181,10 +1252,20 @@ impl PyConntrack {
         kind: Write,
     ) -> PyResult<()> {
         let spec = Self::spec(py, orig, options)?;
-        self.with_handle(py, |ct| match kind {
-            Write::Create => ct.create(&spec),
-            Write::Update => ct.update(&spec),
-            Write::CreateOrUpdate => ct.create_or_update(&spec),
+        let word = spec
+            .status
+            .filter(|_| spec.status_change == StatusChange::Word);
+        // The library's error stays a value here, to explain a refused word.
+        let result = self.with_handle(py, |ct| {
+            Ok(match kind {
+                Write::Create => ct.create(&spec),
+                Write::Update => ct.update(&spec),
+                Write::CreateOrUpdate => ct.create_or_update(&spec),
+            })
+        })?;
+        result.map_err(|error| match word {
+            Some(word) if error.errno() == Some(libc::EBUSY) => refused_word(py, error, word),
+            _ => to_py_err(py, error),
         })
     }
 }

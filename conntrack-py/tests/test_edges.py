@@ -5,6 +5,7 @@ OverflowError or a TypeError without the argument's name."""
 
 from __future__ import annotations
 
+import errno
 from typing import Any, Dict
 
 import pytest
@@ -105,7 +106,24 @@ def test_names_conntrack_tools_takes() -> None:
 def test_conditions_every_flow_satisfies_are_no_condition() -> None:
     assert Filter(mark=(0, 0)).is_empty
     assert Filter(labels=[]).is_empty
+    assert Filter(proto=range(256)).is_empty
+    assert Filter(src=["0.0.0.0/0", "::/0"]).is_empty
     assert not Filter(mark=(0, 1)).is_empty
+    assert not Filter(src="0.0.0.0/0").is_empty
+    assert not Filter(src=[]).is_empty
+
+
+def test_ports_select_only_the_port_protocols(ct: conntrack.Conntrack) -> None:
+    ct.create(Tuple("10.0.4.1", "10.0.4.2", "udp", 5000, 53), timeout=600)
+    ct.create(Tuple("10.0.4.1", "10.0.4.2", "tcp", 5000, 53), timeout=600, state="ESTABLISHED")
+    # GRE keys sit where ports would: key 0x35 is not port 53.
+    gre = Tuple("10.0.4.1", "10.0.4.3", "gre", 0x35, 0x35)
+    ct.create(gre, timeout=600)
+    ct.create(Tuple("10.0.4.1", "10.0.4.4", "icmp", icmp_id=53), timeout=600)
+    assert ct.count(dst_port=53) == 2
+    assert not any(f.orig == gre for f in ct.dump(dst_port=53))
+    assert ct.delete(dst_port=53).deleted == 2
+    assert ct.get(gre) is not None and ct.count() == 2
 
 
 def test_deletes_never_remove_more_than_asked(ct: conntrack.Conntrack) -> None:
@@ -153,11 +171,79 @@ def test_updates_add_status_bits(ct: conntrack.Conntrack) -> None:
     )
 
 
+def test_update_sends_an_exact_status_word(ct: conntrack.Conntrack) -> None:
+    t = tcp(1)
+    replied = Status.SEEN_REPLY | Status.ASSURED
+    ct.create(t, timeout=600, state="ESTABLISHED", status=replied)
+
+    def create_or_update(orig: Tuple, **kwargs: Any) -> None:
+        ct.create_or_update(orig, timeout=600, **kwargs)
+
+    # A word that would clear SEEN_REPLY or ASSURED: the kernel's EBUSY,
+    # explained; the flow keeps them. (status= with the same bits adds them.)
+    for call in (ct.update, create_or_update):
+        with pytest.raises(OSError) as caught:
+            call(t, status_word=Status.FIXED_TIMEOUT)
+        assert caught.value.errno == errno.EBUSY
+        message = str(caught.value)
+        for word in ("status_word=0x400", "FIXED_TIMEOUT", "lacks SEEN_REPLY|ASSURED",
+                     "never clears", "status="):
+            assert word in message, (word, message)
+        assert "FlowSpec" not in message
+        with pytest.raises(OSError) as caught:
+            call(t, status_word=["FIXED_TIMEOUT", "SEEN_REPLY"])
+        assert caught.value.errno == errno.EBUSY
+        assert "lacks ASSURED, which the flow has" in str(caught.value)
+    flow = ct.get(t)
+    assert flow is not None
+    assert replied in flow.status and Status.FIXED_TIMEOUT not in flow.status
+    # The exact word that keeps them: taken as given.
+    ct.update(t, status_word=["SEEN_REPLY", "ASSURED", "FIXED_TIMEOUT"])
+    flow = ct.get(t)
+    assert flow is not None
+    assert (replied | Status.FIXED_TIMEOUT) in flow.status
+    # A flow without them takes any word; create_or_update creates with it.
+    u = Tuple("10.0.3.1", "10.0.3.2", "udp", 53, 53)
+    ct.create_or_update(u, timeout=600, status_word="FIXED_TIMEOUT")
+    ct.update(u, status_word=0)
+    ct.update(u, status_word="SEEN_REPLY")
+    flow = ct.get(u)
+    assert flow is not None
+    assert Status.SEEN_REPLY in flow.status and Status.ASSURED not in flow.status
+    with pytest.raises(OSError) as caught:
+        ct.update(u, status_word="ASSURED")
+    assert caught.value.errno == errno.EBUSY
+    assert "lacks SEEN_REPLY, which the flow has" in str(caught.value)
+    with pytest.raises(OSError) as caught:
+        ct.update(u, status_word=0)
+    assert "lacks SEEN_REPLY|ASSURED, and the flow has at least one" in str(caught.value)
+
+
+def test_status_and_status_word_are_exclusive(ct: conntrack.Conntrack) -> None:
+    t = tcp(1)
+    ct.create(t, timeout=600, state="ESTABLISHED")
+    for call in (ct.update, ct.create_or_update):
+        with pytest.raises(TypeError) as caught:
+            call(t, timeout=600, status="ASSURED", status_word=["ASSURED", "SEEN_REPLY"])
+        message = str(caught.value)
+        for word in ("status=", "status_word=", "not both", "'ASSURED'", "'SEEN_REPLY'"):
+            assert word in message, (word, message)
+    with pytest.raises(InvalidInputError) as caught:
+        ct.update(t, status_word=0x10000)
+    for word in ("status_word", "65536", "0-65535"):
+        assert word in str(caught.value), (word, str(caught.value))
+    with pytest.raises(InvalidInputError, match='status_word: unknown status bit "ASURED"'):
+        ct.update(t, status_word="ASURED")
+    flow = ct.get(t)
+    assert flow is not None and Status.ASSURED not in flow.status
+
+
 def test_flow_arguments_out_of_range(ct: conntrack.Conntrack) -> None:
     t = tcp(1)
     with pytest.raises(InvalidInputError) as caught:
         ct.create(t, timeout=60, status=0xFFFFFFFF)
-    assert "status" in str(caught.value) and "4294967295" in str(caught.value)
+    for word in ("status", "4294967295", "0-65535", "0x0-0xffff"):
+        assert word in str(caught.value), (word, str(caught.value))
     for bad, words in (
         (dict(zone=70000), ["zone", "70000"]),
         (dict(mark=-1), ["mark", "-1"]),

@@ -61,8 +61,19 @@ impl KernelFeatures {
 }
 
 fn run_probe(flush: bool) -> KernelFeatures {
+    probe_with_cache(Path::new(CACHE_PATH), flush)
+}
+
+/// The features of this kernel: from the per-boot cache at `cache` when it
+/// is [`trusted`] and was written by this boot and kernel (with the flush
+/// fields when `flush`), else probed now and written there. The library
+/// always passes [`CACHE_PATH`]; tests pass a private one.
+fn probe_with_cache(cache: &Path, flush: bool) -> KernelFeatures {
     let identity = boot_identity();
-    if let Some(cached) = identity.as_deref().and_then(|id| read_cache(id, flush)) {
+    if let Some(cached) = identity
+        .as_deref()
+        .and_then(|id| read_cache(cache, id, flush))
+    {
         return cached;
     }
     let probed = std::thread::spawn(move || probe_in_private_namespace(flush))
@@ -72,7 +83,7 @@ fn run_probe(flush: bool) -> KernelFeatures {
     match probed {
         Some(features) => {
             if let Some(id) = identity {
-                write_cache(&id, flush, &features);
+                write_cache_at(cache, &cache_line(&id, flush, &features));
             }
             features
         }
@@ -106,8 +117,8 @@ fn flags_of(f: &KernelFeatures) -> [bool; 8] {
 }
 
 /// Cache format, one line: `v1 <flush probed 0|1> <8 flags as 0|1> <identity>`.
-fn read_cache(identity: &str, need_flush: bool) -> Option<KernelFeatures> {
-    parse_cache(&read_trusted(Path::new(CACHE_PATH))?, identity, need_flush)
+fn read_cache(path: &Path, identity: &str, need_flush: bool) -> Option<KernelFeatures> {
+    parse_cache(&read_trusted(path)?, identity, need_flush)
 }
 
 /// Whether a cache file or its directory can only have been written by root
@@ -175,8 +186,7 @@ fn parse_cache(text: &str, identity: &str, need_flush: bool) -> Option<KernelFea
     })
 }
 
-/// Best effort: a cache that cannot be written only costs a probe next time.
-/// Written to a temporary file and renamed, so readers never see half of it.
+/// The cache line of `features`, probed with flushes when `flush`.
 fn cache_line(identity: &str, flush: bool, features: &KernelFeatures) -> String {
     let bits: String = flags_of(features)
         .iter()
@@ -185,16 +195,11 @@ fn cache_line(identity: &str, flush: bool, features: &KernelFeatures) -> String 
     format!("v1 {} {bits} {identity}\n", u8::from(flush))
 }
 
-fn write_cache(identity: &str, flush: bool, features: &KernelFeatures) {
-    write_cache_at(
-        Path::new(CACHE_PATH),
-        &cache_line(identity, flush, features),
-    );
-}
-
 /// Writes `line` to `path`: the directory is created `0755` and the file
 /// `0644`, so that only their owner can change them; into a directory that
 /// is not [`trusted`] nothing is written (readers would ignore it anyway).
+/// Best effort: a cache that cannot be written only costs a probe next time.
+/// Written to a temporary file and renamed, so readers never see half of it.
 fn write_cache_at(path: &Path, line: &str) {
     use std::io::Write;
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -426,5 +431,95 @@ mod tests {
         assert_eq!(read_trusted(&path), None, "directory owned by nobody");
         std::os::unix::fs::chown(&dir, Some(0), Some(0)).unwrap();
         assert!(read_trusted(&path).is_some());
+    }
+
+    /// End to end, through the function the library gets its features with:
+    /// a cache claiming the opposite of what this kernel does (a filtered
+    /// flush exact where it widens, or broken where it is exact) is believed
+    /// when trusted, and ignored for the probe's own answer when its file or
+    /// directory is writable by others or owned by another user. Needs root
+    /// (the probe's private namespace, `chown`); only a private temporary
+    /// directory is written, never `/run/conntrack-rs`.
+    #[test]
+    fn a_lying_cache_anyone_else_could_have_written_does_not_decide_the_features() {
+        use std::os::unix::fs::PermissionsExt;
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: probing and changing a file's owner need root");
+            return;
+        }
+        let identity = boot_identity().expect("/proc tells this boot and kernel");
+        let probed = std::thread::spawn(|| probe_in_private_namespace(true))
+            .join()
+            .unwrap()
+            .expect("the probe runs as root");
+        let lie = KernelFeatures {
+            probed: true,
+            dump_mark: !probed.dump_mark,
+            dump_status: !probed.dump_status,
+            dump_zone: !probed.dump_zone,
+            dump_tuple: !probed.dump_tuple,
+            flush_mark: !probed.flush_mark,
+            flush_status: !probed.flush_status,
+            flush_zone: !probed.flush_zone,
+            flush_tuple: !probed.flush_tuple,
+        };
+        let lying_line = cache_line(&identity, true, &lie);
+        let root = TempDir::new("lying-cache");
+        let dir = root.0.join("conntrack-rs");
+        let path = dir.join("kernel-features");
+        let set_mode = |p: &Path, m: u32| {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+        };
+        let chown = |p: &Path, uid: u32| std::os::unix::fs::chown(p, Some(uid), Some(uid)).unwrap();
+        // The cache as a planter leaves it: the lie, with these modes and owners.
+        let plant = |file_mode: u32, file_owner: u32, dir_mode: u32, dir_owner: u32| {
+            let _ = std::fs::create_dir(&dir);
+            set_mode(&dir, 0o755);
+            chown(&dir, 0);
+            std::fs::write(&path, &lying_line).unwrap();
+            set_mode(&path, file_mode);
+            chown(&path, file_owner);
+            set_mode(&dir, dir_mode);
+            chown(&dir, dir_owner);
+        };
+
+        // Trusted (root's, writable by root only): believed. This is what
+        // makes the cases below able to fail.
+        plant(0o644, 0, 0o755, 0);
+        assert_eq!(
+            probe_with_cache(&path, true),
+            lie,
+            "a trusted cache is believed"
+        );
+        assert_eq!(probe_with_cache(&path, false), lie, "also for dumps only");
+
+        for (case, file_mode, file_owner, dir_mode, dir_owner) in [
+            ("group-writable file", 0o664, 0, 0o755, 0),
+            ("world-writable file", 0o666, 0, 0o755, 0),
+            ("file owned by nobody", 0o644, 65534, 0o755, 0),
+            ("group-writable directory", 0o644, 0, 0o775, 0),
+            ("world-writable directory", 0o644, 0, 0o777, 0),
+            ("directory owned by nobody", 0o644, 0, 0o755, 65534),
+        ] {
+            plant(file_mode, file_owner, dir_mode, dir_owner);
+            assert_eq!(
+                probe_with_cache(&path, true),
+                probed,
+                "{case}: the probe's answer, not the cache's"
+            );
+            let now = std::fs::read_to_string(&path).unwrap();
+            if dir_mode & 0o022 == 0 && dir_owner == 0 {
+                // A trusted directory: the lie is replaced by the truth.
+                assert_eq!(now, cache_line(&identity, true, &probed), "{case}");
+                assert_eq!(probe_with_cache(&path, true), probed, "{case}: rewritten");
+            } else {
+                // Nothing is written into a directory others control.
+                assert_eq!(
+                    now, lying_line,
+                    "{case}: written into an untrusted directory"
+                );
+            }
+        }
     }
 }

@@ -292,21 +292,39 @@ class Filter:
     """Which flows a dump, count or delete selects.
 
     Conditions combine with AND; several values for one condition (a list,
-    set, tuple or range) with OR. ``None`` values add nothing. The same
-    names are accepted as keyword arguments by every selecting method.
+    set, tuple or range) with OR, so an empty collection is a condition no
+    flow meets (it selects nothing, never everything). ``None`` values add
+    nothing. The same names are accepted as keyword arguments by every
+    selecting method.
 
     * ``family``: ``"ipv4"``/``"ipv6"`` (or 4/6, ``socket.AF_INET``/``AF_INET6``)
     * ``proto``: ``"tcp"``, 6, ``Protocol.TCP``, or several
     * ``src``, ``dst``, ``reply_src``, ``reply_dst``: an address or network
       (``"10.0.0.0/8"``, ``ipaddress`` objects), or several
-    * ``src_port``, ``dst_port``: a port, or several (``range(1024, 65536)``)
+    * ``src_port``, ``dst_port``: a port, or several (``range(1024, 65536)``).
+      Only TCP, UDP, UDP-Lite, SCTP and DCCP flows have ports: flows of any
+      other protocol (ICMP, generic ones, and GRE, whose keys sit where ports
+      would) never match a port condition, so ``dst_port=53`` never selects
+      a GRE flow with key 0x35. Ports with protocols none of which has ports
+      (``proto="gre", dst_port=53``) are refused.
     * ``state``: a TCP state (``"ESTABLISHED"``, ``TcpState``), or several;
       non-TCP flows never match
     * ``status``: bits that must all be set; ``status_unset``: bits that
-      must all be clear (``Status`` flags, names or ints)
-    * ``mark``: an int, or ``(value, mask)``
+      must all be clear (``Status`` flags, names or ints; the kernel's 16
+      bits, 0-65535)
+    * ``mark``: an int (the exact mark), or ``(value, mask)``: the flows
+      whose ``(mark & mask) == value``, as the kernel and ``conntrack -m
+      VALUE/MASK`` evaluate it. A value with bits outside its mask could
+      never match and is refused, naming both (``(0x100, 0xff)``: did you
+      mean ``(0x0, 0xff)``?); a zero mask with a zero value holds for every
+      flow, so ``(0, 0)`` is no condition at all.
     * ``zone``: a zone id (0 = default zone)
     * ``labels``: label bit numbers that must all be set
+
+    A filter that can match nothing (ports with protocols without ports, a
+    TCP state with ``proto="udp"``, addresses of both families, a family
+    and addresses of the other, a mark value outside its mask) raises
+    ``InvalidInputError`` naming the conditions, never a silent 0.
 
     The kernel evaluates what it can; the rest is evaluated in Rust, so the
     answer is the same on every kernel.
@@ -318,7 +336,12 @@ class Filter:
         exactly as a dump evaluates it)."""
     @property
     def is_empty(self) -> bool:
-        """True when the filter has no condition."""
+        """True when the filter selects every flow: it has no condition, or
+        only conditions every flow satisfies (``mark=(0, 0)``, ``labels=[]``,
+        every protocol number, ``0.0.0.0/0`` together with ``::/0``).
+        ``delete()`` refuses such a filter (``flush()`` empties a table on
+        purpose). An empty collection (``src=[]``) is not empty: it selects
+        nothing."""
     def __eq__(self, other: object, /) -> bool: ...
     __hash__: ClassVar[None]  # type: ignore[assignment]
 
@@ -648,8 +671,9 @@ class Conntrack:
         helper: str | None = None,
     ) -> None:
         """Creates a flow; ``timeout`` is required. ``FileExistsError`` if
-        its tuple exists in its zone. ``status`` bits are added to
-        CONFIRMED; ``labels`` need a ruleset that uses labels."""
+        its tuple exists in its zone. ``status`` bits (the kernel's 16, an
+        int 0-65535, names or a list) are added to CONFIRMED; ``labels``
+        need a ruleset that uses labels."""
     def update(
         self,
         orig: Tuple,
@@ -657,6 +681,7 @@ class Conntrack:
         *,
         timeout: int | None = None,
         status: _StatusLike | None = None,
+        status_word: _StatusLike | None = None,
         mark: int | None = None,
         zone: int | None = None,
         state: str | TcpState | SctpState | None = None,
@@ -668,8 +693,18 @@ class Conntrack:
         does: the flow is read and its status sent back with the bits added,
         because the kernel takes a whole status word and refuses (``EBUSY``)
         one that would clear ``SEEN_REPLY`` or ``ASSURED`` (those bits can
-        only be set; current kernels clear no status bit on update). Only the
-        kernel's 16 status bits are accepted."""
+        only be set; current kernels clear no status bit on update).
+
+        ``status_word`` (not together with ``status``: ``TypeError``) is
+        sent as the whole word, as given, in one request without reading
+        the flow. The kernel's rule applies to it: a word lacking
+        ``SEEN_REPLY`` or ``ASSURED`` when the flow has it is refused
+        (``OSError`` with ``errno.EBUSY``, saying which bits the word lacks);
+        the bits it keeps for itself (NAT, ``EXPECTED``, ``CONFIRMED``,
+        ``DYING``, ...) it ignores, and it sets the others.
+
+        Either takes only the kernel's 16 status bits (an int 0-65535,
+        ``Status`` flags, names or a list of them)."""
     def create_or_update(
         self,
         orig: Tuple,
@@ -678,14 +713,18 @@ class Conntrack:
         reply: Tuple | None = None,
         timeout: int | None = None,
         status: _StatusLike | None = None,
+        status_word: _StatusLike | None = None,
         mark: int | None = None,
         zone: int | None = None,
         state: str | TcpState | SctpState | None = None,
         labels: int | str | Iterable[int | str] | None = None,
         helper: str | None = None,
     ) -> None:
-        """Creates the flow, or updates it if it exists (``status`` bits then
-        added to the flow's own, as for ``update``)."""
+        """Creates the flow, or updates it if it exists: ``status`` bits are
+        then added to the flow's own; ``status_word`` (not with ``status``)
+        is sent as given, under the kernel's rule described in ``update``
+        (a word lacking ``SEEN_REPLY`` or ``ASSURED`` that the flow has:
+        ``OSError`` with ``errno.EBUSY``)."""
     def get(self, orig: Tuple, /, *, zone: int = 0) -> Flow | None:
         """Looks one flow up by its original tuple; ``None`` if absent."""
     def orphans(
