@@ -942,6 +942,12 @@ fn updates_add_status_bits_like_conntrack_tools() {
         "the kernel clears no bit"
     );
 
+    // The kernel never changes a FIXED_TIMEOUT flow's timeout: EPERM, which
+    // is not about privileges here, and the message says so.
+    let err = ct.update(&FlowSpec::new(orig).timeout(30)).unwrap_err();
+    assert_eq!(err.errno(), Some(libc::EPERM), "{err}");
+    assert!(err.to_string().contains("FIXED_TIMEOUT"), "{err}");
+
     // Updating a flow that does not exist is still ENOENT.
     let missing = Tuple::tcp((v4(9), 1), (v4(9), 2));
     let err = ct

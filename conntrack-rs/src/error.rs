@@ -195,6 +195,11 @@ impl fmt::Display for KernelErrorText<'_> {
             libc::EPERM | libc::EACCES if sock_diag => {
                 " — reading another namespace's sockets needs CAP_SYS_ADMIN to enter it (run as root)"
             }
+            libc::EPERM if self.operation.contains("update") => {
+                " — the flow has FIXED_TIMEOUT, whose timeout the kernel never changes (leave \
+                 the timeout out), or ctnetlink needs CAP_NET_ADMIN in the namespace's user \
+                 namespace (run as root)"
+            }
             libc::EPERM | libc::EACCES => {
                 " — ctnetlink needs CAP_NET_ADMIN in the namespace's user namespace (run as root)"
             }
