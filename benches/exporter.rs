@@ -39,9 +39,10 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use conntrack::testing::bench::env_or;
+use conntrack::testing::bench::{env_or, median};
 use conntrack::testing::http::{self, ExporterProcess};
 use conntrack::testing::mix::create_mixed;
+use conntrack::testing::raw::RawSocket;
 use conntrack::testing::scratch::{is_root, ScratchNs};
 
 /// The exporter on `namespaces`, with room for the load test's scrapers.
@@ -217,6 +218,22 @@ fn main() {
         .map(|_| ScratchNs::new("bench-exporter-empty"))
         .collect();
     let scrape_for = seconds("CONNTRACK_BENCH_SCRAPE_SECONDS", 10);
+    // The baseline of the breakdown column: the raw drain of the big table.
+    let mut raw = RawSocket::open(Some(&big.file())).expect("raw socket");
+    raw.warm_up().expect("warm up");
+    let drains: Vec<Duration> = (0..5)
+        .map(|_| {
+            let started = Instant::now();
+            let drained = raw.drain().expect("drain");
+            assert_eq!(drained.messages, u64::from(flows));
+            started.elapsed()
+        })
+        .collect();
+    drop(raw);
+    println!(
+        "raw drain of the {flows}-flow namespace (the baseline of the breakdown dump), median of 5: {:.0} ms",
+        median(drains).as_secs_f64() * 1e3
+    );
 
     println!(
         "\n| namespaces | exported | first scrape | p50 | p99 | max | scrapes | breakdown of the {flows}-flow namespace |"
