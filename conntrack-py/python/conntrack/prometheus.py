@@ -34,6 +34,9 @@ skips them):
   ``conntrack_top_destination_port_flows{protocol,port}``, the N largest
   groups plus one ``other`` series each
 * ``conntrack_breakdown_age_seconds``, ``conntrack_breakdown_duration_seconds``
+* ``conntrack_breakdown_dumps_total`` (counter): breakdowns that dumped the
+  table; an empty table (``conntrack_entries`` 0) is not dumped, as in the
+  exporter
 
 And the collector's own cost: ``conntrack_exporter_scrape_duration_seconds``
 (gauge) and ``conntrack_exporter_scrape_errors_total{netns}`` (counter).
@@ -124,6 +127,7 @@ class _Target:
         self.last: Optional[Dict[Tuple[int, str], int]] = None
         self.totals: Dict[str, int] = {}
         self.breakdown: Optional[_Breakdown] = None
+        self.dumps = 0
 
     def conntrack(self) -> Conntrack:
         if self.handle is None:
@@ -225,6 +229,9 @@ class ConntrackCollector(Collector):
                                 labels=["netns"])
         cost = GaugeMetricFamily("conntrack_breakdown_duration_seconds", "Time the breakdown's dumps took",
                                  labels=["netns"])
+        dumps = CounterMetricFamily("conntrack_breakdown_dumps",
+                                    "Breakdowns that dumped the table (an empty table is not dumped)",
+                                    labels=["netns"])
 
         for target in self._targets:
             ns = [target.label]
@@ -238,12 +245,16 @@ class ConntrackCollector(Collector):
                     limit.add_metric(ns, stats.max_entries)
                 if self._breakdown and (target.breakdown is None
                                         or time.monotonic() - target.breakdown.at >= self._interval):
-                    target.breakdown = self._read_breakdown(ct)
+                    target.breakdown = self._read_breakdown(ct, stats.entries)
+                    if stats.entries:
+                        target.dumps += 1
             except (OSError, ConntrackError, ValueError):
                 target.errors += 1
                 target.reset()
                 up.add_metric(ns, 0)
             errors.add_metric(ns, target.errors)
+            if self._breakdown:
+                dumps.add_metric(ns, target.dumps)
             for name, total in target.totals.items():
                 kernel[name].add_metric(ns, total)
             breakdown = target.breakdown
@@ -283,6 +294,7 @@ class ConntrackCollector(Collector):
                 yield ports
             yield age
             yield cost
+            yield dumps
         try:
             buckets = Sysctl().read("nf_conntrack_buckets")
         except OSError:
@@ -317,9 +329,16 @@ class ConntrackCollector(Collector):
                 target.totals[key[1]] = target.totals.get(key[1], 0) + (value - before) % (1 << 32)
         target.last = now
 
-    def _read_breakdown(self, ct: Conntrack) -> _Breakdown:
+    def _read_breakdown(self, ct: Conntrack, entries: int) -> _Breakdown:
+        """The dump-based numbers; none dumped for an empty table (all zero)."""
         started = time.monotonic()
         breakdown = _Breakdown()
+        if not entries:
+            if self._orphans:
+                breakdown.orphans = [(c, 0) for c in ("idle_established", "long_unreplied", "lingering_half_closed")]
+                breakdown.evidence = [("confirmed", 0), ("suspected", 0)]
+            breakdown.at = time.monotonic()
+            return breakdown
         breakdown.flows = [(str(protocol), n) for protocol, n in ct.count_by("proto")]
         breakdown.tcp = [(str(state), n) for state, n in ct.count_by("state", proto="tcp")]
         if self._orphans:
