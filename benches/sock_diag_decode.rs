@@ -192,115 +192,107 @@ fn walk(captures: &[Capture]) -> usize {
     n
 }
 
-/// Our decoder alone: the fields a check reads, summed.
-fn ours_decode(captures: &[Capture]) -> u64 {
-    let mut sum = 0u64;
-    for capture in captures {
-        for datagram in &capture.datagrams {
-            for message in Messages::new(datagram) {
-                let message = message.expect("framing");
-                if message.kind != SOCK_DIAG_BY_FAMILY {
-                    continue;
-                }
-                let socket = decode_socket(message.payload).expect("decode");
-                sum = sum
-                    .wrapping_add(u64::from(socket.state))
-                    .wrapping_add(key_of(socket.local.ip()) as u64)
-                    .wrapping_add(u64::from(socket.local.port()))
-                    .wrapping_add(key_of(socket.remote.ip()) as u64)
-                    .wrapping_add(u64::from(socket.remote.port()));
-            }
-        }
-    }
-    sum
+/// The fields a check reads of one socket: whether the dump was TCP, the
+/// state, local address key and port, remote address key and port.
+type Fields = (bool, u8, u128, u16, u128, u16);
+
+/// A decoder under test: walks every reply, handing each socket's fields to
+/// `each` (statically dispatched: nothing but the decode is measured).
+trait Decoder {
+    fn each(captures: &[Capture], each: impl FnMut(Fields));
 }
 
-/// netlink-packet-sock-diag's parse alone: the same fields, summed.
-fn theirs_decode(captures: &[Capture]) -> u64 {
-    let mut sum = 0u64;
-    for capture in captures {
-        for datagram in &capture.datagrams {
-            let mut offset = 0;
-            while offset < datagram.len() {
-                let message = NetlinkMessage::<SockDiagMessage>::deserialize(&datagram[offset..])
-                    .expect("netlink-packet-sock-diag parses the reply");
-                let length = message.header.length as usize;
-                if let NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(response)) =
-                    message.payload
-                {
-                    let id = &response.header.socket_id;
-                    sum = sum
-                        .wrapping_add(u64::from(response.header.state))
-                        .wrapping_add(key_of(id.source_address) as u64)
-                        .wrapping_add(u64::from(id.source_port))
-                        .wrapping_add(key_of(id.destination_address) as u64)
-                        .wrapping_add(u64::from(id.destination_port));
-                }
-                if length == 0 {
-                    break;
-                }
-                offset += (length + 3) & !3;
-            }
-        }
-    }
-    sum
-}
+/// Our decoder (`sockets::decode_socket`).
+struct Ours;
 
-/// Our decoder into the sets.
-fn ours(captures: &[Capture]) -> Sets {
-    let mut sets = Sets::default();
-    for capture in captures {
-        for datagram in &capture.datagrams {
-            for message in Messages::new(datagram) {
-                let message = message.expect("framing");
-                if message.kind != SOCK_DIAG_BY_FAMILY {
-                    continue;
-                }
-                let socket = decode_socket(message.payload).expect("decode");
-                sets.insert(
-                    capture.tcp,
-                    socket.state,
-                    key_of(socket.local.ip()),
-                    socket.local.port(),
-                    key_of(socket.remote.ip()),
-                    socket.remote.port(),
-                );
-            }
-        }
-    }
-    sets
-}
+/// netlink-packet-sock-diag's typed parse.
+struct Theirs;
 
-/// netlink-packet-sock-diag's parse into the same sets.
-fn theirs(captures: &[Capture]) -> Sets {
-    let mut sets = Sets::default();
-    for capture in captures {
-        for datagram in &capture.datagrams {
-            let mut offset = 0;
-            while offset < datagram.len() {
-                let message = NetlinkMessage::<SockDiagMessage>::deserialize(&datagram[offset..])
-                    .expect("netlink-packet-sock-diag parses the reply");
-                let length = message.header.length as usize;
-                if let NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(response)) =
-                    message.payload
-                {
-                    let id = &response.header.socket_id;
-                    sets.insert(
+impl Decoder for Ours {
+    #[inline(always)]
+    fn each(captures: &[Capture], mut each: impl FnMut(Fields)) {
+        for capture in captures {
+            for datagram in &capture.datagrams {
+                for message in Messages::new(datagram) {
+                    let message = message.expect("framing");
+                    if message.kind != SOCK_DIAG_BY_FAMILY {
+                        continue;
+                    }
+                    let socket = decode_socket(message.payload).expect("decode");
+                    each((
                         capture.tcp,
-                        response.header.state,
-                        key_of(id.source_address),
-                        id.source_port,
-                        key_of(id.destination_address),
-                        id.destination_port,
-                    );
+                        socket.state,
+                        key_of(socket.local.ip()),
+                        socket.local.port(),
+                        key_of(socket.remote.ip()),
+                        socket.remote.port(),
+                    ));
                 }
-                if length == 0 {
-                    break;
-                }
-                offset += (length + 3) & !3;
             }
         }
     }
+}
+
+impl Decoder for Theirs {
+    #[inline(always)]
+    fn each(captures: &[Capture], mut each: impl FnMut(Fields)) {
+        for capture in captures {
+            for datagram in &capture.datagrams {
+                let mut offset = 0;
+                while offset < datagram.len() {
+                    let message =
+                        NetlinkMessage::<SockDiagMessage>::deserialize(&datagram[offset..])
+                            .expect("netlink-packet-sock-diag parses the reply");
+                    let length = message.header.length as usize;
+                    if let NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(response)) =
+                        message.payload
+                    {
+                        let id = &response.header.socket_id;
+                        each((
+                            capture.tcp,
+                            response.header.state,
+                            key_of(id.source_address),
+                            id.source_port,
+                            key_of(id.destination_address),
+                            id.destination_port,
+                        ));
+                    }
+                    if length == 0 {
+                        break;
+                    }
+                    offset += (length + 3) & !3;
+                }
+            }
+        }
+    }
+}
+
+/// The decode alone: the fields a check reads, summed.
+fn decode_only<D: Decoder>(captures: &[Capture]) -> u64 {
+    let mut sum = 0u64;
+    D::each(
+        captures,
+        |(_, state, local, local_port, remote, remote_port)| {
+            sum = sum
+                .wrapping_add(u64::from(state))
+                .wrapping_add(local as u64)
+                .wrapping_add(u64::from(local_port))
+                .wrapping_add(remote as u64)
+                .wrapping_add(u64::from(remote_port));
+        },
+    );
+    sum
+}
+
+/// The decode into `SocketTable`'s sets.
+fn into_sets<D: Decoder>(captures: &[Capture]) -> Sets {
+    let mut sets = Sets::default();
+    D::each(
+        captures,
+        |(tcp, state, local, local_port, remote, remote_port)| {
+            sets.insert(tcp, state, local, local_port, remote, remote_port)
+        },
+    );
     sets
 }
 
@@ -389,12 +381,15 @@ fn main() {
     );
 
     // Both decoders must agree before either is timed.
-    let a = ours(&captures);
-    let b = theirs(&captures);
+    let a = into_sets::<Ours>(&captures);
+    let b = into_sets::<Theirs>(&captures);
     assert_eq!(a, b, "the two decoders build different sets");
     assert_eq!(a.udp_sockets, UDP_SOCKETS as usize);
     assert!(a.tcp.len() >= (TCP_CONNECTIONS * 2 + TIME_WAIT) as usize);
-    assert_eq!(ours_decode(&captures), theirs_decode(&captures));
+    assert_eq!(
+        decode_only::<Ours>(&captures),
+        decode_only::<Theirs>(&captures)
+    );
     let buckets: HashSet<u64> = {
         use std::hash::BuildHasher;
         let build = FastBuild::default();
@@ -412,10 +407,12 @@ fn main() {
     type Path = (&'static str, fn(&[Capture]) -> u64);
     let paths: [Path; 5] = [
         ("walk", |c| walk(c) as u64),
-        ("ours_decode", ours_decode),
-        ("netlink_packet_sock_diag_decode", theirs_decode),
-        ("ours", |c| ours(c).udp_sockets as u64),
-        ("netlink_packet_sock_diag", |c| theirs(c).udp_sockets as u64),
+        ("ours_decode", decode_only::<Ours>),
+        ("netlink_packet_sock_diag_decode", decode_only::<Theirs>),
+        ("ours", |c| into_sets::<Ours>(c).udp_sockets as u64),
+        ("netlink_packet_sock_diag", |c| {
+            into_sets::<Theirs>(c).udp_sockets as u64
+        }),
     ];
     let rounds = conntrack::testing::bench::env_or("CONNTRACK_BENCH_ROUNDS", 21) as usize;
     let mut times = vec![Vec::new(); paths.len()];

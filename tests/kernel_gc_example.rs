@@ -15,18 +15,6 @@ use common::{example_binary, v4, v6, ScratchNs};
 use conntrack::sysctl::{Sysctl, Timeout};
 use conntrack::{FlowSpec, Status, TcpState, Tuple};
 
-/// The orphan thresholds of these tests (idle ESTABLISHED, unreplied,
-/// half-closed), as `gc` options.
-const THRESHOLDS: [&str; 7] = [
-    "--orphans",
-    "--idle",
-    "100",
-    "--unreplied",
-    "100",
-    "--half-closed",
-    "60",
-];
-
 /// A namespace with `n` of each: ESTABLISHED idle 2 h over IPv4 and IPv6,
 /// unreplied UDP 300 s old, TIME_WAIT 90 s idle (orphans), and as many
 /// flows that are not (recent ESTABLISHED, replied UDP). Returns the number
@@ -133,7 +121,7 @@ fn a_closed_pipe_ends_gc_quietly() {
     let (ns, orphans) = orphan_table("gc-pipe", 750);
     assert_eq!(orphans, 3000);
     let mut cases: Vec<(Vec<&str>, usize)> = Vec::new();
-    let mut orphan_list = THRESHOLDS.to_vec();
+    let mut orphan_list = common::GC_ORPHAN_THRESHOLDS.to_vec();
     orphan_list.extend(["--list", "--json"]);
     cases.push((orphan_list, 3));
     cases.push((vec!["-p", "udp", "--list", "--json"], 1));
@@ -180,7 +168,7 @@ fn gc_lists_each_orphan_as_dump_json_prints_its_flow() {
         assert!(output.status.success(), "{output:?}");
         String::from_utf8(output.stdout).unwrap()
     };
-    let mut args = THRESHOLDS.to_vec();
+    let mut args = common::GC_ORPHAN_THRESHOLDS.to_vec();
     args.extend(["--list", "--json"]);
     let listed = gc(&args);
     let dumped = Command::new(example_binary("dump"))

@@ -531,15 +531,7 @@ fn the_gc_example_lists_and_deletes_orphans() {
     require_root!();
     let (ns, specs, expected) = orphan_table_ns("orph-gc");
     let mut ct = ns.conntrack();
-    let thresholds = [
-        "--orphans",
-        "--idle",
-        "100",
-        "--unreplied",
-        "100",
-        "--half-closed",
-        "60",
-    ];
+    let thresholds = common::GC_ORPHAN_THRESHOLDS;
     let with = |extra: &[&'static str]| -> Vec<&str> {
         let mut args = vec!["--netns", ns.name.as_str()];
         args.extend_from_slice(&thresholds);

@@ -210,32 +210,45 @@ pub(crate) fn extract_status_named(name: &str, value: &Bound<'_, PyAny>) -> PyRe
         if let Ok(text) = item.cast::<PyString>() {
             status |= Status::parse_named(name, &text.to_cow()?).map_err(|e| to_py_err(py, e))?;
         } else {
-            let bits = extract_bounded(
+            let bits = extract_flag_bits(
                 name,
                 item,
-                0,
                 0xffff,
                 "a Status flag, an int, a bit name or a list of them",
-            )
-            .map_err(|e| {
-                if e.is_instance_of::<PyTypeError>(py) {
-                    e
-                } else {
-                    invalid(
-                        py,
-                        format!(
-                            "{name}: {} has bits the kernel does not define (its 16 status \
-                             bits are 0x1-0x8000: an int 0-65535, 0x0-0xffff)",
-                            item.repr().map(|r| r.to_string()).unwrap_or_default()
-                        ),
-                    )
-                }
-            })?;
+                || "its 16 status bits are 0x1-0x8000: an int 0-65535, 0x0-0xffff".to_owned(),
+            )?;
             status |= Status::from_bits_retain(bits as u32);
         }
         Ok(())
     })?;
     Ok(status)
+}
+
+/// An int of flag bits, at most `max`: a wrong type is [`extract_bounded`]'s
+/// `TypeError`; a larger value has bits the kernel does not define, said
+/// with `defined` (the bits it does define).
+fn extract_flag_bits(
+    name: &str,
+    item: &Bound<'_, PyAny>,
+    max: u64,
+    what: &str,
+    defined: impl FnOnce() -> String,
+) -> PyResult<u64> {
+    let py = item.py();
+    extract_bounded(name, item, 0, max, what).map_err(|e| {
+        if e.is_instance_of::<PyTypeError>(py) {
+            e
+        } else {
+            invalid(
+                py,
+                format!(
+                    "{name}: {} has bits the kernel does not define ({})",
+                    item.repr().map(|r| r.to_string()).unwrap_or_default(),
+                    defined()
+                ),
+            )
+        }
+    })
 }
 
 /// Expectation flags given as an int (an `ExpectFlag` is one), a flag name
@@ -266,27 +279,13 @@ pub(crate) fn extract_expect_flags(name: &str, value: &Bound<'_, PyAny>) -> PyRe
             flags |= flag;
         } else {
             let all = ExpectFlags::PERMANENT | ExpectFlags::INACTIVE | ExpectFlags::USERSPACE;
-            let bits = extract_bounded(
+            let bits = extract_flag_bits(
                 name,
                 item,
-                0,
                 u64::from(all.bits()),
                 "an ExpectFlag, an int, a flag name or a list of them",
-            )
-            .map_err(|e| {
-                if e.is_instance_of::<PyTypeError>(py) {
-                    e
-                } else {
-                    invalid(
-                        py,
-                        format!(
-                            "{name}: {} has bits the kernel does not define ({})",
-                            item.repr().map(|r| r.to_string()).unwrap_or_default(),
-                            known()
-                        ),
-                    )
-                }
-            })?;
+                known,
+            )?;
             flags |= ExpectFlags::from_bits_retain(bits as u32);
         }
         Ok(())

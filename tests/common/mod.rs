@@ -397,3 +397,15 @@ pub fn drop_fin_rst(ns: &ScratchNs, port: u16) {
         ]);
     }
 }
+
+/// Orphan thresholds for `gc` (idle ESTABLISHED, unreplied, half-closed)
+/// that the orphan tables of the kernel tests are built around.
+pub const GC_ORPHAN_THRESHOLDS: [&str; 7] = [
+    "--orphans",
+    "--idle",
+    "100",
+    "--unreplied",
+    "100",
+    "--half-closed",
+    "60",
+];
