@@ -39,16 +39,14 @@
 //! slow as measured here.
 
 use std::collections::HashSet;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::net::{IpAddr, Ipv6Addr, TcpListener, TcpStream, UdpSocket};
 use std::time::Instant;
 
 use conntrack::consts::{NLMSG_DONE, NLMSG_ERROR};
-use conntrack::sockets::{decode_socket, SocketTable};
+use conntrack::sockets::{decode_socket, key_of, SocketTable};
 use conntrack::testing::bench::median;
 use conntrack::testing::scratch::{is_root, ScratchNs};
 use conntrack::wire::{Encoder, Messages};
-use conntrack::AddrHasher;
 use criterion::{BenchmarkId, Criterion, Throughput};
 use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
 use netlink_packet_sock_diag::SockDiagMessage;
@@ -58,79 +56,9 @@ const TCP_CONNECTIONS: u32 = 4_000;
 const TIME_WAIT: u32 = 12_000;
 const UDP_SOCKETS: u32 = 10_000;
 
-/// `NETLINK_SOCK_DIAG`, `SOCK_DIAG_BY_FAMILY`, `TCP_LISTEN`.
+/// `NETLINK_SOCK_DIAG`, `SOCK_DIAG_BY_FAMILY`.
 const NETLINK_SOCK_DIAG: isize = 4;
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
-const TCP_LISTEN: u8 = 10;
-
-type FastBuild = BuildHasherDefault<AddrHasher>;
-
-/// `SocketTable`'s TCP key (`sockets::TcpKey`): local and remote address as
-/// IPv6 bits (IPv4 v4-mapped), both ports in one word, hashed the same way.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-struct TcpKey {
-    local: u128,
-    remote: u128,
-    ports: u32,
-}
-
-impl Hash for TcpKey {
-    #[inline]
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u128(self.local ^ self.remote.rotate_left(17));
-        state.write_u64(u64::from(self.ports));
-    }
-}
-
-/// The sets `SocketTable::fill` builds, filled the same way.
-#[derive(Default, PartialEq, Eq, Debug)]
-struct Sets {
-    tcp: HashSet<TcpKey, FastBuild>,
-    udp: HashSet<(u128, u16), FastBuild>,
-    udp_wildcard: HashSet<(bool, u16), FastBuild>,
-    udp_sockets: usize,
-}
-
-impl Sets {
-    #[inline]
-    fn insert(
-        &mut self,
-        tcp: bool,
-        state: u8,
-        local: u128,
-        local_port: u16,
-        remote: u128,
-        remote_port: u16,
-    ) {
-        if tcp {
-            if state != TCP_LISTEN {
-                self.tcp.insert(TcpKey {
-                    local,
-                    remote,
-                    ports: u32::from(local_port) << 16 | u32::from(remote_port),
-                });
-            }
-        } else {
-            self.udp_sockets += 1;
-            if local == 0 {
-                self.udp_wildcard.insert((true, local_port));
-            } else if local == 0xffff_0000_0000 {
-                self.udp_wildcard.insert((false, local_port));
-            } else {
-                self.udp.insert((local, local_port));
-            }
-        }
-    }
-}
-
-/// `sockets::key_of`: IPv6 bits, IPv4 v4-mapped.
-#[inline]
-fn key_of(addr: IpAddr) -> u128 {
-    match addr {
-        IpAddr::V4(v4) => 0xffff_0000_0000 | u128::from(u32::from(v4)),
-        IpAddr::V6(v6) => u128::from(v6),
-    }
-}
 
 /// One captured dump: the protocol asked for and the datagrams received.
 struct Capture {
@@ -284,16 +212,16 @@ fn decode_only<D: Decoder>(captures: &[Capture]) -> u64 {
     sum
 }
 
-/// The decode into `SocketTable`'s sets.
-fn into_sets<D: Decoder>(captures: &[Capture]) -> Sets {
-    let mut sets = Sets::default();
+/// The decode into `SocketTable`'s sets, by its own insertion.
+fn into_sets<D: Decoder>(captures: &[Capture]) -> SocketTable {
+    let mut table = SocketTable::default();
     D::each(
         captures,
         |(tcp, state, local, local_port, remote, remote_port)| {
-            sets.insert(tcp, state, local, local_port, remote, remote_port)
+            table.insert_socket(tcp, state, local, local_port, remote, remote_port)
         },
     );
-    sets
+    table
 }
 
 fn main() {
@@ -384,24 +312,18 @@ fn main() {
     let a = into_sets::<Ours>(&captures);
     let b = into_sets::<Theirs>(&captures);
     assert_eq!(a, b, "the two decoders build different sets");
-    assert_eq!(a.udp_sockets, UDP_SOCKETS as usize);
-    assert!(a.tcp.len() >= (TCP_CONNECTIONS * 2 + TIME_WAIT) as usize);
+    assert_eq!(a.udp_len(), UDP_SOCKETS as usize);
+    assert!(a.tcp_len() >= (TCP_CONNECTIONS * 2 + TIME_WAIT) as usize);
     assert_eq!(
         decode_only::<Ours>(&captures),
         decode_only::<Theirs>(&captures)
     );
-    let buckets: HashSet<u64> = {
-        use std::hash::BuildHasher;
-        let build = FastBuild::default();
-        a.tcp.iter().map(|k| build.hash_one(k) & 0x7fff).collect()
-    };
+    let buckets: HashSet<u64> = a.tcp_key_hashes().map(|h| h & 0x7fff).collect();
     eprintln!(
-        "sets: {} TCP keys ({} distinct low-15-bit hashes), {} UDP sockets ({} bound, {} wildcard)",
-        a.tcp.len(),
+        "sets: {} TCP keys ({} distinct low-15-bit hashes), {} UDP sockets",
+        a.tcp_len(),
         buckets.len(),
-        a.udp_sockets,
-        a.udp.len(),
-        a.udp_wildcard.len()
+        a.udp_len(),
     );
 
     type Path = (&'static str, fn(&[Capture]) -> u64);
@@ -409,9 +331,9 @@ fn main() {
         ("walk", |c| walk(c) as u64),
         ("ours_decode", decode_only::<Ours>),
         ("netlink_packet_sock_diag_decode", decode_only::<Theirs>),
-        ("ours", |c| into_sets::<Ours>(c).udp_sockets as u64),
+        ("ours", |c| into_sets::<Ours>(c).udp_len() as u64),
         ("netlink_packet_sock_diag", |c| {
-            into_sets::<Theirs>(c).udp_sockets as u64
+            into_sets::<Theirs>(c).udp_len() as u64
         }),
     ];
     let rounds = conntrack::testing::bench::env_or("CONNTRACK_BENCH_ROUNDS", 21) as usize;

@@ -18,7 +18,6 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::{example_binary, known_load, v4, ScratchNs};
-use conntrack::sysctl::{Sysctl, Timeout};
 use conntrack::{FlowSpec, Status, TcpState, Tuple};
 use serde_json::Value;
 
@@ -191,11 +190,7 @@ fn orphans_confirmed_by_the_socket_table_are_reported() {
     const LIVE: u16 = 7512;
     let ns = ScratchNs::new("doctor-confirmed");
     common::drop_fin_rst(&ns, DEAD);
-    let established: u32 = Sysctl::in_netns(ns.netns())
-        .timeouts()
-        .unwrap()
-        .seconds(Timeout::TcpEstablished)
-        .unwrap();
+    let established = common::established_timeout(&ns);
     // Idle for two hours by the estimate: above the 3600 s threshold.
     let idle = |orig: Tuple| {
         FlowSpec::new(orig)

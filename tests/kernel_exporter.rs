@@ -20,7 +20,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{example_binary, known_load, ScratchNs};
-use conntrack::sysctl::{Sysctl, Timeout};
 use conntrack::testing::http::ExporterProcess;
 use conntrack::{FlowSpec, Status, TcpState, Tuple};
 
@@ -979,11 +978,7 @@ fn orphans_without_a_socket_are_exported_as_confirmed() {
     // 20 idle flows between addresses of no namespace: suspected.
     known_load(&ns);
     let mut ct = ns.conntrack();
-    let established: u32 = Sysctl::in_netns(ns.netns())
-        .timeouts()
-        .unwrap()
-        .seconds(Timeout::TcpEstablished)
-        .unwrap();
+    let established = common::established_timeout(&ns);
     let idle_two_hours = |orig: Tuple| {
         FlowSpec::new(orig)
             .tcp_state(TcpState::Established)

@@ -107,11 +107,9 @@ def run_unprivileged(code: str, package: str | None = None) -> subprocess.Comple
         return as_nobody(f"import sys; sys.path.insert(0, {copy!r})\n" + code)
 
 
-#: The child's check: imports conntrack, says from where, and gets the
-#: PermissionError of a process without CAP_NET_ADMIN.
-UNPRIVILEGED_COUNT = (
-    "import conntrack, errno\n"
-    "print(conntrack.__file__)\n"
+#: A request of a process without CAP_NET_ADMIN gets a PermissionError
+#: saying so (``conntrack`` and ``errno`` imported before).
+COUNT_NEEDS_CAP_NET_ADMIN = (
     "ct = conntrack.Conntrack()  # opening a netlink socket needs no privilege\n"
     "try:\n"
     "    ct.count()\n"
@@ -120,7 +118,14 @@ UNPRIVILEGED_COUNT = (
     "    assert 'CAP_NET_ADMIN' in str(e), str(e)\n"
     "else:\n"
     "    raise SystemExit('count() succeeded without privileges')\n"
-    "print('ok')\n"
+)
+#: The child's check: imports conntrack, says from where, and gets that
+#: PermissionError.
+UNPRIVILEGED_COUNT = (
+    "import conntrack, errno\n"
+    "print(conntrack.__file__)\n"
+    + COUNT_NEEDS_CAP_NET_ADMIN
+    + "print('ok')\n"
 )
 
 
@@ -129,15 +134,8 @@ def test_unprivileged_process_gets_permission_error(ns: Namespace) -> None:
     """A process without CAP_NET_ADMIN: every request raises PermissionError."""
     code = (
         "import conntrack, errno\n"
-        "ct = conntrack.Conntrack()  # opening a netlink socket needs no privilege\n"
-        "try:\n"
-        "    ct.count()\n"
-        "except PermissionError as e:\n"
-        "    assert e.errno == errno.EPERM, e.errno\n"
-        "    assert 'CAP_NET_ADMIN' in str(e), str(e)\n"
-        "else:\n"
-        "    raise SystemExit('count() succeeded without privileges')\n"
-        f"try:\n"
+        + COUNT_NEEDS_CAP_NET_ADMIN
+        + "try:\n"
         f"    conntrack.Conntrack({ns.name!r})\n"
         "except PermissionError as e:\n"
         "    assert e.errno == errno.EPERM and 'CAP_SYS_ADMIN' in str(e), str(e)\n"

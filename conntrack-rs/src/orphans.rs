@@ -1147,14 +1147,13 @@ impl Conntrack {
             chosen.truncate(limit.saturating_sub(report.matched) as usize);
         }
         #[cfg(feature = "testing")]
-        {
-            let tuples: Vec<crate::flow::Tuple> = chosen
+        crate::testing::hooks::fire_before_orphan_recheck(|| {
+            chosen
                 .iter()
                 .filter(|&&i| evidence[i] == Evidence::Confirmed)
                 .map(|&i| waiting[i].orig)
-                .collect();
-            crate::testing::hooks::fire_before_orphan_recheck(&tuples);
-        }
+                .collect()
+        });
         // Steps (4) to (6) of the module docs, in small batches so that each
         // proof comes right before the delete it allows: each confirmed flow
         // is read again (spared when gone, replaced, moved or refreshed since

@@ -70,8 +70,11 @@ const LOOKUP_BATCH: usize = 64;
 type FastBuild = BuildHasherDefault<AddrHasher>;
 
 /// An address as the key of every set here: IPv6 bits, IPv4 v4-mapped.
+/// Public (hidden) for the benches that feed captured replies to
+/// [`SocketTable::insert_socket`].
+#[doc(hidden)]
 #[inline]
-pub(crate) fn key_of(addr: IpAddr) -> u128 {
+pub fn key_of(addr: IpAddr) -> u128 {
     match addr {
         IpAddr::V4(v4) => 0xffff_0000_0000 | u128::from(u32::from(v4)),
         IpAddr::V6(v6) => u128::from(v6),
@@ -214,7 +217,7 @@ pub fn decode_socket(payload: &[u8]) -> Result<SocketEntry, DecodeError> {
 /// let live = table.has_tcp("127.0.0.1:5432".parse().unwrap(), "127.0.0.1:40000".parse().unwrap());
 /// # let _ = live; Ok(()) }
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SocketTable {
     tcp: HashSet<TcpKey, FastBuild>,
     /// Bound UDP `(address, port)` with a specific address.
@@ -242,28 +245,64 @@ impl SocketTable {
 
     pub(crate) fn fill(&mut self, socket: &mut DiagSocket) -> Result<()> {
         for family in [libc::AF_INET as u8, libc::AF_INET6 as u8] {
-            socket.dump(libc::IPPROTO_TCP as u8, family, |raw| {
-                if raw.state != TCP_LISTEN {
-                    self.tcp.insert(TcpKey::new(
+            for (protocol, tcp) in [
+                (libc::IPPROTO_TCP as u8, true),
+                (libc::IPPROTO_UDP as u8, false),
+            ] {
+                socket.dump(protocol, family, |raw| {
+                    self.insert_socket(
+                        tcp,
+                        raw.state,
                         raw.local,
                         raw.local_port,
                         raw.remote,
                         raw.remote_port,
-                    ));
-                }
-            })?;
-            socket.dump(libc::IPPROTO_UDP as u8, family, |raw| {
-                self.udp_sockets += 1;
-                if raw.local == 0 {
-                    self.udp_wildcard.insert((true, raw.local_port));
-                } else if raw.local == 0xffff_0000_0000 {
-                    self.udp_wildcard.insert((false, raw.local_port));
-                } else {
-                    self.udp.insert((raw.local, raw.local_port));
-                }
-            })?;
+                    )
+                })?;
+            }
         }
         Ok(())
+    }
+
+    /// Adds one socket of a TCP (`tcp`) or UDP dump as the table keeps it:
+    /// TCP by 4-tuple, listeners left out; UDP by bound address and port,
+    /// the wildcards apart. Addresses as [`key_of`] gives them. Public
+    /// (hidden) so that the benches measure this very insertion.
+    #[doc(hidden)]
+    #[inline]
+    pub fn insert_socket(
+        &mut self,
+        tcp: bool,
+        state: u8,
+        local: u128,
+        local_port: u16,
+        remote: u128,
+        remote_port: u16,
+    ) {
+        if tcp {
+            if state != TCP_LISTEN {
+                self.tcp
+                    .insert(TcpKey::new(local, local_port, remote, remote_port));
+            }
+        } else {
+            self.udp_sockets += 1;
+            if local == 0 {
+                self.udp_wildcard.insert((true, local_port));
+            } else if local == 0xffff_0000_0000 {
+                self.udp_wildcard.insert((false, local_port));
+            } else {
+                self.udp.insert((local, local_port));
+            }
+        }
+    }
+
+    /// The hash of every TCP key (the benches look at how they spread over
+    /// buckets). Hidden: not part of the supported API.
+    #[doc(hidden)]
+    pub fn tcp_key_hashes(&self) -> impl Iterator<Item = u64> + '_ {
+        use std::hash::BuildHasher;
+        let build = FastBuild::default();
+        self.tcp.iter().map(move |key| build.hash_one(key))
     }
 
     /// Adds every socket of `other` (the tables of several namespaces).

@@ -108,11 +108,7 @@ pub fn run_tool_in(ns: &ScratchNs, name: &str, args: &[&str]) -> ToolRun {
 /// - 30 ICMP echo requests from 10.9.3.1-30 to 192.0.2.1.
 pub fn known_load(ns: &ScratchNs) {
     let mut ct = ns.conntrack();
-    let established: u32 = Sysctl::in_netns(ns.netns())
-        .timeouts()
-        .unwrap()
-        .seconds(Timeout::TcpEstablished)
-        .unwrap();
+    let established = established_timeout(ns);
     let replied = Status::SEEN_REPLY | Status::ASSURED;
     let mut specs = Vec::new();
     for i in 0..300u16 {
@@ -409,3 +405,13 @@ pub const GC_ORPHAN_THRESHOLDS: [&str; 7] = [
     "--half-closed",
     "60",
 ];
+
+/// The namespace's `nf_conntrack_tcp_timeout_established`, in seconds: flows
+/// made "idle for N s" get this minus N as their timeout.
+pub fn established_timeout(ns: &ScratchNs) -> u32 {
+    Sysctl::in_netns(ns.netns())
+        .timeouts()
+        .unwrap()
+        .seconds(Timeout::TcpEstablished)
+        .unwrap()
+}

@@ -245,9 +245,11 @@ class ConntrackCollector(Collector):
                     limit.add_metric(ns, stats.max_entries)
                 if self._breakdown and (target.breakdown is None
                                         or time.monotonic() - target.breakdown.at >= self._interval):
-                    target.breakdown = self._read_breakdown(ct, stats.entries)
                     if stats.entries:
+                        target.breakdown = self._read_breakdown(ct)
                         target.dumps += 1
+                    else:
+                        target.breakdown = self._empty_breakdown()
             except (OSError, ConntrackError, ValueError):
                 target.errors += 1
                 target.reset()
@@ -329,16 +331,18 @@ class ConntrackCollector(Collector):
                 target.totals[key[1]] = target.totals.get(key[1], 0) + (value - before) % (1 << 32)
         target.last = now
 
-    def _read_breakdown(self, ct: Conntrack, entries: int) -> _Breakdown:
-        """The dump-based numbers; none dumped for an empty table (all zero)."""
+    def _empty_breakdown(self) -> _Breakdown:
+        """The breakdown of an empty table, made without a dump: all zero."""
+        breakdown = _Breakdown()
+        if self._orphans:
+            breakdown.orphans = [(c, 0) for c in ("idle_established", "long_unreplied", "lingering_half_closed")]
+            breakdown.evidence = [("confirmed", 0), ("suspected", 0)]
+        breakdown.at = time.monotonic()
+        return breakdown
+
+    def _read_breakdown(self, ct: Conntrack) -> _Breakdown:
         started = time.monotonic()
         breakdown = _Breakdown()
-        if not entries:
-            if self._orphans:
-                breakdown.orphans = [(c, 0) for c in ("idle_established", "long_unreplied", "lingering_half_closed")]
-                breakdown.evidence = [("confirmed", 0), ("suspected", 0)]
-            breakdown.at = time.monotonic()
-            return breakdown
         breakdown.flows = [(str(protocol), n) for protocol, n in ct.count_by("proto")]
         breakdown.tcp = [(str(state), n) for state, n in ct.count_by("state", proto="tcp")]
         if self._orphans:

@@ -24,11 +24,12 @@ pub fn before_orphan_recheck(hook: Option<Hook>) {
     BEFORE_ORPHAN_RECHECK.with(|h| *h.borrow_mut() = hook);
 }
 
-/// Calls the hook of this thread, if one is set.
-pub(crate) fn fire_before_orphan_recheck(tuples: &[Tuple]) {
+/// Calls the hook of this thread, if one is set, with the tuples `tuples`
+/// makes (only then: without a hook nothing is collected).
+pub(crate) fn fire_before_orphan_recheck(tuples: impl FnOnce() -> Vec<Tuple>) {
     BEFORE_ORPHAN_RECHECK.with(|h| {
         if let Some(hook) = h.borrow_mut().as_mut() {
-            hook(tuples);
+            hook(&tuples());
         }
     });
 }
