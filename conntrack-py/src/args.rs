@@ -14,16 +14,20 @@ use std::str::FromStr;
 use conntrack::{Cidr, ExpectFlags, Family, Labels, Netns, Status, TcpState};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyInt, PyString};
+use pyo3::types::{PyBool, PyBytes, PyInt, PyMapping, PyString};
 
 use crate::errors::{invalid, to_py_err};
 
 /// True for values given as a collection of alternatives (a list, set,
 /// tuple, range, generator...). Text, numbers and `ipaddress` objects (which
 /// all have `.version`; a network is iterable over its hosts, which is not
-/// what a filter means) are single values.
+/// what a filter means) are single values, and so is a mapping: iterating it
+/// would silently take its keys, so it meets the argument's type check.
 pub(crate) fn is_collection(value: &Bound<'_, PyAny>) -> bool {
-    if value.is_instance_of::<PyString>() || value.is_instance_of::<PyBytes>() {
+    if value.is_instance_of::<PyString>()
+        || value.is_instance_of::<PyBytes>()
+        || value.cast::<PyMapping>().is_ok()
+    {
         return false;
     }
     if value.hasattr("version").unwrap_or(false) {

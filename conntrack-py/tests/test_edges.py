@@ -234,6 +234,12 @@ def test_status_and_status_word_are_exclusive(ct: conntrack.Conntrack) -> None:
         assert word in str(caught.value), (word, str(caught.value))
     with pytest.raises(InvalidInputError, match='status_word: unknown status bit "ASURED"'):
         ct.update(t, status_word="ASURED")
+    for wrong in (1.5, True, b"ASSURED", {"ASSURED": 1}):
+        with pytest.raises(TypeError, match="status_word"):
+            ct.update(t, status_word=wrong)  # type: ignore[arg-type]
+    # A mapping is not a collection of alternatives (its keys would be taken).
+    with pytest.raises(TypeError, match="dst_port"):
+        ct.count(dst_port={443: "https"})  # type: ignore[arg-type]
     flow = ct.get(t)
     assert flow is not None and Status.ASSURED not in flow.status
 
